@@ -1,0 +1,56 @@
+"""The evaluator interface: ``evaluate(arch, fidelity) -> EvaluationResult``."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from infonas.trials import EvaluationResult
+from search_spaces.base import Architecture
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """A named way of measuring an architecture.
+
+    ``cost`` is the fixed price of one evaluation in the evaluator's cost unit, or ``None``
+    when the cost is measured per evaluation (seconds of training). ``level`` orders
+    fidelities: the highest level is the one searches optimise for.
+    """
+
+    name: str
+    cost: float | None
+    level: int = 0
+
+
+class Evaluator(abc.ABC):
+    """Turns an architecture into metrics at a named fidelity.
+
+    Subclasses set ``fidelities`` and ``metric_names`` and implement ``_evaluate``; the public
+    ``evaluate`` validates the fidelity and turns exceptions and NaN metrics into failed results,
+    so a broken evaluation never crashes a search.
+    """
+
+    fidelities: dict[str, Fidelity]
+    metric_names: tuple[str, ...]
+
+    @property
+    def target_fidelity(self) -> str:
+        """The most expensive, most faithful fidelity: what a search optimises for."""
+        return max(self.fidelities.values(), key=lambda f: f.level).name
+
+    def evaluate(self, arch: Architecture, fidelity: str | None = None) -> EvaluationResult:
+        fidelity = self.target_fidelity if fidelity is None else fidelity
+        if fidelity not in self.fidelities:
+            raise ValueError(f"unknown fidelity {fidelity!r}; this evaluator offers {sorted(self.fidelities)}")
+        try:
+            result = self._evaluate(arch, fidelity)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as error:  # an evaluation that breaks is a failed trial, not a crash
+            return EvaluationResult.failed(f"{type(error).__name__}: {error}")
+        return result.checked()
+
+    @abc.abstractmethod
+    def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
+        """Evaluate; may raise, the caller records the failure."""
