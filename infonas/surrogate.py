@@ -1,0 +1,571 @@
+"""GP surrogates of architecture performance: model construction, fitting and prediction.
+
+A surrogate is a BoTorch ``SingleTaskGP`` whose covariance is injected from a kernel spec
+(``infonas.kernels``), with a ``Standardize`` outcome transform, fitted by ``fit_gpytorch_mll``,
+in float64 on the CPU. Kernel specs:
+
+* ``"onehot-rbf"`` -- the out-of-the-box BoTorch baseline: ``SingleTaskGP`` with its default
+  kernel and priors on one-hot codes.
+* ``"hamming"``, ``"wl"``, ``"wl+hamming"`` (and any sum of products of ``hamming`` and ``wl``,
+  e.g. ``"wl*hamming"``) -- a sum of ``ScaleKernel`` terms over the input
+  ``[categorical columns | WL count columns]``; the WL iteration count ``h`` is chosen among
+  ``h_values`` by the marginal likelihood.
+
+``MultiFidelitySurrogate`` is one GP over (architecture, fidelity): architecture kernel times a
+learned positive index kernel over the discrete fidelities (intrinsic coregionalisation, BoTorch
+``MultiTaskGP``), so cheap observations inform the expensive prediction.
+
+Objectives known exactly from the architecture (FLOPs, parameter counts) are computed, never
+modelled: fit one ``Surrogate`` per *measured* objective (``fit_many``).
+
+Example:
+    >>> import numpy as np
+    >>> from search_spaces import NB201Space
+    >>> space = NB201Space()
+    >>> rng = np.random.default_rng(0)
+    >>> archs = [space.sample(rng) for _ in range(12)]
+    >>> y = [arch.ops.count("nor_conv_3x3") + 0.1 * rng.standard_normal() for arch in archs]
+    >>> surrogate = Surrogate(space, "wl+hamming").fit(archs, y)
+    >>> mean, variance = surrogate.predict(archs[:3])
+    >>> tuple(mean.shape), bool((variance > 0).all())
+    ((3,), True)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import MultiTaskGP, SingleTaskGP
+from botorch.models.transforms.outcome import Standardize, StratifiedStandardize
+from gpytorch.kernels import Kernel
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from infonas.kernels import build_kernel, hamming_factory, parse_kernel_spec, wl_factory
+from infonas.wl_features import WLFeaturizer, WLVocabulary
+from search_spaces.base import Architecture, SearchSpace
+from search_spaces.encodings import CategoricalEncoding, OneHotEncoding
+
+__all__ = [
+    "KERNEL_SPECS",
+    "ArchitectureEncoder",
+    "InputLayout",
+    "MultiFidelitySurrogate",
+    "Prediction",
+    "Surrogate",
+    "fit_many",
+]
+
+#: The kernel specs the benchmark compares; any sum of products of ``wl`` and ``hamming`` works.
+KERNEL_SPECS = ("onehot-rbf", "hamming", "wl", "wl+hamming")
+DTYPE = torch.float64
+
+
+class Prediction(NamedTuple):
+    """Posterior mean and variance (1-D float64 tensors), on the scale of the targets."""
+
+    mean: torch.Tensor
+    variance: torch.Tensor
+
+
+# ----- inputs -----
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """Which columns of a model input hold what.
+
+    ``onehot``: the input is the one-hot encoding (``onehot-rbf``). Otherwise the input is
+    ``[categorical (cat_dim columns) | WL columns (vocabulary.dim)]``.
+    """
+
+    onehot: bool
+    cat_dim: int
+    vocabulary: WLVocabulary | None
+
+    @property
+    def dim(self) -> int:
+        return self.cat_dim + (self.vocabulary.dim if self.vocabulary is not None else 0)
+
+    def hamming_dims(self) -> list[int]:
+        return list(range(self.cat_dim))
+
+    def wl_dims(self, h: int) -> list[int]:
+        if self.vocabulary is None:
+            raise ValueError("this layout has no WL columns")
+        return [self.cat_dim + c for c in self.vocabulary.columns(h)]
+
+
+class ArchitectureEncoder:
+    """Turns architectures into model inputs; shares its caches between surrogates.
+
+    One encoder per search space is enough: categorical/one-hot codes and WL label counts of
+    every architecture are computed once and reused by every surrogate built on the encoder.
+    """
+
+    def __init__(self, space: SearchSpace, h_max: int = 2) -> None:
+        self.space = space
+        self.categorical = CategoricalEncoding(space)
+        self.onehot = OneHotEncoding(space)
+        self.wl = WLFeaturizer(space, h_max=h_max)
+
+    def layout(self, vocabulary_archs: Sequence[Architecture] | None, onehot: bool = False) -> InputLayout:
+        if onehot:
+            return InputLayout(True, self.onehot.dim, None)
+        vocabulary = self.wl.vocabulary(vocabulary_archs or [])
+        return InputLayout(False, self.categorical.dim, vocabulary)
+
+    def encode(self, archs: Sequence[Architecture], layout: InputLayout) -> torch.Tensor:
+        archs = list(archs)
+        if layout.onehot:
+            return self.onehot(archs)
+        return torch.cat([self.categorical(archs), self.wl.transform(archs, layout.vocabulary)], dim=-1)
+
+
+# ----- validation -----
+
+
+def _check_training_data(
+    space: SearchSpace, archs: Sequence[Architecture], y: Sequence[float] | np.ndarray | torch.Tensor
+) -> tuple[list[Architecture], np.ndarray]:
+    archs = list(archs)
+    values = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
+    if values.ndim != 1:
+        values = values.reshape(-1) if values.ndim == 2 and values.shape[-1] == 1 else values
+    if values.ndim != 1:
+        raise ValueError(f"targets must be one value per architecture, got an array of shape {values.shape}")
+    if len(archs) == 0:
+        raise ValueError("cannot fit a surrogate on empty training data (no architectures given)")
+    if len(archs) != len(values):
+        raise ValueError(f"got {len(archs)} architectures but {len(values)} target values; they must match")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise ValueError(
+            f"targets must be finite; {len(bad)} NaN/inf value(s), first at position {int(bad[0])} "
+            f"({archs[int(bad[0])]}); drop failed evaluations before fitting"
+        )
+    for arch in archs:
+        space.validate(arch)
+    return archs, values
+
+
+def deduplicate(
+    archs: Sequence[Architecture], values: np.ndarray, groups: Sequence | None = None
+) -> tuple[list[Architecture], np.ndarray, list]:
+    """Merge architectures with the same canonical key (and group): first representative, mean y."""
+    order: dict = {}
+    sums: list[float] = []
+    counts: list[int] = []
+    representatives: list[Architecture] = []
+    group_of: list = []
+    for i, arch in enumerate(archs):
+        group = None if groups is None else groups[i]
+        token = (arch.key, group)
+        index = order.get(token)
+        if index is None:
+            index = order[token] = len(representatives)
+            representatives.append(arch)
+            group_of.append(group)
+            sums.append(0.0)
+            counts.append(0)
+        sums[index] += float(values[i])
+        counts[index] += 1
+    return representatives, np.asarray(sums) / np.asarray(counts), group_of
+
+
+# ----- model construction -----
+
+
+def _arch_kernel(spec: str, layout: InputLayout, h: int) -> Kernel:
+    factories = {"hamming": hamming_factory(layout.hamming_dims()), "wl": wl_factory(layout.wl_dims(h))}
+    return build_kernel(spec, factories)
+
+
+def _uses_wl(spec: str) -> bool:
+    return spec != "onehot-rbf" and any("wl" in factors for factors in parse_kernel_spec(spec))
+
+
+def _fit(model, maxiter: int | None) -> float:
+    """Fit by ``fit_gpytorch_mll`` and return the (per-datum) log marginal likelihood reached."""
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    optimizer_kwargs = {"options": {"maxiter": int(maxiter)}} if maxiter is not None else None
+    if maxiter is None or maxiter > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit_gpytorch_mll(mll, optimizer_kwargs=optimizer_kwargs)
+    model.train()
+    with torch.no_grad():
+        value = float(mll(model(*model.train_inputs), model.train_targets).sum())
+    model.eval()
+    return value
+
+
+def _strip_structure(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Hyperparameters only: drop column selections and data-dependent transform state."""
+    return {k: v for k, v in state.items() if "active_dims" not in k and not k.startswith("outcome_transform")}
+
+
+def _predict_chunks(model, X: torch.Tensor, observation_noise: bool, batch_size: int) -> Prediction:
+    means, variances = [], []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, X.shape[0], batch_size):
+            posterior = model.posterior(X[start : start + batch_size], observation_noise=observation_noise)
+            means.append(posterior.mean.reshape(-1))
+            variances.append(posterior.variance.reshape(-1))
+    if not means:
+        empty = torch.zeros(0, dtype=DTYPE)
+        return Prediction(empty, empty.clone())
+    return Prediction(torch.cat(means), torch.cat(variances).clamp_min(0.0))
+
+
+class Surrogate:
+    """A GP surrogate of one objective over a search space's architectures.
+
+    Args:
+        space: the search space.
+        kernel: a kernel spec (``KERNEL_SPECS`` or any sum of products of ``wl`` / ``hamming``).
+        h_values: WL iteration counts to choose from by marginal likelihood.
+        encoder: an ``ArchitectureEncoder`` to share feature caches with other surrogates.
+        maxiter: L-BFGS iterations of a full fit (``None``: BoTorch's default).
+        seed: seeds hyperparameter initialisation and fitting restarts (runs are reproducible).
+
+    ``fit`` dedupes the training data by canonical key (averaging targets), builds the
+    input layout (WL vocabulary over the training cells, plus ``candidates`` if given), fits a
+    model per ``h`` and keeps the one of highest marginal likelihood. ``refit`` is the cheap path
+    of a search loop: it keeps ``h``, starts from the previous hyperparameters and runs few
+    optimiser iterations. ``predict`` returns the posterior of the latent function (with
+    ``observation_noise=True`` the predictive distribution of a new measurement).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        kernel: str = "wl+hamming",
+        *,
+        h_values: Sequence[int] = (0, 1, 2),
+        encoder: ArchitectureEncoder | None = None,
+        maxiter: int | None = 200,
+        seed: int = 0,
+    ) -> None:
+        if kernel != "onehot-rbf":
+            parse_kernel_spec(kernel)
+        h_values = tuple(int(h) for h in h_values)
+        if not h_values:
+            raise ValueError("h_values must name at least one WL iteration count")
+        if encoder is None:
+            encoder = ArchitectureEncoder(space, h_max=max(h_values))
+        if encoder.space is not space and encoder.space.name != space.name:
+            raise ValueError("encoder belongs to another search space")
+        if max(h_values) > encoder.wl.h_max or min(h_values) < 0:
+            raise ValueError(f"h_values must lie in 0..{encoder.wl.h_max} (the encoder's h_max)")
+        self.space = space
+        self.kernel = kernel
+        self.h_values = h_values if _uses_wl(kernel) else (None,)
+        self.encoder = encoder
+        self.maxiter = maxiter
+        self.seed = seed
+        self.model: SingleTaskGP | None = None
+        self.layout: InputLayout | None = None
+        self.h: int | None = None
+        self.log_marginal_likelihoods: dict = {}
+        self.train_archs: list[Architecture] = []
+        self.train_y: np.ndarray = np.zeros(0)
+
+    # ----- construction -----
+
+    def _build(self, X: torch.Tensor, Y: torch.Tensor, h: int | None) -> SingleTaskGP:
+        assert self.layout is not None
+        if self.kernel == "onehot-rbf":
+            return SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
+        covar = _arch_kernel(self.kernel, self.layout, h if h is not None else 0)
+        return SingleTaskGP(X, Y, covar_module=covar, outcome_transform=Standardize(m=1))
+
+    def _prepare(self, archs, y, candidates) -> tuple[torch.Tensor, torch.Tensor]:
+        archs, values = _check_training_data(self.space, archs, y)
+        archs, values, _ = deduplicate(archs, values)
+        vocabulary_archs = archs + list(candidates or [])
+        self.layout = self.encoder.layout(vocabulary_archs, onehot=self.kernel == "onehot-rbf")
+        self.train_archs, self.train_y = archs, values
+        X = self.encoder.encode(archs, self.layout)
+        Y = torch.as_tensor(values, dtype=DTYPE).unsqueeze(-1)
+        return X, Y
+
+    # ----- fitting -----
+
+    def fit(
+        self,
+        archs: Sequence[Architecture],
+        y: Sequence[float] | np.ndarray | torch.Tensor,
+        *,
+        candidates: Sequence[Architecture] | None = None,
+        h: int | None = None,
+    ) -> Surrogate:
+        """Fit on ``(archs, y)``; choose ``h`` by marginal likelihood unless given.
+
+        ``candidates``: architectures to include in the WL vocabulary, making their joint prior
+        covariance exact too (marginals are exact without it).
+        """
+        X, Y = self._prepare(archs, y, candidates)
+        h_values = self.h_values if h is None or self.h_values == (None,) else (int(h),)
+        best = None
+        self.log_marginal_likelihoods = {}
+        with torch.random.fork_rng():
+            for h_value in h_values:
+                torch.manual_seed(self.seed)
+                model = self._build(X, Y, h_value)
+                value = _fit(model, self.maxiter)
+                self.log_marginal_likelihoods[h_value] = value
+                if best is None or value > best[0]:
+                    best = (value, h_value, model)
+        assert best is not None
+        _, self.h, self.model = best
+        return self
+
+    def refit(
+        self,
+        archs: Sequence[Architecture],
+        y: Sequence[float] | np.ndarray | torch.Tensor,
+        *,
+        candidates: Sequence[Architecture] | None = None,
+        maxiter: int = 25,
+    ) -> Surrogate:
+        """Cheap refit on new data: same ``h``, warm-started hyperparameters, ``maxiter`` steps.
+
+        Falls back to ``fit`` when nothing was fitted before. ``maxiter=0`` only conditions the
+        previous hyperparameters on the new data.
+        """
+        if self.model is None:
+            return self.fit(archs, y, candidates=candidates)
+        previous = _strip_structure(self.model.state_dict())
+        X, Y = self._prepare(archs, y, candidates)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            model = self._build(X, Y, self.h)
+            model.load_state_dict(previous, strict=False)
+            value = _fit(model, maxiter)
+        self.log_marginal_likelihoods = {self.h: value}
+        self.model = model
+        return self
+
+    # ----- prediction -----
+
+    def _require_fit(self) -> None:
+        if self.model is None:
+            raise RuntimeError("the surrogate is not fitted yet; call fit(archs, y) first")
+
+    def encode(self, archs: Sequence[Architecture]) -> torch.Tensor:
+        """The model input of ``archs`` (the layout of the last fit)."""
+        self._require_fit()
+        assert self.layout is not None
+        return self.encoder.encode(list(archs), self.layout)
+
+    def predict(
+        self, archs: Sequence[Architecture], *, observation_noise: bool = False, batch_size: int = 8192
+    ) -> Prediction:
+        """Posterior mean and variance at ``archs`` (batched; latent f unless ``observation_noise``)."""
+        self._require_fit()
+        return _predict_chunks(self.model, self.encode(archs), observation_noise, batch_size)
+
+    def posterior(self, archs: Sequence[Architecture], *, observation_noise: bool = False):
+        """BoTorch posterior (joint over ``archs``) on the original scale of the targets."""
+        self._require_fit()
+        return self.model.posterior(self.encode(archs), observation_noise=observation_noise)
+
+    @property
+    def noise_variance(self) -> float:
+        """Inferred observation noise variance, on the original scale of the targets."""
+        self._require_fit()
+        noise = float(self.model.likelihood.noise.mean())
+        return noise * float(self.model.outcome_transform.stdvs.pow(2).mean())
+
+    def __repr__(self) -> str:
+        state = "unfitted" if self.model is None else f"n={len(self.train_archs)}, h={self.h}"
+        return f"Surrogate({self.kernel!r}, {state})"
+
+
+def fit_many(
+    space: SearchSpace,
+    archs: Sequence[Architecture],
+    targets: Mapping[str, Sequence[float] | np.ndarray],
+    kernel: str = "wl+hamming",
+    **kwargs,
+) -> dict[str, Surrogate]:
+    """One surrogate per measured objective, sharing one encoder (feature caches).
+
+    Objectives computable from the architecture (FLOPs, params) should be computed, not passed
+    here. Each objective may drop its own failed (NaN) evaluations: they are removed per objective.
+    """
+    encoder = kwargs.pop("encoder", None) or ArchitectureEncoder(space, h_max=max(kwargs.get("h_values", (0, 1, 2))))
+    if not targets:
+        raise ValueError("fit_many needs at least one objective")
+    result = {}
+    archs = list(archs)
+    for name, values in targets.items():
+        values = np.asarray(values, dtype=np.float64)
+        if len(values) != len(archs):
+            raise ValueError(f"objective {name!r}: {len(values)} values for {len(archs)} architectures")
+        keep = np.isfinite(values)
+        result[name] = Surrogate(space, kernel, encoder=encoder, **kwargs).fit(
+            [a for a, k in zip(archs, keep) if k], values[keep]
+        )
+    return result
+
+
+# ----- multi-fidelity -----
+
+
+class MultiFidelitySurrogate:
+    """One GP over (architecture, fidelity index): ``k_arch(x, x') * B[f, f']``.
+
+    ``B`` is a learned positive index kernel over the ``num_fidelities`` discrete fidelities
+    (BoTorch ``MultiTaskGP``, intrinsic coregionalisation; ``rank`` defaults to full), targets
+    are standardised per fidelity and noise is inferred per fidelity. Fidelity ``f`` is an integer
+    ``0..num_fidelities-1``; ``target_fidelity`` (default: the last) is what ``predict`` returns.
+    ``fidelity_correlation()`` is the learned correlation matrix of ``B``.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        kernel: str = "wl+hamming",
+        *,
+        num_fidelities: int = 2,
+        target_fidelity: int | None = None,
+        rank: int | None = None,
+        h_values: Sequence[int] = (0, 1, 2),
+        encoder: ArchitectureEncoder | None = None,
+        maxiter: int | None = 200,
+        seed: int = 0,
+    ) -> None:
+        if kernel == "onehot-rbf":
+            raise ValueError("the multi-fidelity surrogate takes a 'wl'/'hamming' kernel spec")
+        parse_kernel_spec(kernel)
+        if num_fidelities < 2:
+            raise ValueError("a multi-fidelity surrogate needs num_fidelities >= 2")
+        target = num_fidelities - 1 if target_fidelity is None else int(target_fidelity)
+        if not 0 <= target < num_fidelities:
+            raise ValueError(f"target_fidelity must lie in 0..{num_fidelities - 1}, got {target_fidelity}")
+        h_values = tuple(int(h) for h in h_values)
+        self.space = space
+        self.kernel = kernel
+        self.num_fidelities = int(num_fidelities)
+        self.target_fidelity = target
+        self.rank = rank
+        self.h_values = h_values if _uses_wl(kernel) else (None,)
+        self.encoder = encoder or ArchitectureEncoder(space, h_max=max(h_values))
+        self.maxiter = maxiter
+        self.seed = seed
+        self.model: MultiTaskGP | None = None
+        self.layout: InputLayout | None = None
+        self.h: int | None = None
+        self.log_marginal_likelihoods: dict = {}
+
+    def _build(self, X: torch.Tensor, Y: torch.Tensor, h: int | None) -> MultiTaskGP:
+        assert self.layout is not None
+        covar = _arch_kernel(self.kernel, self.layout, h if h is not None else 0)
+        fidelities = torch.arange(self.num_fidelities, dtype=DTYPE)
+        return MultiTaskGP(
+            X,
+            Y,
+            task_feature=-1,
+            covar_module=covar,
+            output_tasks=[self.target_fidelity],
+            all_tasks=list(range(self.num_fidelities)),
+            rank=self.rank,
+            outcome_transform=StratifiedStandardize(stratification_idx=X.shape[-1] - 1, all_task_values=fidelities),
+        )
+
+    def fit(
+        self,
+        archs: Sequence[Architecture],
+        y: Sequence[float] | np.ndarray | torch.Tensor,
+        fidelities: Sequence[int] | np.ndarray,
+        *,
+        candidates: Sequence[Architecture] | None = None,
+        h: int | None = None,
+    ) -> MultiFidelitySurrogate:
+        """Fit on observations ``y[i]`` of ``archs[i]`` at fidelity ``fidelities[i]``."""
+        archs, values = _check_training_data(self.space, archs, y)
+        fidelity = np.asarray(fidelities)
+        if fidelity.shape != (len(archs),):
+            raise ValueError(f"got {len(archs)} architectures but {fidelity.size} fidelity indices; they must match")
+        if not np.all(np.equal(np.mod(fidelity, 1), 0)) or fidelity.min() < 0 or fidelity.max() >= self.num_fidelities:
+            raise ValueError(f"fidelity indices must be integers in 0..{self.num_fidelities - 1}")
+        fidelity = fidelity.astype(np.int64)
+        archs, values, groups = deduplicate(archs, values, fidelity.tolist())
+        # Standardising a fidelity needs two distinct values; a lone one would be divided by zero.
+        self.layout = self.encoder.layout(archs + list(candidates or []))
+        X = torch.cat(
+            [self.encoder.encode(archs, self.layout), torch.as_tensor(groups, dtype=DTYPE).unsqueeze(-1)], dim=-1
+        )
+        Y = torch.as_tensor(values, dtype=DTYPE).unsqueeze(-1)
+        h_values = self.h_values if h is None or self.h_values == (None,) else (int(h),)
+        best = None
+        self.log_marginal_likelihoods = {}
+        with torch.random.fork_rng():
+            for h_value in h_values:
+                torch.manual_seed(self.seed)
+                model = self._build(X, Y, h_value)
+                value = _fit(model, self.maxiter)
+                self.log_marginal_likelihoods[h_value] = value
+                if best is None or value > best[0]:
+                    best = (value, h_value, model)
+        assert best is not None
+        _, self.h, self.model = best
+        return self
+
+    def _require_fit(self) -> None:
+        if self.model is None:
+            raise RuntimeError("the surrogate is not fitted yet; call fit(archs, y, fidelities) first")
+
+    def encode(self, archs: Sequence[Architecture], fidelity: int | None = None) -> torch.Tensor:
+        """Model input of ``archs`` at ``fidelity`` (default: the target fidelity)."""
+        self._require_fit()
+        fidelity = self.target_fidelity if fidelity is None else int(fidelity)
+        if not 0 <= fidelity < self.num_fidelities:
+            raise ValueError(f"fidelity must lie in 0..{self.num_fidelities - 1}, got {fidelity}")
+        X = self.encoder.encode(list(archs), self.layout)
+        return torch.cat([X, torch.full((X.shape[0], 1), float(fidelity), dtype=DTYPE)], dim=-1)
+
+    def predict(
+        self,
+        archs: Sequence[Architecture],
+        fidelity: int | None = None,
+        *,
+        observation_noise: bool = False,
+        batch_size: int = 8192,
+    ) -> Prediction:
+        """Posterior mean and variance at ``archs`` and ``fidelity`` (default: the target)."""
+        return _predict_chunks(self.model, self.encode(archs, fidelity), observation_noise, batch_size)
+
+    def fidelity_covariance(self) -> np.ndarray:
+        """The learned ``num_fidelities x num_fidelities`` index-kernel matrix ``B``."""
+        self._require_fit()
+        task_kernel = self.model.covar_module.kernels[-1]
+        with torch.no_grad():
+            return task_kernel.covar_matrix.detach().cpu().numpy().copy()
+
+    def fidelity_correlation(self) -> np.ndarray:
+        """The learned inter-fidelity correlation ``B_ij / sqrt(B_ii B_jj)``."""
+        covariance = self.fidelity_covariance()
+        scale = np.sqrt(np.clip(np.diag(covariance), 1e-300, None))
+        correlation = covariance / np.outer(scale, scale)
+        np.fill_diagonal(correlation, 1.0)
+        return correlation
+
+    def __repr__(self) -> str:
+        state = "unfitted" if self.model is None else f"h={self.h}"
+        return f"MultiFidelitySurrogate({self.kernel!r}, fidelities={self.num_fidelities}, {state})"
+
+
+def gaussian_nlpd(y: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """Negative log density of ``y`` under ``N(mean, variance)``, elementwise."""
+    variance = np.maximum(variance, 1e-300)
+    return 0.5 * (np.log(2 * math.pi * variance) + (y - mean) ** 2 / variance)

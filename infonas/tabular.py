@@ -1,0 +1,179 @@
+"""Tabular benchmarks: a table of recorded results, one row per architecture.
+
+Any CSV with an ``arch`` column (the space's string form) and numeric metric columns is a
+benchmark: NAS-Bench-201's table is one, a user's own table of results is another.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from infonas.evaluator import Evaluator, Fidelity
+from infonas.trials import EvaluationResult
+from search_spaces.base import Architecture, InvalidArchitectureError, SearchSpace
+
+
+class TableError(ValueError):
+    """A benchmark table that cannot be used, with the row and column at fault."""
+
+
+def _as_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+class TabularBenchmark:
+    """Recorded metrics per architecture, validated on load.
+
+    Columns whose every value is text (e.g. NB201's ``nb201_unique``) are kept as annotations;
+    a column with any number in it is a metric column, and then every value must be a finite
+    number. Rows are found by the architecture value, so isomorphic cells keep their own rows.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> table = TabularBenchmark.from_csv("../shared/benchmarks/nb201/nb201_cifar.csv", NB201Space())  # doctest: +SKIP
+        >>> table.value(table.archs[0], "cifar10_test_200ep")  # doctest: +SKIP
+        85.8633
+    """
+
+    def __init__(self, space: SearchSpace, archs: Sequence[Architecture], metrics: Mapping[str, np.ndarray],
+                 annotations: Mapping[str, list[str]] | None = None, source: str = "<memory>") -> None:
+        self.space = space
+        self.archs = list(archs)
+        self.metrics = {name: np.asarray(values, dtype=np.float64) for name, values in metrics.items()}
+        self.annotations = dict(annotations or {})
+        self.source = source
+        self._row = {arch: row for row, arch in enumerate(self.archs)}
+        if len(self._row) != len(self.archs):
+            raise TableError(f"{source}: the same architecture appears in more than one row")
+        for name, values in self.metrics.items():
+            if values.shape != (len(self.archs),):
+                raise TableError(f"{source}: column {name!r} has {values.shape[0]} values for {len(self.archs)} rows")
+
+    @classmethod
+    def from_csv(cls, path: str | Path, space: SearchSpace, arch_column: str = "arch",
+                 required: Sequence[str] = ()) -> TabularBenchmark:
+        """Load and validate a CSV; ``required`` names metric columns that must be present.
+
+        Errors name the file, the row (1-based data row, header excluded) and the column.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise TableError(f"benchmark table {path} does not exist")
+        with path.open(newline="") as handle:
+            reader = csv.reader(handle)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise TableError(f"{path}: the file is empty") from None
+            rows = list(reader)
+        header = [h.strip() for h in header]
+        if arch_column not in header:
+            raise TableError(f"{path}: no {arch_column!r} column; columns are {header}")
+        if len(set(header)) != len(header):
+            raise TableError(f"{path}: duplicated column names in {header}")
+        if not rows:
+            raise TableError(f"{path}: the table has no data rows")
+        for line, row in enumerate(rows, start=1):
+            if len(row) != len(header):
+                raise TableError(f"{path}: row {line} has {len(row)} fields, the header has {len(header)}")
+        arch_index = header.index(arch_column)
+        archs = []
+        for line, row in enumerate(rows, start=1):
+            try:
+                archs.append(space.parse(row[arch_index]))
+            except InvalidArchitectureError as error:
+                raise TableError(f"{path}: row {line}, column {arch_column!r}: {error}") from None
+        metrics: dict[str, np.ndarray] = {}
+        annotations: dict[str, list[str]] = {}
+        for col, name in enumerate(header):
+            if col == arch_index:
+                continue
+            texts = [row[col].strip() for row in rows]
+            parsed = [_as_float(t) for t in texts]
+            if all(v is None for v in parsed) and any(texts):
+                annotations[name] = texts
+                continue
+            for line, (text, value) in enumerate(zip(texts, parsed), start=1):
+                if value is None:
+                    what = "is missing" if not text else f"is not a number ({text!r})"
+                    raise TableError(f"{path}: row {line}, column {name!r}: the value {what}")
+                if not math.isfinite(value):
+                    raise TableError(f"{path}: row {line}, column {name!r}: the value is {text!r}, not a finite number")
+            metrics[name] = np.array(parsed, dtype=np.float64)
+        missing = [name for name in required if name not in metrics]
+        if missing:
+            raise TableError(f"{path}: missing metric column(s) {missing}; metric columns are {sorted(metrics)}")
+        return cls(space, archs, metrics, annotations, source=str(path))
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    def __contains__(self, arch: object) -> bool:
+        return arch in self._row
+
+    def column(self, name: str) -> np.ndarray:
+        """All values of a metric column, in row order."""
+        self.require(name)
+        return self.metrics[name]
+
+    def require(self, *names: str) -> None:
+        missing = [n for n in names if n not in self.metrics]
+        if missing:
+            raise TableError(f"{self.source}: no metric column(s) {missing}; metric columns are {sorted(self.metrics)}")
+
+    def value(self, arch: Architecture, name: str) -> float:
+        """The recorded ``name`` of ``arch``; ``KeyError`` if the table has no row for it."""
+        self.require(name)
+        try:
+            row = self._row[arch]
+        except KeyError:
+            raise KeyError(f"architecture {self.space.format(arch)} is not in table {self.source}") from None
+        return float(self.metrics[name][row])
+
+    def best(self, name: str, maximize: bool = True) -> tuple[Architecture, float]:
+        """The row with the best value of ``name`` and that value."""
+        values = self.column(name)
+        row = int(np.argmax(values) if maximize else np.argmin(values))
+        return self.archs[row], float(values[row])
+
+
+class TabularEvaluator(Evaluator):
+    """Looks results up in a table; each fidelity reads one column.
+
+    The target fidelity reads the ``objective`` column at cost 1; each cheap fidelity
+    ``column -> cost`` reports its column's value *as* the objective, at that cost (in units of
+    one target evaluation). ``extra_metrics`` are columns reported alongside at every fidelity.
+
+    Example:
+        >>> evaluator = TabularEvaluator(table, "cifar10_test_200ep", cheap={"cifar10_valid_12ep": 0.06})  # doctest: +SKIP
+        >>> evaluator.evaluate(arch, "cifar10_valid_12ep").cost  # doctest: +SKIP
+        0.06
+    """
+
+    def __init__(self, table: TabularBenchmark, objective: str, cheap: Mapping[str, float] | None = None,
+                 extra_metrics: Sequence[str] = ()) -> None:
+        cheap = dict(cheap or {})
+        table.require(objective, *cheap, *extra_metrics)
+        for column, cost in cheap.items():
+            if not (cost > 0):
+                raise ValueError(f"the cost of fidelity {column!r} must be positive, got {cost}")
+        self.table = table
+        self.objective = objective
+        self.extra_metrics = tuple(extra_metrics)
+        self.metric_names = (objective, *self.extra_metrics)
+        ranked = sorted(cheap.items(), key=lambda item: item[1])
+        self.fidelities = {name: Fidelity(name, cost, level) for level, (name, cost) in enumerate(ranked)}
+        self.fidelities[objective] = Fidelity(objective, 1.0, len(ranked))
+
+    def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
+        metrics = {self.objective: self.table.value(arch, fidelity)}
+        metrics.update({name: self.table.value(arch, name) for name in self.extra_metrics})
+        return EvaluationResult(metrics=metrics, cost=float(self.fidelities[fidelity].cost))

@@ -1,0 +1,267 @@
+"""The NAS-Bench-201 network (Dong & Yang, ICLR 2020) built from one cell.
+
+The macro skeleton is the benchmark's ``TinyNetwork``: a 3x3 stem, three stages of ``N`` cells with
+``C``, ``2C`` and ``4C`` channels separated by ResNet basic reduction blocks, then BN + ReLU, global
+average pooling and a linear classifier. Within a cell, node ``j = sum_{i<j} op_{i->j}(node i)``
+and the cell's output is node 3.
+
+Example:
+    >>> import torch
+    >>> from search_spaces import NB201Space
+    >>> arch = NB201Space().parse(
+    ...     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
+    >>> net = NB201Network(arch, num_cells=1)
+    >>> net(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from search_spaces.base import Architecture
+from search_spaces.nb201 import NB201_EDGES, NB201_NODES, NB201_OPS, NB201Space
+
+__all__ = [
+    "CELL_OPS",
+    "NB201Cell",
+    "NB201Network",
+    "NetworkConfig",
+    "ReLUConvBN",
+    "ResNetBasicBlock",
+    "Zero",
+    "make_op",
+]
+
+
+class Zero(nn.Module):
+    """The ``none`` operation: ``f(x) = 0`` with the shape, dtype and device of ``x``.
+
+    Example:
+        >>> Zero()(torch.ones(1, 2, 3, 3)).abs().sum().item()
+        0.0
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # A fresh tensor (not ``x * 0``) so that a NaN or inf in ``x`` cannot leak through a cut edge.
+        return torch.zeros_like(x)
+
+
+class ReLUConvBN(nn.Sequential):
+    """``BN(Conv(ReLU(x)))``: the benchmark's parametric operation and the reduction block's convs.
+
+    The convolution has no bias because the BatchNorm that follows would cancel it.
+
+    Example:
+        >>> ReLUConvBN(16, 32, 3, stride=2, padding=1)(torch.zeros(1, 16, 8, 8)).shape
+        torch.Size([1, 32, 4, 4])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__(
+            # Not in place: the cell feeds the same node tensor to several edges.
+            nn.ReLU(inplace=False),
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(out_channels, affine=affine, track_running_stats=track_running_stats),
+        )
+
+
+def make_op(name: str, channels: int, affine: bool = True, track_running_stats: bool = True) -> nn.Module:
+    """A fresh module for cell operation ``name`` mapping ``channels`` to ``channels`` at stride 1.
+
+    ``affine`` and ``track_running_stats`` configure the BatchNorm of the convolutions: the
+    stand-alone network uses the defaults; weight-sharing supernets often turn both off.
+
+    Example:
+        >>> make_op("nor_conv_1x1", 16)(torch.zeros(1, 16, 4, 4)).shape
+        torch.Size([1, 16, 4, 4])
+    """
+    if name == "none":
+        return Zero()
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1, 1, 0, affine, track_running_stats)
+    if name == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3, 1, 1, affine, track_running_stats)
+    if name == "avg_pool_3x3":
+        # count_include_pad=False: border pixels average only real neighbours, as in the benchmark.
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown NB201 operation {name!r}; expected one of {list(NB201_OPS)}")
+
+
+# The operations ``make_op`` knows, in the search space's order.
+CELL_OPS: tuple[str, ...] = NB201_OPS
+
+
+class NB201Cell(nn.Module):
+    """One NB201 cell: ``node_0 = x``, ``node_j = sum_{i<j} op_{i->j}(node_i)``, output ``node_3``.
+
+    ``ops`` gives one operation per edge in the order of ``NB201_EDGES``
+    ((0,1), (0,2), (1,2), (0,3), (1,3), (2,3)), i.e. the order of ``Architecture.ops``.
+
+    Example:
+        >>> cell = NB201Cell(("skip_connect",) * 6, channels=4)
+        >>> cell(torch.ones(1, 4, 2, 2))[0, 0, 0, 0].item()  # node3 = x + node1 + node2 = x + x + 2x
+        4.0
+    """
+
+    def __init__(self, ops: tuple[str, ...], channels: int) -> None:
+        super().__init__()
+        if len(ops) != len(NB201_EDGES):
+            raise ValueError(f"an NB201 cell needs {len(NB201_EDGES)} operations, got {len(ops)}")
+        self.ops = tuple(ops)
+        self.edges = nn.ModuleList(make_op(op, channels) for op in self.ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for target in range(1, NB201_NODES):
+            total: torch.Tensor | None = None
+            for edge, (source, edge_target) in zip(self.edges, NB201_EDGES):
+                if edge_target == target:
+                    term = edge(nodes[source])
+                    # Left-to-right addition in edge order, as the benchmark's ``sum`` does.
+                    total = term if total is None else total + term
+            assert total is not None  # every node j >= 1 has j incoming edges
+            nodes.append(total)
+        return nodes[-1]
+
+
+class ResNetBasicBlock(nn.Module):
+    """The reduction block between stages: ``conv_b(conv_a(x)) + conv_1x1(avgpool_2x2(x))``.
+
+    ``conv_a`` halves the resolution (3x3, stride 2) and changes the width; the shortcut does the
+    same with a 2x2 average pool and a bias-free 1x1 convolution.
+
+    Example:
+        >>> ResNetBasicBlock(16, 32)(torch.zeros(1, 16, 8, 8)).shape
+        torch.Size([1, 32, 4, 4])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(in_channels, out_channels, 3, stride=2, padding=1)
+        self.conv_b = ReLUConvBN(out_channels, out_channels, 3, stride=1, padding=1)
+        self.downsample = nn.Sequential(
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=1, padding=0, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_b(self.conv_a(x)) + self.downsample(x)
+
+
+class NB201Network(nn.Module):
+    """The NAS-Bench-201 network for ``arch``: ``N`` cells per stage, widths ``C, 2C, 4C``.
+
+    ``forward`` maps a ``(B, in_channels, H, W)`` batch to ``(B, num_classes)`` logits; the
+    resolution halves twice, so ``H`` and ``W`` should be multiples of 4.
+
+    Example:
+        >>> arch = NB201Space().make(["nor_conv_3x3"] * 6)
+        >>> net = NB201Network(arch, num_cells=1, channels=8, in_channels=1, num_classes=10)
+        >>> net(torch.zeros(4, 1, 8, 8)).shape
+        torch.Size([4, 10])
+    """
+
+    def __init__(
+        self,
+        arch: Architecture,
+        num_cells: int = 5,
+        channels: int = 16,
+        in_channels: int = 3,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        NB201Space().validate(arch)
+        if num_cells < 1 or channels < 1 or in_channels < 1 or num_classes < 1:
+            raise ValueError(
+                "num_cells, channels, in_channels and num_classes must be positive, got "
+                f"{num_cells}, {channels}, {in_channels}, {num_classes}"
+            )
+        self.arch = arch
+        self.num_cells = num_cells
+        self.channels = channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+        # One flat list, as in the benchmark's TinyNetwork, so module names match its layout.
+        layers: list[nn.Module] = []
+        width = channels
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResNetBasicBlock(width, 2 * width))
+                width *= 2
+            layers.extend(NB201Cell(arch.ops, width) for _ in range(num_cells))
+        self.cells = nn.ModuleList(layers)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(width, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled ``(B, 4C)`` features that the classifier reads."""
+        feature = self.stem(x)
+        for cell in self.cells:
+            feature = cell(feature)
+        return self.global_pooling(self.lastact(feature)).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.forward_features(x))
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The macro settings of an NB201 network and the shape of its inputs.
+
+    Example:
+        >>> config = NetworkConfig.for_dataset("digits")
+        >>> config.input_shape
+        (1, 8, 8)
+        >>> config.build(NB201Space().make(["skip_connect"] * 6))(torch.zeros(1, 1, 8, 8)).shape
+        torch.Size([1, 10])
+    """
+
+    num_cells: int = 5
+    channels: int = 16
+    in_channels: int = 3
+    height: int = 32
+    width: int = 32
+    num_classes: int = 10
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The shape of one input sample, ``(in_channels, height, width)``."""
+        return (self.in_channels, self.height, self.width)
+
+    @classmethod
+    def for_dataset(cls, name: str) -> NetworkConfig:
+        """The benchmark's settings (N=5, C=16) for the named data set's inputs and classes."""
+        try:
+            return _PRESETS[name.lower()]
+        except KeyError:
+            raise ValueError(f"unknown dataset {name!r}; options: {sorted(_PRESETS)}") from None
+
+    def build(self, arch: Architecture) -> NB201Network:
+        """A freshly initialised network for ``arch`` with these settings."""
+        return NB201Network(arch, self.num_cells, self.channels, self.in_channels, self.num_classes)
+
+
+_PRESETS: dict[str, NetworkConfig] = {
+    "cifar10": NetworkConfig(5, 16, 3, 32, 32, 10),
+    "cifar100": NetworkConfig(5, 16, 3, 32, 32, 100),
+    "imagenet16-120": NetworkConfig(5, 16, 3, 16, 16, 120),
+    "digits": NetworkConfig(5, 16, 1, 8, 8, 10),
+}

@@ -1,0 +1,149 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from infonas.run_store import RunStoreError
+from infonas.specs import build_evaluator, table_spec
+from infonas.study import Study, StudyError
+from infonas.trials import EvaluationResult, TrialStatus
+
+
+def make_study(tmp_path, synthetic_table_file, space, name="run", strategy="rea", seed=0, **kwargs):
+    spec = table_spec(synthetic_table_file, "acc")
+    return Study.create(tmp_path / name, space, build_evaluator(spec, space), "acc", strategy=strategy,
+                        seed=seed, evaluator_spec=spec, **kwargs)
+
+
+def trajectory(study):
+    return [(t.number, study.space.format(t.arch), t.status.value, t.metrics) for t in study.finished_trials()]
+
+
+def test_optimize_and_results(tmp_path, synthetic_table_file, space):
+    study = make_study(tmp_path, synthetic_table_file, space).optimize(30, progress=False)
+    assert len(study.finished_trials()) == 30
+    rows = study.trials()
+    assert [r["number"] for r in rows] == list(range(30))
+    complete = [t for t in study.finished_trials() if t.is_complete]
+    assert study.best()[0].metrics["acc"] == max(t.metrics["acc"] for t in complete)
+    history = study.history()
+    incumbents = [h["incumbent"] for h in history if h["incumbent"] is not None]
+    assert incumbents == sorted(incumbents) and history[-1]["cost"] == pytest.approx(study.spent_cost())
+
+
+def test_cost_budget(tmp_path, synthetic_table_file, space):
+    study = make_study(tmp_path, synthetic_table_file, space).optimize(cost=5.0, progress=False)
+    assert study.spent_cost() == pytest.approx(5.0)
+
+
+def test_stop_and_resume_equals_uninterrupted(tmp_path, synthetic_table_file, space):
+    whole = make_study(tmp_path, synthetic_table_file, space, name="whole", seed=7).optimize(40, progress=False)
+    part = make_study(tmp_path, synthetic_table_file, space, name="part", seed=7).optimize(17, progress=False)
+    resumed = Study.load(part.store.path).optimize(40, progress=False)
+    assert trajectory(resumed) == trajectory(whole)
+
+
+def test_ask_tell(tmp_path, synthetic_table_file, space):
+    study = make_study(tmp_path, synthetic_table_file, space, strategy="rs")
+    first, second = study.ask(2)
+    assert first.arch.key != second.arch.key
+    study.tell(second, {"acc": 3.0})
+    study.tell(first, EvaluationResult.failed("out of memory"))
+    assert [t.status for t in study.finished_trials()] == [TrialStatus.COMPLETE, TrialStatus.FAILED]
+    with pytest.raises(StudyError, match="already finished"):
+        study.tell(first, {"acc": 1.0})
+    with pytest.raises(StudyError, match="never asked"):
+        study.tell(99, {"acc": 1.0})
+    with pytest.raises(StudyError, match="lacks the objective"):
+        study.tell(study.ask()[0], {"loss": 1.0})
+    nan = study.tell(study.ask()[0], {"acc": float("nan")})
+    assert nan.status is TrialStatus.FAILED
+    # Pending trials survive a reload and are evaluated first.
+    pending = study.ask()[0]
+    reloaded = Study.load(study.store.path)
+    assert [t.number for t in reloaded.pending] == [2, pending.number]  # trial 2 was never told
+    reloaded.optimize(evaluations=len(reloaded.finished_trials()) + 2, progress=False)
+    assert reloaded.finished_trials()[-1].number == pending.number
+
+
+def test_changed_config_and_missing_dir_are_clear_errors(tmp_path, synthetic_table_file, space):
+    make_study(tmp_path, synthetic_table_file, space, seed=1)
+    with pytest.raises(RunStoreError, match="seed"):
+        make_study(tmp_path, synthetic_table_file, space, seed=2, resume=True)
+    with pytest.raises(RunStoreError, match="does not exist"):
+        Study.load(tmp_path / "missing")
+
+
+def test_custom_evaluator_needs_to_be_passed_on_load(tmp_path, synthetic_table_file, space):
+    evaluator = build_evaluator(table_spec(synthetic_table_file, "acc"), space)
+    study = Study.create(tmp_path / "c", space, evaluator, "acc", strategy="rs").optimize(3, progress=False)
+    with pytest.raises(StudyError, match="custom evaluator"):
+        Study.load(study.store.path)
+    assert len(Study.load(study.store.path, evaluator).finished_trials()) == 3
+
+
+def test_bad_arguments(tmp_path, synthetic_table_file, space):
+    with pytest.raises(ValueError, match="objective 'loss'"):
+        Study.create(tmp_path / "x", space, build_evaluator(table_spec(synthetic_table_file, "acc"), space), "loss")
+    with pytest.raises(ValueError, match="unknown strategy"):
+        make_study(tmp_path, synthetic_table_file, space, strategy="nope")
+
+
+def test_corrupted_journal_is_reported_with_repair(tmp_path, synthetic_table_file, space):
+    study = make_study(tmp_path, synthetic_table_file, space).optimize(5, progress=False)
+    journal = study.store.path / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    lines[3] = '{"event": "fini\n'
+    journal.write_text("".join(lines))
+    with pytest.raises(RunStoreError, match="line 4"):
+        Study.load(study.store.path)
+    study.store.repair()
+    assert len(Study.load(study.store.path).finished_trials()) == 1
+
+
+WORKER = """
+import os, sys, time
+from infonas.specs import build_evaluator, table_spec
+from infonas.study import Study
+from search_spaces import NB201Space
+run_dir, table = sys.argv[1], sys.argv[2]
+space = NB201Space()
+evaluator = build_evaluator(table_spec(table, "acc"), space)
+slow_evaluate = evaluator.evaluate
+def evaluate(arch, fidelity=None):
+    time.sleep(0.02)  # slow enough that the kills land mid-search
+    return slow_evaluate(arch, fidelity)
+evaluator.evaluate = evaluate
+if os.path.exists(os.path.join(run_dir, "config.json")):
+    study = Study.load(run_dir, evaluator)
+else:
+    study = Study.create(run_dir, space, evaluator, "acc", strategy="ls", seed=11)
+study.optimize(120, progress=False)
+"""
+
+
+def test_kill_nine_at_random_moments_then_resume(tmp_path, synthetic_table_file, space):
+    evaluator = build_evaluator(table_spec(synthetic_table_file, "acc"), space)
+    reference = Study.create(tmp_path / "ref", space, evaluator, "acc", strategy="ls", seed=11)
+    reference.optimize(120, progress=False)
+    run_dir = tmp_path / "killed"
+    rng = np.random.default_rng(0)
+    kills = 0
+    for _ in range(6):
+        process = subprocess.Popen([sys.executable, "-c", WORKER, str(run_dir), str(synthetic_table_file)])
+        time.sleep(float(rng.uniform(1.0, 3.5)))
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            kills += 1
+        process.wait()
+    subprocess.run([sys.executable, "-c", WORKER, str(run_dir), str(synthetic_table_file)], check=True)
+    assert kills >= 3
+    events = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    finished = [e["trial"] for e in events if e["event"] == "finished"]
+    assert sorted(finished) == list(range(120))  # none lost, none twice
+    assert trajectory(Study.load(run_dir, evaluator)) == trajectory(reference)
