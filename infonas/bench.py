@@ -99,3 +99,13 @@ def format_search_table(results: dict[str, Any]) -> str:
         lines.append(f"{name:<12}{len(hits):>5}/{len(record['final_regret']):<4}{median_text:>10}"
                      f"{mean_regret:>20}{record['seconds_per_suggestion']:>12.4f}")
     return "\n".join(lines)
+
+
+def format_surrogate_table(results: dict[str, Any]) -> str:
+    """A plain-text table of a surrogate benchmark: one row per model and train size."""
+    lines = [f"objective {results['objective']}",
+             f"{'model':<22}{'N':>5}{'tau':>8}{'rho':>8}{'nlpd':>9}{'cov90':>8}{'seconds':>9}"]
+    for row in results["results"]:
+        lines.append(f"{row['model']:<22}{row['train_size']:>5}{row['kendall_tau']:>8.3f}{row['spearman']:>8.3f}"
+                     f"{row['nlpd']:>9.3f}{row['coverage_90']:>8.3f}{row['fit_predict_seconds']:>9.3f}")
+    return "\n".join(lines)

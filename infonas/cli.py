@@ -35,8 +35,15 @@ def _write_json(path: str | Path, payload: Any) -> None:
 
 @click.group()
 @click.version_option(package_name="infonas")
-def main() -> None:
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="torch threads. The GP's matrices are small: one thread is fastest and never oversubscribes.")
+def main(threads: int) -> None:
     """Neural architecture search by Bayesian experimental design."""
+    if threads < 1:
+        raise click.BadParameter("--threads must be at least 1")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 # ----- search / resume -----
@@ -60,7 +67,7 @@ def _print_best(study: Any, k: int = 5) -> None:
 @click.option("--table", type=click.Path(dir_okay=False), help="Search a tabular benchmark (CSV) instead of training.")
 @click.option("--objective", help="Metric to maximise (a table column; default valid_accuracy when training).")
 @click.option("--minimize", is_flag=True, help="Minimise the objective instead.")
-@click.option("--strategy", default="ls", show_default=True, help="Search strategy (see `infonas strategies`).")
+@click.option("--strategy", default="bo-ei", show_default=True, help="Search strategy: rs, rea, ls, bo-ei, bo-mes, bo-ts, gp-onehot.")
 @click.option("--budget", type=int, help="Number of evaluations (default 24 when training, 100 on a table).")
 @click.option("--max-cost", type=float, help="Stop once the summed evaluation cost reaches this.")
 @click.option("--max-seconds", type=float, help="Stop after this many seconds of searching.")
@@ -76,6 +83,7 @@ def search(space_name: str, table: str | None, objective: str | None, minimize: 
 
     With no options: NAS-Bench-201 cells trained from scratch on scikit-learn's digits.
     """
+    from infonas.run_store import RunStoreError
     from infonas.specs import build_evaluator, table_spec, training_spec
     from infonas.study import Study
     from search_spaces import get_space
@@ -97,6 +105,8 @@ def search(space_name: str, table: str | None, objective: str | None, minimize: 
             run_dir = str(DEFAULT_RUNS_DIR / f"{'table' if table else 'digits'}-{strategy}-seed{seed}-{stamp}")
         study = Study.create(run_dir, space, evaluator, objective, strategy=strategy, seed=seed,
                              maximize=not minimize, batch_size=batch_size, evaluator_spec=spec)
+    except RunStoreError as error:
+        _fail(f"{error}\nTo continue that run: infonas resume {run_dir}")
     except (ValueError, OSError) as error:
         _fail(str(error))
     click.echo(f"searching {space.name} with {strategy} (seed {seed}); run directory {run_dir}", err=True)
@@ -128,6 +138,29 @@ def resume(run_dir: str, budget: int | None, max_cost: float | None, max_seconds
     else:
         study.optimize(evaluations=budget, cost=max_cost, seconds=max_seconds, progress=not quiet)
     _print_best(study)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the finished trials as JSON instead.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots into RUN_DIR/plots.")
+def report(run_dir: str, as_json: bool, plots: bool) -> None:
+    """Summarise a run: best architectures, cost, regret on a table; PNG plots of its progress."""
+    from infonas.report import summary_text, trials_json, write_plots
+    from infonas.run_store import RunStoreError
+    from infonas.study import Study, StudyError
+
+    try:
+        study = Study.load(run_dir)
+    except (RunStoreError, StudyError, ValueError, OSError) as error:
+        _fail(str(error))
+    if as_json:
+        click.echo(json.dumps(trials_json(study), indent=1))
+        return
+    click.echo(summary_text(study))
+    if plots:
+        for path in write_plots(study):
+            click.echo(f"wrote {path}")
 
 
 # ----- metrics -----
@@ -198,6 +231,44 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
         _write_json(out, results)
     click.echo(format_search_table(results))
     click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
+
+
+@bench.command("surrogate")
+@click.option("--table", required=True, type=click.Path(dir_okay=False), help="Benchmark table (CSV).")
+@click.option("--objective", required=True, help="Column to predict.")
+@click.option("--cheap", help="Cheap-fidelity column: also benchmark the multi-fidelity model.")
+@click.option("--train-sizes", default="10,25,50,100,200", show_default=True)
+@click.option("--seeds", type=int, default=10, show_default=True)
+@click.option("--models", default="onehot-rbf,hamming,wl,wl+hamming", show_default=True)
+@click.option("--space", "space_name", default="nb201", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")
+@click.option("--quiet", is_flag=True)
+def bench_surrogate(table: str, objective: str, cheap: str | None, train_sizes: str, seeds: int, models: str,
+                    space_name: str, out: str | None, quiet: bool) -> None:
+    """Fit surrogates on random cells, predict all others: rank correlation, NLPD, 90% coverage."""
+    from infonas.bench import format_surrogate_table
+    from infonas.bench_surrogate import run_surrogate_benchmark
+    from infonas.tabular import TabularBenchmark
+    from search_spaces import get_space
+
+    try:
+        sizes = [int(n) for n in _parse_list(train_sizes)]
+    except ValueError:
+        _fail(f"--train-sizes must be comma-separated integers, got {train_sizes!r}")
+    try:
+        benchmark = TabularBenchmark.from_csv(table, get_space(space_name),
+                                              required=[objective] + ([cheap] if cheap else []))
+        results = run_surrogate_benchmark(
+            benchmark.archs, benchmark.column(objective), objective,
+            cheap=benchmark.column(cheap) if cheap else None, train_sizes=sizes, seeds=seeds,
+            models=_parse_list(models), space=benchmark.space, progress=not quiet)
+    except ValueError as error:
+        _fail(str(error))
+    if out:
+        _write_json(out, results)
+    click.echo(format_surrogate_table(results))
+    if out:
+        click.echo(f"results written to {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,14 +37,16 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
+import gpytorch
 import numpy as np
 import torch
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import MultiTaskGP, SingleTaskGP
 from botorch.models.transforms.outcome import Standardize, StratifiedStandardize
+from gpytorch.distributions import MultivariateNormal
 from gpytorch.kernels import Kernel
+from linear_operator.operators import DiagLinearOperator
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from infonas.kernels import build_kernel, hamming_factory, parse_kernel_spec, wl_factory
@@ -65,13 +67,94 @@ __all__ = [
 #: The kernel specs the benchmark compares; any sum of products of ``wl`` and ``hamming`` works.
 KERNEL_SPECS = ("onehot-rbf", "hamming", "wl", "wl+hamming")
 DTYPE = torch.float64
+_MAX_CHOLESKY = 5000
 
 
-class Prediction(NamedTuple):
-    """Posterior mean and variance (1-D float64 tensors), on the scale of the targets."""
+@dataclass(frozen=True)
+class Prediction:
+    """A predictive distribution per architecture, on the scale of the targets.
+
+    ``mean`` and ``variance`` are its moments (1-D float64 tensors); ``mean, variance =
+    prediction`` unpacks them. The distribution itself is Gaussian with ``loc``/``scale``, or,
+    for a surrogate fitted with an ``upper_bound`` ``u``, ``y = u - exp(-z)`` with
+    ``z ~ N(loc, scale^2)`` (a reflected log-normal); ``log_prob``, ``interval`` and ``median``
+    are exact for both.
+    """
 
     mean: torch.Tensor
     variance: torch.Tensor
+    loc: torch.Tensor
+    scale: torch.Tensor
+    upper_bound: float | None = None
+
+    def __iter__(self):
+        yield self.mean
+        yield self.variance
+
+    def __len__(self) -> int:
+        return int(self.mean.shape[0])
+
+    @classmethod
+    def gaussian(cls, mean: torch.Tensor, variance: torch.Tensor) -> Prediction:
+        variance = variance.clamp_min(0.0)
+        return cls(mean, variance, mean, variance.sqrt())
+
+    @classmethod
+    def warped(cls, loc: torch.Tensor, variance: torch.Tensor, upper_bound: float) -> Prediction:
+        variance = variance.clamp_min(0.0)
+        # y = u - exp(-z): E[exp(-z)] = exp(-loc + var/2), Var = exp(-2 loc + var) (exp(var) - 1).
+        mean = upper_bound - torch.exp(-loc + variance / 2)
+        var_y = torch.exp(-2 * loc + variance) * torch.expm1(variance)
+        return cls(mean, var_y, loc, variance.sqrt(), float(upper_bound))
+
+    @property
+    def median(self) -> torch.Tensor:
+        """The predictive median (the mean for a Gaussian): a monotone point prediction."""
+        if self.upper_bound is None:
+            return self.loc
+        return self.upper_bound - torch.exp(-self.loc)
+
+    def _warp(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z = w(y)`` and ``log |w'(y)|``."""
+        if self.upper_bound is None:
+            return y, torch.zeros_like(y)
+        gap = (self.upper_bound - y).clamp_min(1e-300)
+        return -torch.log(gap), -torch.log(gap)
+
+    def log_prob(self, y) -> torch.Tensor:
+        """Log predictive density of observed values ``y`` (one per architecture)."""
+        y = torch.as_tensor(y, dtype=DTYPE)
+        z, log_jacobian = self._warp(y)
+        scale = self.scale.clamp_min(1e-150)
+        log_density = -0.5 * ((z - self.loc) / scale) ** 2 - torch.log(scale) - 0.5 * math.log(2 * math.pi)
+        if self.upper_bound is not None:
+            log_density = torch.where(y < self.upper_bound, log_density, torch.full_like(y, -math.inf))
+        return log_density + log_jacobian
+
+    def interval(self, level: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
+        """The central ``level`` predictive interval ``(lower, upper)``."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must lie in (0, 1), got {level}")
+        z = float(torch.special.ndtri(torch.tensor(0.5 + level / 2, dtype=DTYPE)))
+        low, high = self.loc - z * self.scale, self.loc + z * self.scale
+        if self.upper_bound is None:
+            return low, high
+        return self.upper_bound - torch.exp(-low), self.upper_bound - torch.exp(-high)
+
+    def __getitem__(self, index) -> Prediction:
+        """The predictions of a subset of the architectures (index: slice, mask or indices)."""
+        index = torch.as_tensor(index) if not isinstance(index, slice) else index
+        return Prediction(self.mean[index], self.variance[index], self.loc[index], self.scale[index], self.upper_bound)
+
+
+def _check_bound(values: np.ndarray, upper_bound: float | None) -> None:
+    if upper_bound is not None and not np.all(values < upper_bound):
+        worst = float(values.max())
+        raise ValueError(f"targets must lie below upper_bound={upper_bound} for the log warp, got {worst}")
+
+
+def _warp_values(values: np.ndarray, upper_bound: float | None) -> np.ndarray:
+    return values if upper_bound is None else -np.log(upper_bound - values)
 
 
 # ----- inputs -----
@@ -88,6 +171,7 @@ class InputLayout:
     onehot: bool
     cat_dim: int
     vocabulary: WLVocabulary | None
+    num_categories: tuple[int, ...] | None = None
 
     @property
     def dim(self) -> int:
@@ -114,18 +198,29 @@ class ArchitectureEncoder:
         self.categorical = CategoricalEncoding(space)
         self.onehot = OneHotEncoding(space)
         self.wl = WLFeaturizer(space, h_max=h_max)
+        self._last: dict[bool, tuple[tuple[Architecture, ...], torch.Tensor]] = {}
 
     def layout(self, vocabulary_archs: Sequence[Architecture] | None, onehot: bool = False) -> InputLayout:
         if onehot:
             return InputLayout(True, self.onehot.dim, None)
         vocabulary = self.wl.vocabulary(vocabulary_archs or [])
-        return InputLayout(False, self.categorical.dim, vocabulary)
+        return InputLayout(False, self.categorical.dim, vocabulary, self.categorical.cardinalities)
+
+    def _codes(self, archs: list[Architecture], onehot: bool) -> torch.Tensor:
+        """Categorical or one-hot codes; the last batch is kept (a search re-encodes its pool)."""
+        key = tuple(archs)
+        last = self._last.get(onehot)
+        if last is not None and last[0] == key:
+            return last[1]
+        codes = (self.onehot if onehot else self.categorical)(archs)
+        self._last[onehot] = (key, codes)
+        return codes
 
     def encode(self, archs: Sequence[Architecture], layout: InputLayout) -> torch.Tensor:
         archs = list(archs)
         if layout.onehot:
-            return self.onehot(archs)
-        return torch.cat([self.categorical(archs), self.wl.transform(archs, layout.vocabulary)], dim=-1)
+            return self._codes(archs, True).clone()
+        return torch.cat([self._codes(archs, False), self.wl.transform(archs, layout.vocabulary)], dim=-1)
 
 
 # ----- validation -----
@@ -183,7 +278,10 @@ def deduplicate(
 
 
 def _arch_kernel(spec: str, layout: InputLayout, h: int) -> Kernel:
-    factories = {"hamming": hamming_factory(layout.hamming_dims()), "wl": wl_factory(layout.wl_dims(h))}
+    factories = {
+        "hamming": hamming_factory(layout.hamming_dims(), layout.num_categories),
+        "wl": wl_factory(layout.wl_dims(h)),
+    }
     return build_kernel(spec, factories)
 
 
@@ -195,13 +293,15 @@ def _fit(model, maxiter: int | None) -> float:
     """Fit by ``fit_gpytorch_mll`` and return the (per-datum) log marginal likelihood reached."""
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     optimizer_kwargs = {"options": {"maxiter": int(maxiter)}} if maxiter is not None else None
-    if maxiter is None or maxiter > 0:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit_gpytorch_mll(mll, optimizer_kwargs=optimizer_kwargs)
-    model.train()
-    with torch.no_grad():
-        value = float(mll(model(*model.train_inputs), model.train_targets).sum())
+    # Exact Cholesky up to a few thousand points (GPyTorch switches to iterative solves at 800).
+    with gpytorch.settings.max_cholesky_size(_MAX_CHOLESKY):
+        if maxiter is None or maxiter > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit_gpytorch_mll(mll, optimizer_kwargs=optimizer_kwargs)
+        model.train()
+        with torch.no_grad():
+            value = float(mll(model(*model.train_inputs), model.train_targets, *model.train_inputs).sum())
     model.eval()
     return value
 
@@ -211,18 +311,68 @@ def _strip_structure(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
     return {k: v for k, v in state.items() if "active_dims" not in k and not k.startswith("outcome_transform")}
 
 
-def _predict_chunks(model, X: torch.Tensor, observation_noise: bool, batch_size: int) -> Prediction:
-    means, variances = [], []
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, X.shape[0], batch_size):
-            posterior = model.posterior(X[start : start + batch_size], observation_noise=observation_noise)
-            means.append(posterior.mean.reshape(-1))
-            variances.append(posterior.variance.reshape(-1))
-    if not means:
-        empty = torch.zeros(0, dtype=DTYPE)
-        return Prediction(empty, empty.clone())
-    return Prediction(torch.cat(means), torch.cat(variances).clamp_min(0.0))
+def _prediction(loc: torch.Tensor, variance: torch.Tensor, upper_bound: float | None) -> Prediction:
+    if upper_bound is None:
+        return Prediction.gaussian(loc, variance)
+    return Prediction.warped(loc, variance, upper_bound)
+
+
+class _MarginalPredictor:
+    """Posterior marginals of a fitted exact GP, computed in batches without the test-test matrix.
+
+    GPyTorch's exact prediction evaluates the dense test x test covariance of every batch even
+    when only the variances are wanted; for the 15,625-cell pool that dominates the cost. This
+    computes the textbook marginals from the model's own modules, once-factorised:
+    ``mu = m(x) + K_x*^T (K + S)^-1 (y - m)``, ``var = k(x, x) - K_x*^T (K + S)^-1 K_x*``
+    (``S``: the likelihood's noise), then the model's outcome transform is inverted.
+    """
+
+    def __init__(self, model) -> None:
+        model.eval()
+        self.model = model
+        with torch.no_grad():
+            train_X = model.train_inputs[0]
+            prior = model.forward(train_X)
+            noisy = model.likelihood(prior, train_X)
+            K = noisy.lazy_covariance_matrix.to_dense()
+            jitter = 0.0
+            for _ in range(6):
+                L, info = torch.linalg.cholesky_ex(K + jitter * torch.eye(K.shape[-1], dtype=K.dtype))
+                if int(info) == 0:
+                    break
+                jitter = max(jitter * 10, 1e-8)
+            residual = (model.train_targets - prior.mean).unsqueeze(-1)
+            self.train_X = train_X
+            self.L = L
+            self.alpha = torch.cholesky_solve(residual, L).squeeze(-1)
+
+    def __call__(self, X: torch.Tensor, observation_noise: bool, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        model = self.model
+        means, variances = [], []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], batch_size):
+                chunk = X[start : start + batch_size]
+                joint = model.forward(torch.cat([chunk, self.train_X], dim=0))
+                covariance = joint.lazy_covariance_matrix
+                m = len(chunk)
+                cross = covariance[..., :m, m:].to_dense()
+                prior_variance = covariance[..., :m, :m].diagonal(dim1=-2, dim2=-1)
+                mean = joint.mean[:m] + cross @ self.alpha
+                v = torch.linalg.solve_triangular(self.L, cross.transpose(-1, -2), upper=False)
+                variance = (prior_variance - (v * v).sum(0)).clamp_min(1e-12)
+                if observation_noise:
+                    marginal = MultivariateNormal(mean, DiagLinearOperator(variance))
+                    variance = model.likelihood(marginal, chunk).variance
+                if hasattr(model, "outcome_transform"):
+                    mean, variance = model.outcome_transform.untransform(
+                        mean.unsqueeze(-1), variance.unsqueeze(-1), X=chunk
+                    )
+                means.append(mean.reshape(-1))
+                variances.append(variance.reshape(-1))
+        if not means:
+            empty = torch.zeros(0, dtype=DTYPE)
+            return empty, empty.clone()
+        return torch.cat(means), torch.cat(variances).clamp_min(0.0)
 
 
 class Surrogate:
@@ -235,6 +385,10 @@ class Surrogate:
         encoder: an ``ArchitectureEncoder`` to share feature caches with other surrogates.
         maxiter: L-BFGS iterations of a full fit (``None``: BoTorch's default).
         seed: seeds hyperparameter initialisation and fitting restarts (runs are reproducible).
+        upper_bound: optional known upper bound ``u`` of the objective (100 for an accuracy in
+            percent): the GP then models ``z = -log(u - y)``, which tames the heavy lower tail of
+            accuracies (untrainable cells at 10%); predictions are mapped back exactly
+            (``Prediction`` is then a reflected log-normal). ``posterior`` stays in ``z``.
 
     ``fit`` dedupes the training data by canonical key (averaging targets), builds the
     input layout (WL vocabulary over the training cells, plus ``candidates`` if given), fits a
@@ -251,8 +405,9 @@ class Surrogate:
         *,
         h_values: Sequence[int] = (0, 1, 2),
         encoder: ArchitectureEncoder | None = None,
-        maxiter: int | None = 200,
+        maxiter: int | None = 50,
         seed: int = 0,
+        upper_bound: float | None = None,
     ) -> None:
         if kernel != "onehot-rbf":
             parse_kernel_spec(kernel)
@@ -271,7 +426,9 @@ class Surrogate:
         self.encoder = encoder
         self.maxiter = maxiter
         self.seed = seed
+        self.upper_bound = None if upper_bound is None else float(upper_bound)
         self.model: SingleTaskGP | None = None
+        self._predictor: _MarginalPredictor | None = None
         self.layout: InputLayout | None = None
         self.h: int | None = None
         self.log_marginal_likelihoods: dict = {}
@@ -289,12 +446,13 @@ class Surrogate:
 
     def _prepare(self, archs, y, candidates) -> tuple[torch.Tensor, torch.Tensor]:
         archs, values = _check_training_data(self.space, archs, y)
+        _check_bound(values, self.upper_bound)
         archs, values, _ = deduplicate(archs, values)
         vocabulary_archs = archs + list(candidates or [])
         self.layout = self.encoder.layout(vocabulary_archs, onehot=self.kernel == "onehot-rbf")
         self.train_archs, self.train_y = archs, values
         X = self.encoder.encode(archs, self.layout)
-        Y = torch.as_tensor(values, dtype=DTYPE).unsqueeze(-1)
+        Y = torch.as_tensor(_warp_values(values, self.upper_bound), dtype=DTYPE).unsqueeze(-1)
         return X, Y
 
     # ----- fitting -----
@@ -367,22 +525,25 @@ class Surrogate:
         return self.encoder.encode(list(archs), self.layout)
 
     def predict(
-        self, archs: Sequence[Architecture], *, observation_noise: bool = False, batch_size: int = 8192
+        self, archs: Sequence[Architecture], *, observation_noise: bool = False, batch_size: int = 4096
     ) -> Prediction:
         """Posterior mean and variance at ``archs`` (batched; latent f unless ``observation_noise``)."""
         self._require_fit()
-        return _predict_chunks(self.model, self.encode(archs), observation_noise, batch_size)
+        if self._predictor is None or self._predictor.model is not self.model:
+            self._predictor = _MarginalPredictor(self.model)
+        loc, variance = self._predictor(self.encode(archs), observation_noise, batch_size)
+        return _prediction(loc, variance, self.upper_bound)
 
     def posterior(self, archs: Sequence[Architecture], *, observation_noise: bool = False):
-        """BoTorch posterior (joint over ``archs``) on the original scale of the targets."""
+        """BoTorch posterior (joint over ``archs``) of the targets (of ``z`` with ``upper_bound``)."""
         self._require_fit()
         return self.model.posterior(self.encode(archs), observation_noise=observation_noise)
 
     @property
     def noise_variance(self) -> float:
-        """Inferred observation noise variance, on the original scale of the targets."""
+        """Inferred observation noise variance, on the scale of the (warped, if ``upper_bound``) targets."""
         self._require_fit()
-        noise = float(self.model.likelihood.noise.mean())
+        noise = float(self.model.likelihood.noise.detach().mean())
         return noise * float(self.model.outcome_transform.stdvs.pow(2).mean())
 
     def __repr__(self) -> str:
@@ -441,8 +602,9 @@ class MultiFidelitySurrogate:
         rank: int | None = None,
         h_values: Sequence[int] = (0, 1, 2),
         encoder: ArchitectureEncoder | None = None,
-        maxiter: int | None = 200,
+        maxiter: int | None = 50,
         seed: int = 0,
+        upper_bound: float | None = None,
     ) -> None:
         if kernel == "onehot-rbf":
             raise ValueError("the multi-fidelity surrogate takes a 'wl'/'hamming' kernel spec")
@@ -460,9 +622,13 @@ class MultiFidelitySurrogate:
         self.rank = rank
         self.h_values = h_values if _uses_wl(kernel) else (None,)
         self.encoder = encoder or ArchitectureEncoder(space, h_max=max(h_values))
+        if max(h_values) > self.encoder.wl.h_max or min(h_values) < 0:
+            raise ValueError(f"h_values must lie in 0..{self.encoder.wl.h_max} (the encoder's h_max)")
         self.maxiter = maxiter
         self.seed = seed
+        self.upper_bound = None if upper_bound is None else float(upper_bound)
         self.model: MultiTaskGP | None = None
+        self._predictor: _MarginalPredictor | None = None
         self.layout: InputLayout | None = None
         self.h: int | None = None
         self.log_marginal_likelihoods: dict = {}
@@ -493,6 +659,7 @@ class MultiFidelitySurrogate:
     ) -> MultiFidelitySurrogate:
         """Fit on observations ``y[i]`` of ``archs[i]`` at fidelity ``fidelities[i]``."""
         archs, values = _check_training_data(self.space, archs, y)
+        _check_bound(values, self.upper_bound)
         fidelity = np.asarray(fidelities)
         if fidelity.shape != (len(archs),):
             raise ValueError(f"got {len(archs)} architectures but {fidelity.size} fidelity indices; they must match")
@@ -505,7 +672,7 @@ class MultiFidelitySurrogate:
         X = torch.cat(
             [self.encoder.encode(archs, self.layout), torch.as_tensor(groups, dtype=DTYPE).unsqueeze(-1)], dim=-1
         )
-        Y = torch.as_tensor(values, dtype=DTYPE).unsqueeze(-1)
+        Y = torch.as_tensor(_warp_values(values, self.upper_bound), dtype=DTYPE).unsqueeze(-1)
         h_values = self.h_values if h is None or self.h_values == (None,) else (int(h),)
         best = None
         self.log_marginal_likelihoods = {}
@@ -540,10 +707,14 @@ class MultiFidelitySurrogate:
         fidelity: int | None = None,
         *,
         observation_noise: bool = False,
-        batch_size: int = 8192,
+        batch_size: int = 4096,
     ) -> Prediction:
         """Posterior mean and variance at ``archs`` and ``fidelity`` (default: the target)."""
-        return _predict_chunks(self.model, self.encode(archs, fidelity), observation_noise, batch_size)
+        X = self.encode(archs, fidelity)
+        if self._predictor is None or self._predictor.model is not self.model:
+            self._predictor = _MarginalPredictor(self.model)
+        loc, variance = self._predictor(X, observation_noise, batch_size)
+        return _prediction(loc, variance, self.upper_bound)
 
     def fidelity_covariance(self) -> np.ndarray:
         """The learned ``num_fidelities x num_fidelities`` index-kernel matrix ``B``."""
@@ -563,9 +734,3 @@ class MultiFidelitySurrogate:
     def __repr__(self) -> str:
         state = "unfitted" if self.model is None else f"h={self.h}"
         return f"MultiFidelitySurrogate({self.kernel!r}, fidelities={self.num_fidelities}, {state})"
-
-
-def gaussian_nlpd(y: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """Negative log density of ``y`` under ``N(mean, variance)``, elementwise."""
-    variance = np.maximum(variance, 1e-300)
-    return 0.5 * (np.log(2 * math.pi * variance) + (y - mean) ** 2 / variance)

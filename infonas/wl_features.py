@@ -22,7 +22,7 @@ Example:
     >>> from search_spaces import NB201Space
     >>> space = NB201Space()
     >>> featurizer = WLFeaturizer(space, h_max=1)
-    >>> arch = space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    >>> arch = space.parse("|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|")
     >>> vocabulary = featurizer.vocabulary([arch])
     >>> vocabulary.labels[:3]
     ((0, 'input'), (0, 'nor_conv_3x3'), (0, 'output'))
@@ -162,6 +162,8 @@ class WLFeaturizer:
         self._id_labels: list[tuple[int, str]] = []
         self._rows: dict[Architecture, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._lookups: dict[WLVocabulary, np.ndarray] = {}
+        # The concatenated rows of the last batch transformed: a search re-encodes its pool often.
+        self._last_batch: tuple[tuple[Architecture, ...], tuple[np.ndarray, ...]] | None = None
 
     # ----- per-architecture features -----
 
@@ -232,15 +234,25 @@ class WLFeaturizer:
             raise ValueError(f"vocabulary has h_max={vocabulary.h_max}, featurizer has {self.h_max}")
         matrix = np.zeros((len(archs), vocabulary.dim), dtype=np.float64)
         if archs:
-            rows = [self._row(arch) for arch in archs]
-            lookup = self._lookup(vocabulary)
-            ids = np.concatenate([r[0] for r in rows])
-            values = np.concatenate([r[1] for r in rows])
-            row_index = np.repeat(np.arange(len(archs)), [len(r[0]) for r in rows])
-            columns = lookup[ids]
+            ids, values, row_index, norms = self._batch(archs)
+            columns = self._lookup(vocabulary)[ids]
             keep = columns >= 0
             matrix[row_index[keep], columns[keep]] = values[keep]
-            matrix[:, vocabulary.num_labels :] = np.stack([r[2] for r in rows])
+            matrix[:, vocabulary.num_labels :] = norms
         return torch.from_numpy(matrix)
+
+    def _batch(self, archs: list[Architecture]) -> tuple[np.ndarray, ...]:
+        key = tuple(archs)
+        if self._last_batch is not None and self._last_batch[0] == key:
+            return self._last_batch[1]
+        rows = [self._row(arch) for arch in archs]
+        batch = (
+            np.concatenate([r[0] for r in rows]),
+            np.concatenate([r[1] for r in rows]),
+            np.repeat(np.arange(len(archs)), [len(r[0]) for r in rows]),
+            np.stack([r[2] for r in rows]),
+        )
+        self._last_batch = (key, batch)
+        return batch
 
     __call__ = transform

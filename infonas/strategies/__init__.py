@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from infonas.strategies.base import Strategy, Suggestion
 from infonas.strategies.baselines import LocalSearch, RandomSearch, RegularizedEvolution
 from search_spaces.base import SearchSpace
 
-STRATEGIES: dict[str, type[Strategy]] = {
+
+def _bayesian(**preset: Any) -> Callable[..., Strategy]:
+    # Imported lazily: the GP stack (botorch) is only loaded when a Bayesian strategy is used.
+    def build(*args: Any, **options: Any) -> Strategy:
+        from infonas.strategies.bayesian import BayesianStrategy
+
+        return BayesianStrategy(*args, **{**preset, **options})
+
+    return build
+
+
+STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "rs": RandomSearch,
     "rea": RegularizedEvolution,
     "ls": LocalSearch,
+    "bo-mes": _bayesian(kernel="wl+hamming", acquisition="mes"),
+    "bo-ei": _bayesian(kernel="wl+hamming", acquisition="log-ei"),
+    "bo-ts": _bayesian(kernel="wl+hamming", acquisition="ts"),
+    # The peer a user would otherwise pick: BoTorch's defaults on one-hot codes, with LogEI.
+    "gp-onehot": _bayesian(kernel="onehot-rbf", acquisition="log-ei", warp="none"),
 }
 
 

@@ -1,0 +1,109 @@
+"""Reports of a run directory: a summary table, its trials as JSON, and PNG plots."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from infonas.study import Study
+
+
+def trials_json(study: Study) -> list[dict[str, Any]]:
+    """Finished trials in order: number, arch, fidelity, status, objective values (metrics), cost."""
+    return [
+        {"number": t.number, "arch": study.space.format(t.arch), "fidelity": t.fidelity, "status": t.status.value,
+         "values": dict(t.metrics), "cost": t.cost}
+        for t in study.finished_trials()
+    ]
+
+
+def table_optimum(study: Study) -> float | None:
+    """The best value of the objective over the whole table, for runs on a tabular benchmark."""
+    table = getattr(study.evaluator, "table", None)
+    if table is None:
+        return None
+    return table.best(study.objective, study.maximize)[1]
+
+
+def summary_text(study: Study, top: int = 5) -> str:
+    """A plain-text summary: counts, cost, incumbents and, on a table, the regret."""
+    finished = study.finished_trials()
+    by_status: dict[str, int] = {}
+    for trial in finished:
+        by_status[trial.status.value] = by_status.get(trial.status.value, 0) + 1
+    config = study.store.config
+    lines = [
+        f"run        {study.store.path}",
+        f"strategy   {config['strategy']} (seed {config['seed']})",
+        f"objective  {study.objective} ({'max' if study.maximize else 'min'})",
+        f"trials     {len(finished)} finished ({', '.join(f'{k} {v}' for k, v in sorted(by_status.items()))}), "
+        f"{len(study.pending)} pending",
+        f"cost       {study.spent_cost():.6g}",
+    ]
+    optimum = table_optimum(study)
+    best = study.best(top)
+    if best and optimum is not None:
+        regret = (optimum - best[0].metrics[study.objective]) * (1 if study.maximize else -1)
+        lines.append(f"regret     {regret:.6g} (table optimum {optimum:.6g})")
+    lines.append("")
+    lines.append(f"{'rank':<6}{'trial':>6}{study.objective[:16]:>18}  architecture")
+    for rank, trial in enumerate(best, start=1):
+        lines.append(f"{rank:<6}{trial.number:>6}{trial.metrics[study.objective]:>18.6g}  {study.space.format(trial.arch)}")
+    return "\n".join(lines)
+
+
+def write_plots(study: Study, out_dir: str | Path | None = None) -> list[Path]:
+    """PNG plots of the run: incumbent versus cost, and regret versus cost on a table benchmark.
+
+    Written atomically into the run directory's ``plots/`` (or ``out_dir``); returns the paths.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+
+    history = [h for h in study.history() if h["incumbent"] is not None]
+    written: list[Path] = []
+    target = Path(out_dir) if out_dir is not None else None
+
+    def save(figure: Any, name: str) -> None:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+        plt.close(figure)
+        if target is None:
+            written.append(study.store.write_bytes_atomic(f"plots/{name}", buffer.getvalue()))
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            (target / name).write_bytes(buffer.getvalue())
+            written.append(target / name)
+
+    costs = [h["cost"] for h in history]
+    incumbents = [h["incumbent"] for h in history]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    trials = [t for t in study.finished_trials() if t.is_complete and t.fidelity == study.evaluator.target_fidelity]
+    cumulative, spent = {}, 0.0
+    for trial in study.finished_trials():
+        spent += trial.cost
+        cumulative[trial.number] = spent
+    axis.scatter([cumulative[t.number] for t in trials], [t.metrics[study.objective] for t in trials],
+                 s=10, color="0.7", label="trials")
+    axis.step(costs, incumbents, where="post", color="C0", label="incumbent")
+    axis.set_xlabel("cumulative evaluation cost")
+    axis.set_ylabel(study.objective)
+    axis.set_title(f"{study.store.config['strategy']}: incumbent versus cost")
+    axis.legend(loc="lower right" if study.maximize else "upper right")
+    save(figure, "incumbent.png")
+
+    optimum = table_optimum(study)
+    if optimum is not None and history:
+        sign = 1.0 if study.maximize else -1.0
+        regrets = [max(sign * (optimum - v), 1e-6) for v in incumbents]
+        figure, axis = plt.subplots(figsize=(6, 4))
+        axis.step(costs, regrets, where="post", color="C1")
+        axis.set_yscale("log")
+        axis.set_xlabel("cumulative evaluation cost")
+        axis.set_ylabel(f"regret of {study.objective} (log)")
+        axis.set_title("simple regret versus cost (regret 0 drawn at 1e-6)")
+        save(figure, "regret.png")
+    return written

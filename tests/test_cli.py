@@ -1,0 +1,84 @@
+import json
+
+from click.testing import CliRunner
+
+from infonas.cli import main
+
+BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_search_resume_report_on_a_table(tmp_path, synthetic_table_file):
+    run = tmp_path / "run"
+    result = invoke("search", "--table", synthetic_table_file, "--objective", "acc", "--strategy", "ls",
+                    "--budget", 12, "--run-dir", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "best 5 architectures by acc" in result.output
+    again = invoke("search", "--table", synthetic_table_file, "--objective", "acc", "--run-dir", run, "--quiet")
+    assert again.exit_code != 0 and "infonas resume" in again.output
+    assert invoke("resume", run, "--budget", 15, "--quiet").exit_code == 0
+    report = invoke("report", run, "--json")
+    trials = json.loads(report.output)
+    assert [t["number"] for t in trials] == list(range(15))
+    assert set(trials[0]) >= {"arch", "fidelity", "values", "cost"} and "acc" in trials[0]["values"]
+    summary = invoke("report", run)
+    assert summary.exit_code == 0 and "regret" in summary.output
+    assert (run / "plots" / "incumbent.png").stat().st_size > 0 and (run / "plots" / "regret.png").exists()
+
+
+def test_resume_without_budget_uses_the_saved_one(tmp_path, synthetic_table_file):
+    run = tmp_path / "run"
+    invoke("search", "--table", synthetic_table_file, "--objective", "acc", "--strategy", "rs", "--budget", 6,
+           "--run-dir", run, "--quiet")
+    journal = run / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:-3]) + lines[-3][:10])  # a crash mid-write, two trials lost
+    assert invoke("resume", run, "--quiet").exit_code == 0
+    finished = [json.loads(x) for x in journal.read_text().splitlines() if '"finished"' in x]
+    assert sorted(e["trial"] for e in finished) == list(range(6))
+
+
+def test_clear_errors(tmp_path, synthetic_table_file):
+    assert "does not exist" in invoke("resume", tmp_path / "none").output
+    assert "--objective" in invoke("search", "--table", synthetic_table_file).output
+    assert "no metric column" in invoke("search", "--table", synthetic_table_file, "--objective", "x").output
+    assert "malformed" in invoke("metrics", "--arch", "|none~0|").output
+    assert "unknown method" in invoke("bench", "search", "--table", synthetic_table_file, "--objective", "acc",
+                                      "--methods", "rs,magic").output
+
+
+def test_metrics_json():
+    result = invoke("metrics", "--arch", BEST, "--dataset", "cifar10")
+    payload = json.loads(result.output)
+    assert payload["params"] == 1073466 and abs(payload["flops"] / 153.3e6 - 1) < 1e-3
+    assert payload["latency_ms"] > 0
+
+
+def test_bench_search_writes_contract_json(tmp_path, synthetic_table_file):
+    out = tmp_path / "bench.json"
+    result = invoke("bench", "search", "--table", synthetic_table_file, "--objective", "acc", "--methods", "rs,ls",
+                    "--seeds", 2, "--budget", 20, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["objective"] == "acc" and isinstance(payload["optimum"], float)
+    for record in payload["methods"].values():
+        assert set(record) >= {"queries_to_optimum", "final_regret", "regret_curves", "seconds_per_suggestion"}
+        assert len(record["regret_curves"]) == 2 and len(record["regret_curves"][0]) == 20
+
+
+def test_bench_surrogate_writes_contract_json(tmp_path, synthetic_table_file):
+    out = tmp_path / "surrogate.json"
+    result = invoke("bench", "surrogate", "--table", synthetic_table_file, "--objective", "acc", "--cheap",
+                    "acc_cheap", "--train-sizes", "8,16", "--seeds", 1, "--models", "onehot-rbf,wl+hamming",
+                    "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    rows = payload["results"]
+    assert payload["objective"] == "acc" and {r["train_size"] for r in rows} == {8, 16}
+    assert {"onehot-rbf", "wl+hamming"} <= {r["model"] for r in rows}
+    assert any(r["model"].startswith("multifidelity") for r in rows)
+    for row in rows:
+        assert set(row) >= {"kendall_tau", "spearman", "nlpd", "coverage_90", "fit_predict_seconds"}

@@ -1,0 +1,166 @@
+"""WL subtree features: stability across processes, order and node relabelling."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from infonas.kernels import WLSubtreeKernel
+from infonas.wl_features import WLFeaturizer, WLVocabulary, stable_hash, wl_label_counts
+from search_spaces import NB201Space
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def space():
+    return NB201Space()
+
+
+@pytest.fixture(scope="module")
+def archs(space):
+    rng = np.random.default_rng(7)
+    return [space.sample(rng) for _ in range(25)]
+
+
+def test_stable_hash_is_a_fixed_blake2b_digest():
+    # A regression value: if this changes, every saved run's features change with it.
+    assert stable_hash("nor_conv_3x3") == "5912dc2613c0e452"
+
+
+def test_iteration_zero_counts_operations(space):
+    arch = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|skip_connect~1|skip_connect~2|")
+    counts = WLFeaturizer(space, h_max=2).label_counts(arch)
+    assert dict(counts[0]) == {"input": 1, "output": 1, "nor_conv_3x3": 2, "skip_connect": 2}
+    assert len(counts) == 3
+    # Each iteration relabels every node: the counts always add up to the number of nodes.
+    assert {sum(c for _, c in level) for level in counts} == {6}
+
+
+def test_features_identical_in_another_process(space, archs):
+    featurizer = WLFeaturizer(space, h_max=2)
+    local = featurizer.transform(archs).tolist()
+    strings = [space.format(a) for a in archs]
+    script = (
+        "import json, sys\n"
+        "from search_spaces import NB201Space\n"
+        "from infonas.wl_features import WLFeaturizer\n"
+        "space = NB201Space()\n"
+        "archs = [space.parse(s) for s in json.loads(sys.stdin.read())]\n"
+        "f = WLFeaturizer(space, h_max=2)\n"
+        "print(json.dumps({'x': f.transform(archs).tolist(), 'v': f.vocabulary(archs).fingerprint()}))\n"
+    )
+    env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(strings), capture_output=True, text=True, env=env,
+        cwd=ROOT, check=True, timeout=120,
+    )
+    remote = json.loads(result.stdout)
+    assert remote["x"] == local
+    assert remote["v"] == featurizer.vocabulary(archs).fingerprint()
+
+
+def test_vocabulary_does_not_depend_on_order(space, archs):
+    featurizer = WLFeaturizer(space, h_max=2)
+    forward = featurizer.vocabulary(archs)
+    backward = WLFeaturizer(space, h_max=2).vocabulary(list(reversed(archs)))
+    assert forward == backward
+    assert torch.equal(featurizer.transform(archs, forward), featurizer.transform(archs, backward))
+    # Labels sorted by iteration then label; columns(h) are a prefix plus the norm column.
+    assert list(forward.labels) == sorted(forward.labels)
+    for h in range(3):
+        columns = forward.columns(h)
+        assert columns[:-1] == list(range(len(columns) - 1))
+        assert columns[-1] == forward.num_labels + h
+
+
+def test_norm_columns_hold_the_full_norm(space, archs):
+    featurizer = WLFeaturizer(space, h_max=2)
+    vocabulary = featurizer.vocabulary(archs)
+    X = featurizer.transform(archs, vocabulary)
+    for h in range(3):
+        counts = X[:, vocabulary.count_columns(h)]
+        assert torch.allclose(counts.norm(dim=-1), X[:, vocabulary.norm_column(h)])
+    # With a vocabulary over fewer cells, the counts shrink but the norms stay those of the cell.
+    small = featurizer.vocabulary(archs[:3])
+    Y = featurizer.transform(archs, small)
+    assert torch.allclose(Y[:, small.num_labels :], X[:, vocabulary.num_labels :])
+
+
+def _relabelled(graph: nx.DiGraph, seed: int) -> nx.DiGraph:
+    """The same labelled DAG with node ids permuted and nodes/edges inserted in another order."""
+    rng = np.random.default_rng(seed)
+    nodes = list(graph.nodes)
+    mapping = dict(zip(nodes, (f"n{i}" for i in rng.permutation(len(nodes)))))
+    shuffled = nx.DiGraph()
+    for index in rng.permutation(len(nodes)):
+        node = nodes[index]
+        shuffled.add_node(mapping[node], op=graph.nodes[node]["op"])
+    edges = list(graph.edges)
+    for index in rng.permutation(len(edges)):
+        u, v = edges[index]
+        shuffled.add_edge(mapping[u], mapping[v])
+    return shuffled
+
+
+def _counts_matrix(count_lists, h):
+    labels = sorted({(k, label) for counts in count_lists for k in range(h + 1) for label in counts[k]})
+    index = {label: i for i, label in enumerate(labels)}
+    X = torch.zeros(len(count_lists), len(labels), dtype=torch.float64)
+    for row, counts in enumerate(count_lists):
+        for k in range(h + 1):
+            for label, count in counts[k].items():
+                X[row, index[(k, label)]] = count
+    return X
+
+
+def test_wl_kernel_invariant_to_isomorphic_relabelling(space, archs):
+    graphs = [space.to_graph(a) for a in archs[:10]]
+    kernel = WLSubtreeKernel(norm_column=False).double()
+    for h in range(3):
+        original = [wl_label_counts(g, h) for g in graphs]
+        relabelled = [wl_label_counts(_relabelled(g, seed), h) for seed, g in enumerate(graphs)]
+        assert original == relabelled
+        both = _counts_matrix(original + relabelled, h)
+        K = kernel(both).to_dense().detach()
+        n = len(graphs)
+        assert torch.allclose(K[:n, :n], K[n:, n:])
+        assert torch.allclose(K[:n, n:], K[:n, :n])
+
+
+def test_isomorphic_cells_share_features(space):
+    # The two parallel branches swapped: different op strings, isomorphic cells.
+    a = space.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|skip_connect~2|")
+    b = space.parse("|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|none~0|skip_connect~1|skip_connect~2|")
+    featurizer = WLFeaturizer(space, h_max=2)
+    X = featurizer.transform([a, b])
+    assert a.ops != b.ops
+    assert torch.equal(X[0], X[1])
+
+
+def test_direction_matters():
+    # A chain a -> b and b -> a are not isomorphic as DAGs; WL along the direction tells them apart.
+    forward = nx.DiGraph([("x", "y")])
+    nx.set_node_attributes(forward, {"x": "conv", "y": "pool"}, "op")
+    reverse = nx.DiGraph([("y", "x")])
+    nx.set_node_attributes(reverse, {"x": "conv", "y": "pool"}, "op")
+    assert wl_label_counts(forward, 0) == wl_label_counts(reverse, 0)
+    assert wl_label_counts(forward, 1)[1] != wl_label_counts(reverse, 1)[1]
+
+
+def test_invalid_arguments(space):
+    with pytest.raises(ValueError, match="h_max"):
+        WLFeaturizer(space, h_max=-1)
+    vocabulary = WLVocabulary.from_labels(1, [(0, "input")])
+    with pytest.raises(ValueError, match="h must lie"):
+        vocabulary.columns(2)
+    with pytest.raises(ValueError, match="h_max"):
+        WLFeaturizer(space, h_max=2).transform([space.make(["none"] * 6)], vocabulary)
