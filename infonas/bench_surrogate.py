@@ -19,6 +19,7 @@ Input is plain data (architectures and numpy arrays), so this module does not de
 table is read. Example (a tiny synthetic table)::
 
     >>> import numpy as np
+from tqdm.auto import tqdm
     >>> from search_spaces import NB201Space
     >>> space = NB201Space()
     >>> archs = [space.sample(np.random.default_rng(i)) for i in range(60)]
@@ -153,7 +154,7 @@ def run_surrogate_benchmark(
         encoder.categorical(archs)
         encoder.onehot(archs)
         if progress:
-            print(
+            tqdm.write(
                 f"[bench surrogate] features of {len(archs)} cells computed in "
                 f"{time.perf_counter() - started:.1f}s (once, not timed per model)",
                 file=sys.stderr,
@@ -193,7 +194,7 @@ def run_surrogate_benchmark(
             if progress:
                 for name in names:
                     summary = _summarise(name, n, runs[(name, n)])
-                    print(
+                    tqdm.write(
                         f"[bench surrogate] {name:>24s} N={n:<4d} tau={summary['kendall_tau']:.3f} "
                         f"rho={summary['spearman']:.3f} nlpd={summary['nlpd']:.3f} "
                         f"cov90={summary['coverage_90']:.3f} t={summary['fit_predict_seconds']:.2f}s",

@@ -306,6 +306,23 @@ def _fit(model, maxiter: int | None) -> float:
     return value
 
 
+def _fit_best_h(build, X: torch.Tensor, Y: torch.Tensor, h_values: Sequence[int | None], seed: int,
+                maxiter: int | None) -> tuple[int | None, object, dict]:
+    """Fit one model per WL iteration count and keep the one of highest marginal likelihood."""
+    best = None
+    log_marginal_likelihoods = {}
+    with torch.random.fork_rng():
+        for h_value in h_values:
+            torch.manual_seed(seed)
+            model = build(X, Y, h_value)
+            value = _fit(model, maxiter)
+            log_marginal_likelihoods[h_value] = value
+            if best is None or value > best[0]:
+                best = (value, h_value, model)
+    assert best is not None
+    return best[1], best[2], log_marginal_likelihoods
+
+
 def _strip_structure(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Hyperparameters only: drop column selections and data-dependent transform state."""
     return {k: v for k, v in state.items() if "active_dims" not in k and not k.startswith("outcome_transform")}
@@ -472,18 +489,8 @@ class Surrogate:
         """
         X, Y = self._prepare(archs, y, candidates)
         h_values = self.h_values if h is None or self.h_values == (None,) else (int(h),)
-        best = None
-        self.log_marginal_likelihoods = {}
-        with torch.random.fork_rng():
-            for h_value in h_values:
-                torch.manual_seed(self.seed)
-                model = self._build(X, Y, h_value)
-                value = _fit(model, self.maxiter)
-                self.log_marginal_likelihoods[h_value] = value
-                if best is None or value > best[0]:
-                    best = (value, h_value, model)
-        assert best is not None
-        _, self.h, self.model = best
+        self.h, self.model, self.log_marginal_likelihoods = _fit_best_h(
+            self._build, X, Y, h_values, self.seed, self.maxiter)
         return self
 
     def refit(
@@ -674,18 +681,8 @@ class MultiFidelitySurrogate:
         )
         Y = torch.as_tensor(_warp_values(values, self.upper_bound), dtype=DTYPE).unsqueeze(-1)
         h_values = self.h_values if h is None or self.h_values == (None,) else (int(h),)
-        best = None
-        self.log_marginal_likelihoods = {}
-        with torch.random.fork_rng():
-            for h_value in h_values:
-                torch.manual_seed(self.seed)
-                model = self._build(X, Y, h_value)
-                value = _fit(model, self.maxiter)
-                self.log_marginal_likelihoods[h_value] = value
-                if best is None or value > best[0]:
-                    best = (value, h_value, model)
-        assert best is not None
-        _, self.h, self.model = best
+        self.h, self.model, self.log_marginal_likelihoods = _fit_best_h(
+            self._build, X, Y, h_values, self.seed, self.maxiter)
         return self
 
     def _require_fit(self) -> None:

@@ -132,11 +132,20 @@ def test_kill_nine_at_random_moments_then_resume(tmp_path, synthetic_table_file,
     reference = Study.create(tmp_path / "ref", space, evaluator, "acc", strategy="ls", seed=11)
     reference.optimize(120, progress=False)
     run_dir = tmp_path / "killed"
+    journal = run_dir / "journal.jsonl"
     rng = np.random.default_rng(0)
+
+    def finished_count():
+        return journal.read_text().count('"finished"') if journal.exists() else 0
+
     kills = 0
-    for _ in range(6):
+    for _ in range(5):
+        # Kill once the run has moved a random number of trials further, at a random instant.
+        target = finished_count() + int(rng.integers(3, 20))
         process = subprocess.Popen([sys.executable, "-c", WORKER, str(run_dir), str(synthetic_table_file)])
-        time.sleep(float(rng.uniform(1.0, 3.5)))
+        while process.poll() is None and finished_count() < target:
+            time.sleep(0.005)
+        time.sleep(float(rng.uniform(0.0, 0.03)))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             kills += 1
