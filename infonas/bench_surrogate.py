@@ -19,7 +19,6 @@ Input is plain data (architectures and numpy arrays), so this module does not de
 table is read. Example (a tiny synthetic table)::
 
     >>> import numpy as np
-from tqdm.auto import tqdm
     >>> from search_spaces import NB201Space
     >>> space = NB201Space()
     >>> archs = [space.sample(np.random.default_rng(i)) for i in range(60)]
@@ -37,6 +36,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 import torch
 from scipy import stats
 

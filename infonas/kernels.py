@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 
 import torch
 from botorch.models.kernels.categorical import CategoricalKernel
-from gpytorch.constraints import GreaterThan
+from gpytorch.constraints import GreaterThan, Positive
 from gpytorch.kernels import Kernel, ProductKernel, ScaleKernel
 from gpytorch.priors import GammaPrior, LogNormalPrior
 from torch import Tensor
 
-__all__ = ["HammingKernel", "WLSubtreeKernel", "build_kernel", "parse_kernel_spec", "BASE_KERNELS"]
+__all__ = ["AdditiveHammingKernel", "HammingKernel", "WLSubtreeKernel", "build_kernel", "parse_kernel_spec", "BASE_KERNELS"]
 
 
 class HammingKernel(CategoricalKernel):
@@ -156,10 +156,46 @@ def _equality(x1: Tensor, x2: Tensor) -> Tensor:
     return close.all(-1).to(x1.dtype)
 
 
+class AdditiveHammingKernel(Kernel):
+    r"""First-order (additive) categorical kernel: one positive weight per position.
+
+    .. math::
+        k(\mathbf{x}, \mathbf{x'}) = \sum_{i=1}^{d} w_i \, [x_i = x'_i]
+
+    A GP with it is a Bayesian model of per-position main effects ("skip on edge 0->3 helps"),
+    which the product-form ``HammingKernel`` cannot separate from the other edits of the same
+    cell. GPyTorch and BoTorch have no such kernel, hence it is written here.
+    """
+
+    has_lengthscale = False
+
+    def __init__(self, num_positions: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.register_parameter("raw_weights", torch.nn.Parameter(torch.zeros(num_positions)))
+        self.register_constraint("raw_weights", Positive())
+        self.weights = torch.full((num_positions,), 1.0 / num_positions)
+
+    @property
+    def weights(self) -> Tensor:
+        return self.raw_weights_constraint.transform(self.raw_weights)
+
+    @weights.setter
+    def weights(self, value: Tensor) -> None:
+        value = torch.as_tensor(value, dtype=self.raw_weights.dtype, device=self.raw_weights.device)
+        self.initialize(raw_weights=self.raw_weights_constraint.inverse_transform(value))
+
+    def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:
+        weights = self.weights.to(x1.dtype)
+        if diag:
+            return weights.sum().expand(x1.shape[:-1])
+        equal = (x1.unsqueeze(-2) == x2.unsqueeze(-3)).to(x1.dtype)
+        return equal @ weights
+
+
 # ----- kernel specs -----
 
 #: Base kernel names accepted by ``build_kernel``.
-BASE_KERNELS = ("hamming", "wl")
+BASE_KERNELS = ("hamming", "wl", "additive")
 
 
 def parse_kernel_spec(spec: str) -> list[list[str]]:
@@ -209,6 +245,15 @@ def hamming_factory(active_dims: Sequence[int], num_categories: Sequence[int] | 
         )
         kernel.lengthscale = 1.0
         return kernel
+
+    return make
+
+
+def additive_factory(active_dims: Sequence[int]) -> Callable[[], Kernel]:
+    """Factory of ``AdditiveHammingKernel`` on the categorical ``active_dims``."""
+
+    def make() -> Kernel:
+        return AdditiveHammingKernel(len(active_dims), active_dims=tuple(active_dims))
 
     return make
 

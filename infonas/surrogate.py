@@ -49,7 +49,7 @@ from gpytorch.kernels import Kernel
 from linear_operator.operators import DiagLinearOperator
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from infonas.kernels import build_kernel, hamming_factory, parse_kernel_spec, wl_factory
+from infonas.kernels import additive_factory, build_kernel, hamming_factory, parse_kernel_spec, wl_factory
 from infonas.wl_features import WLFeaturizer, WLVocabulary
 from search_spaces.base import Architecture, SearchSpace
 from search_spaces.encodings import CategoricalEncoding, OneHotEncoding
@@ -281,6 +281,7 @@ def _arch_kernel(spec: str, layout: InputLayout, h: int) -> Kernel:
     factories = {
         "hamming": hamming_factory(layout.hamming_dims(), layout.num_categories),
         "wl": wl_factory(layout.wl_dims(h)),
+        "additive": additive_factory(layout.hamming_dims()),
     }
     return build_kernel(spec, factories)
 

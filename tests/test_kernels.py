@@ -119,3 +119,19 @@ def test_invalid_specs(spec):
 def test_spec_parsing():
     assert parse_kernel_spec("wl+hamming") == [["wl"], ["hamming"]]
     assert parse_kernel_spec("wl + wl*hamming") == [["wl"], ["wl", "hamming"]]
+
+
+def test_additive_hamming_kernel_counts_weighted_matches(space, archs):
+    from infonas.kernels import AdditiveHammingKernel
+
+    X = CategoricalEncoding(space)(archs)
+    kernel = AdditiveHammingKernel(6).double()
+    weights = torch.linspace(0.1, 0.6, 6, dtype=torch.float64)
+    kernel.weights = weights
+    K = kernel(X).to_dense()
+    a, b = X[0], X[1]
+    assert torch.allclose(K[0, 1], ((a == b).double() * weights).sum())
+    assert torch.allclose(kernel(X, diag=True), torch.full((len(archs),), float(weights.sum()), dtype=torch.float64))
+    assert torch.allclose(K.diagonal(), kernel(X, diag=True))
+    _assert_psd(K)
+    assert parse_kernel_spec("wl+hamming+additive") == [["wl"], ["hamming"], ["additive"]]

@@ -24,9 +24,9 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "rs": RandomSearch,
     "rea": RegularizedEvolution,
     "ls": LocalSearch,
-    "bo-mes": _bayesian(kernel="wl+hamming", acquisition="mes"),
-    "bo-ei": _bayesian(kernel="wl+hamming", acquisition="log-ei"),
-    "bo-ts": _bayesian(kernel="wl+hamming", acquisition="ts"),
+    "bo-mes": _bayesian(kernel="wl+hamming+additive", acquisition="mes"),
+    "bo-ei": _bayesian(kernel="wl+hamming+additive", acquisition="log-ei"),
+    "bo-ts": _bayesian(kernel="wl+hamming+additive", acquisition="ts"),
     # The peer a user would otherwise pick: BoTorch's defaults on one-hot codes, with LogEI.
     "gp-onehot": _bayesian(kernel="onehot-rbf", acquisition="log-ei", warp="none"),
 }

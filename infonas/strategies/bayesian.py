@@ -88,7 +88,7 @@ class BayesianStrategy(Strategy):
     name = "bo"
 
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
-                 kernel: str = "wl+hamming", acquisition: str = "mes", n_init: int = 5, warp: str = "copula",
+                 kernel: str = "wl+hamming+additive", acquisition: str = "mes", n_init: int = 5, warp: str = "copula",
                  h_values: Sequence[int] = (0, 1, 2), maxiter: int = 25, h_every: int = 10) -> None:
         super().__init__(space, objective, seed, maximize)
         if n_init < 1:
