@@ -63,7 +63,9 @@ def write_plots(study: Study, out_dir: str | Path | None = None) -> list[Path]:
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
-    history = [h for h in study.history() if h["incumbent"] is not None]
+    rows = study.history()
+    cumulative = {row["number"]: row["cost"] for row in rows}
+    history = [row for row in rows if row["incumbent"] is not None]
     written: list[Path] = []
     target = Path(out_dir) if out_dir is not None else None
 
@@ -82,10 +84,6 @@ def write_plots(study: Study, out_dir: str | Path | None = None) -> list[Path]:
     incumbents = [h["incumbent"] for h in history]
     figure, axis = plt.subplots(figsize=(6, 4))
     trials = [t for t in study.finished_trials() if t.is_complete and t.fidelity == study.evaluator.target_fidelity]
-    cumulative, spent = {}, 0.0
-    for trial in study.finished_trials():
-        spent += trial.cost
-        cumulative[trial.number] = spent
     axis.scatter([cumulative[t.number] for t in trials], [t.metrics[study.objective] for t in trials],
                  s=10, color="0.7", label="trials")
     axis.step(costs, incumbents, where="post", color="C0", label="incumbent")

@@ -95,7 +95,6 @@ class BayesianStrategy(Strategy):
             raise ValueError(f"n_init must be at least 1, got {n_init}")
         if warp not in WARPS:
             raise ValueError(f"unknown warp {warp!r}; choose one of {sorted(WARPS)}")
-        self.acquisition_name = acquisition
         self.acquisition = acquisition_for(acquisition)
         self.kernel = kernel
         self.n_init = n_init
@@ -105,7 +104,7 @@ class BayesianStrategy(Strategy):
         self.h_every = h_every
         self._h_at: dict[int, int | None] = {}
         self.encoder = shared_encoder(space, max(self.h_values) if self.h_values else 0)
-        self.surrogate: Surrogate | None = None
+        self.surrogate: Surrogate | None = None  # the last fitted model, for inspection
 
     def training_data(self) -> tuple[list[Architecture], np.ndarray]:
         archs, values = [], []
@@ -125,10 +124,14 @@ class BayesianStrategy(Strategy):
             if len(archs) < self.n_init:
                 arch = self.sample_unseen(rng, exclude)
             else:
-                arch = self._acquire(number, rng, archs, values, list(pending) + chosen, exclude)
+                arch = self._acquire(rng, archs, values, list(pending) + chosen, exclude)
             exclude.add(arch.key)
             chosen.append(arch)
         return [Suggestion(arch) for arch in chosen]
+
+    def _surrogate(self, seed: int) -> Surrogate:
+        return Surrogate(self.space, self.kernel, h_values=self.h_values, encoder=self.encoder,
+                         maxiter=self.maxiter, seed=seed)
 
     def _wl_iterations(self, archs: list[Architecture], values: np.ndarray) -> int | None:
         """``h`` chosen by marginal likelihood on the data prefix of the last schedule point."""
@@ -136,20 +139,18 @@ class BayesianStrategy(Strategy):
             return self.h_values[0] if self.h_values else None
         point = self.n_init + (len(archs) - self.n_init) // self.h_every * self.h_every
         if point not in self._h_at:
-            chooser = Surrogate(self.space, self.kernel, h_values=self.h_values, encoder=self.encoder,
-                                maxiter=self.maxiter, seed=int(self.rng_for(point).integers(2**31)))
+            chooser = self._surrogate(seed=int(self.rng_for(point).integers(2**31)))
             self._h_at[point] = chooser.fit(archs[:point], self.warp(values[:point])).h
         return self._h_at[point]
 
-    def _acquire(self, number: int, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray,
+    def _acquire(self, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray,
                  pending: list[Architecture], exclude: set[str]) -> Architecture:
         incumbents = [archs[i] for i in np.argsort(-values, kind="stable")[:5]]
         pool = candidate_pool(self.space, exclude, rng, incumbents=incumbents)
         if not pool:
             raise RuntimeError("the candidate pool is empty: every architecture has been evaluated")
         targets = self.warp(values)
-        surrogate = Surrogate(self.space, self.kernel, h_values=self.h_values, encoder=self.encoder,
-                              maxiter=self.maxiter, seed=int(rng.integers(2**31)))
+        surrogate = self._surrogate(seed=int(rng.integers(2**31)))
         surrogate.fit(archs, targets, h=self._wl_iterations(archs, values))
         if pending:
             # Kriging believer: pending architectures count as observed at their posterior mean
