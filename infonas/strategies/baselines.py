@@ -7,6 +7,7 @@ for trial ``n`` from ``rng_for(n)``: replaying the same trials reproduces the sa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from infonas.strategies.base import Strategy, Suggestion
 from infonas.trials import Trial
@@ -24,6 +25,7 @@ class RandomSearch(Strategy):
     """
 
     name = "rs"
+    multi_objective = True  # it ignores the objectives, so it is the baseline for any number of them
 
     def suggest(self, trial_numbers: Sequence[int], pending: Sequence[Architecture] = ()) -> list[Suggestion]:
         exclude = self.seen_keys | {a.key for a in pending}
@@ -46,8 +48,9 @@ class RegularizedEvolution(Strategy):
     name = "rea"
 
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True,
-                 population_size: int = 10, sample_size: int = 3, max_mutation_tries: int = 100) -> None:
-        super().__init__(space, objective, seed, maximize)
+                 population_size: int = 10, sample_size: int = 3, max_mutation_tries: int = 100,
+                 **context: Any) -> None:
+        super().__init__(space, objective, seed, maximize, **context)
         if not 1 <= sample_size <= population_size:
             raise ValueError(f"need 1 <= sample_size <= population_size, got {sample_size}, {population_size}")
         self.population_size = population_size
@@ -90,8 +93,9 @@ class LocalSearch(Strategy):
 
     name = "ls"
 
-    def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True) -> None:
-        super().__init__(space, objective, seed, maximize)
+    def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True,
+                 **context: Any) -> None:
+        super().__init__(space, objective, seed, maximize, **context)
         self.current: Trial | None = None
 
     def _observe(self, trial: Trial) -> None:

@@ -8,6 +8,7 @@ unseen canonical keys -> the best candidate. The fit is a function of the data a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,8 +90,8 @@ class BayesianStrategy(Strategy):
 
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
                  kernel: str = "wl+hamming+additive", acquisition: str = "mes", n_init: int = 5, warp: str = "copula",
-                 h_values: Sequence[int] = (0, 1, 2), maxiter: int = 25, h_every: int = 10) -> None:
-        super().__init__(space, objective, seed, maximize)
+                 h_values: Sequence[int] = (0, 1, 2), maxiter: int = 25, h_every: int = 10, **context: Any) -> None:
+        super().__init__(space, objective, seed, maximize, **context)
         if n_init < 1:
             raise ValueError(f"n_init must be at least 1, got {n_init}")
         if warp not in WARPS:
