@@ -36,7 +36,7 @@ _LAZY = {
     "TrainingEvaluator": "infonas.training",
     "load_digits_splits": "infonas.training",
     "Surrogate": "infonas.surrogate",
-    "MultiFidelitySurrogate": "infonas.surrogate",
+    "MultiFidelitySurrogate": "infonas.multi_fidelity",
     "HammingKernel": "infonas.kernels",
     "WLSubtreeKernel": "infonas.kernels",
     "WLFeaturizer": "infonas.wl_features",

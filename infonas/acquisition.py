@@ -69,6 +69,50 @@ def max_value_entropy(posterior: PoolPosterior, best_f: float, generator: torch.
     return gain.mean(dim=1)
 
 
+def fidelity_information_gain(mean: torch.Tensor, std: torch.Tensor, correlation: torch.Tensor,
+                              f_star: torch.Tensor, num_nodes: int = 48) -> torch.Tensor:
+    """Information gained about ``f*`` (the target's optimum) by observing ``y`` at any fidelity.
+
+    Multi-fidelity MES (Takeno et al., ICML 2020): with ``f`` the target at ``x`` (posterior
+    ``mean``, ``std``), ``rho = corr(f, y)``, ``gamma = (f* - mean) / std`` and
+    ``g(z) = (gamma - rho z) / sqrt(1 - rho^2)``,
+
+    ``alpha = E_{f*}[ rho^2 gamma phi(gamma) / (2 Phi(gamma)) - log Phi(gamma) + E_q[log Phi(g(z))] ]``,
+
+    ``q(z) = phi(z) Phi(g(z)) / Phi(gamma)`` being the standardised ``y`` given ``f <= f*``. The
+    first two terms are exact (the ``E_q[z^2]`` of the entropy in closed form); the last is a
+    Gauss-Hermite quadrature, since it has none. ``rho = 1`` recovers MES's closed form.
+    Written by hand: BoTorch's ``qMultiFidelityMaxValueEntropy`` evaluates one small joint
+    posterior per candidate through the model, seconds over a 6,466-cell pool.
+
+    Shapes: ``mean``, ``std``, ``correlation``: ``n``; ``f_star``: ``k`` samples; returns ``n``.
+    """
+    rho = correlation.clamp(-1.0 + 1e-9, 1.0 - 1e-9).reshape(-1, 1)
+    gamma = (f_star.reshape(1, -1) - mean.reshape(-1, 1)) / std.reshape(-1, 1)
+    log_cdf = torch.special.log_ndtr(gamma)
+    log_pdf = -0.5 * gamma.pow(2) - 0.5 * math.log(2 * math.pi)
+    closed = rho.pow(2) * gamma * torch.exp(log_pdf - log_cdf) / 2 - log_cdf
+    nodes, weights = _hermite_nodes(num_nodes, gamma.dtype)
+    g = (gamma.unsqueeze(-1) - rho.unsqueeze(-1) * nodes) / torch.sqrt(1 - rho.pow(2)).unsqueeze(-1)
+    log_cdf_g = torch.special.log_ndtr(g)
+    tail = (weights * torch.exp(log_cdf_g - log_cdf.unsqueeze(-1)) * log_cdf_g).sum(-1)
+    return (closed + tail).mean(dim=1)
+
+
+_HERMITE: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _hermite_nodes(num_nodes: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilists' Gauss-Hermite nodes and weights normalised to ``E_{z ~ N(0, 1)}``."""
+    if (num_nodes, dtype) not in _HERMITE:
+        import numpy as np
+
+        nodes, weights = np.polynomial.hermite_e.hermegauss(num_nodes)
+        _HERMITE[(num_nodes, dtype)] = (torch.as_tensor(nodes, dtype=dtype),
+                                        torch.as_tensor(weights / weights.sum(), dtype=dtype))
+    return _HERMITE[(num_nodes, dtype)]
+
+
 def thompson_sample(posterior: PoolPosterior, best_f: float, generator: torch.Generator,
                     max_joint: int = 1500) -> torch.Tensor:
     """One joint posterior draw of ``f`` over the ``max_joint`` most promising candidates.
@@ -95,6 +139,8 @@ ACQUISITIONS: dict[str, Callable[[PoolPosterior, float, torch.Generator], torch.
 #: (objectives, fidelities) -> acquisitions that apply, the default first.
 PROBLEM_ACQUISITIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("single-objective", "single-fidelity"): ("mes", "log-ei", "ts"),
+    # Information gain per unit cost about the target's optimum (``fidelity_information_gain``).
+    ("single-objective", "multi-fidelity"): ("mf-mes",),
 }
 
 

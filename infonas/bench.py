@@ -1,14 +1,18 @@
 """Benchmarks of search strategies on tabular benchmarks (quality, not tests).
 
 ``run_search_benchmark`` runs each method for several seeds on a table and records when the
-optimum was first observed and the regret after every query.
+optimum was first observed at the target fidelity, the cost spent until then, and the regret
+after every evaluation. With a cheap fidelity (``cheap``, ``cheap_cost``) the budget counts
+total cost in units of one target evaluation. Seeds run in parallel processes with ``workers``.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -22,15 +26,19 @@ from infonas.trials import Trial
 OPTIMUM_TOLERANCE = 1e-9
 
 
-def drive(strategy: Strategy, evaluator: Evaluator, budget: int,
-          stop: Callable[[Trial], bool] | None = None) -> tuple[list[Trial], list[float]]:
-    """Run ``strategy`` sequentially for ``budget`` evaluations; stop early when ``stop(trial)``.
-
-    Returns the trials and the seconds each suggestion took.
+def drive(strategy: Strategy, evaluator: Evaluator, budget: int | None,
+          stop: Callable[[Trial], bool] | None = None, max_cost: float | None = None
+          ) -> tuple[list[Trial], list[float]]:
+    """Run ``strategy`` sequentially for ``budget`` evaluations (or until ``max_cost`` is spent);
+    stop early when ``stop(trial)``. Returns the trials and the seconds each suggestion took.
     """
+    if budget is None and max_cost is None:
+        raise ValueError("drive needs a budget of evaluations or a max_cost")
     trials: list[Trial] = []
     suggest_seconds: list[float] = []
-    for number in range(budget):
+    spent = 0.0
+    number = 0
+    while (budget is None or number < budget) and (max_cost is None or spent < max_cost):
         start = time.perf_counter()
         (suggestion,) = strategy.suggest([number])
         suggest_seconds.append(time.perf_counter() - start)
@@ -38,65 +46,147 @@ def drive(strategy: Strategy, evaluator: Evaluator, budget: int,
         trial = Trial(number, suggestion.arch, fidelity).finished(evaluator.evaluate(suggestion.arch, fidelity))
         strategy.observe([trial])
         trials.append(trial)
+        spent += trial.cost
+        number += 1
         if stop is not None and stop(trial):
             break
     return trials, suggest_seconds
 
 
-def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Sequence[str], seeds: int,
-                         budget: int, maximize: bool = True, progress: bool = True) -> dict[str, Any]:
-    """Each method, ``seeds`` times, ``budget`` queries on ``table``; JSON-ready results.
-
-    Regret after query ``t`` is ``optimum - best observed so far`` (sign-flipped when
-    minimising; ``None`` until a first complete result); a seed stops once the optimum is
-    observed, its remaining regret being 0.
-    """
+def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: int, budget: float,
+                   maximize: bool = True, cheap: str | None = None, cheap_cost: float | None = None
+                   ) -> dict[str, Any]:
+    """One seed of one method: the per-seed entries of ``run_search_benchmark``'s JSON."""
     _, optimum = table.best(objective, maximize)
-    evaluator = TabularEvaluator(table, objective)
+    evaluator = TabularEvaluator(table, objective, cheap={cheap: cheap_cost} if cheap else None)
+    target = evaluator.target_fidelity
     sign = 1.0 if maximize else -1.0
+    strategy = make_strategy(method, table.space, objective, seed=seed, maximize=maximize,
+                             fidelities=list(evaluator.fidelities.values()))
+
+    def reached(trial: Trial) -> bool:
+        return (trial.is_complete and trial.fidelity == target
+                and sign * (optimum - trial.metrics[objective]) <= OPTIMUM_TOLERANCE)
+
+    if cheap:
+        trials, seconds = drive(strategy, evaluator, None, stop=reached, max_cost=budget)
+    else:
+        trials, seconds = drive(strategy, evaluator, int(budget), stop=reached)
+    regret, costs, best, spent = [], [], None, 0.0
+    for trial in trials:
+        spent += trial.cost
+        if trial.is_complete and trial.fidelity == target:
+            value = trial.metrics[objective]
+            best = value if best is None or sign * (value - best) > 0 else best
+        regret.append(max(0.0, sign * (optimum - best)) if best is not None else None)
+        costs.append(spent)
+    hit = next((i for i, t in enumerate(trials) if reached(t)), None)
+    if not cheap:
+        regret += [0.0 if hit is not None else regret[-1]] * (int(budget) - len(regret))
+    return {
+        "queries_to_optimum": hit + 1 if hit is not None else None,
+        "cost_to_optimum": costs[hit] if hit is not None else None,
+        "final_regret": regret[-1] if regret else None,
+        "regret_curve": regret,
+        "cost_curve": costs,
+        "target_evaluations": sum(1 for t in trials if t.fidelity == target),
+        "seconds": seconds,
+    }
+
+
+_WORKER_TABLE: dict[str, TabularBenchmark] = {}
+
+
+def _worker_run(table_path: str, space_name: str, args: tuple) -> dict[str, Any]:
+    # Each worker process loads the table once and keeps torch to one thread: the GP's
+    # matrices are small, and two processes with two threads each would oversubscribe the cores.
+    import torch
+
+    from search_spaces import get_space
+
+    torch.set_num_threads(1)
+    if table_path not in _WORKER_TABLE:
+        _WORKER_TABLE[table_path] = TabularBenchmark.from_csv(table_path, get_space(space_name))
+    return run_one_search(_WORKER_TABLE[table_path], *args)
+
+
+def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Sequence[str], seeds: int,
+                         budget: float, maximize: bool = True, progress: bool = True, cheap: str | None = None,
+                         cheap_cost: float | None = None, workers: int = 1) -> dict[str, Any]:
+    """Each method, ``seeds`` times, on ``table``; JSON-ready results.
+
+    Without a cheap fidelity, ``budget`` counts evaluations and the regret curves have one entry
+    per evaluation (0 once the optimum is observed, where a seed stops). With one, ``budget``
+    counts total cost (a target evaluation costs 1, a cheap one ``cheap_cost``) and each seed
+    also records its cumulative ``cost_curves``. ``cost_to_optimum``: total cost spent when the
+    optimum is first observed at the target fidelity (``None`` where never). ``workers > 1``
+    runs seeds in that many processes (the table must then come from a file).
+    """
+    if cheap is not None and not (cheap_cost and cheap_cost > 0):
+        raise ValueError("a cheap fidelity needs a positive cheap_cost (in units of one target evaluation)")
+    if cheap is not None:
+        table.require(cheap)
+    _, optimum = table.best(objective, maximize)
     results: dict[str, Any] = {"objective": objective, "optimum": optimum, "budget": budget, "seeds": seeds,
-                               "methods": {}}
-    bar = tqdm(total=len(methods) * seeds, desc="bench search", disable=not progress)
-    for method in methods:
-        record: dict[str, Any] = {"queries_to_optimum": [], "final_regret": [], "regret_curves": [],
-                                  "seconds_per_suggestion": 0.0}
-        all_seconds: list[float] = []
-        for seed in range(seeds):
-            strategy = make_strategy(method, table.space, objective, seed=seed, maximize=maximize)
-            reached = lambda t: t.is_complete and sign * (optimum - t.metrics[objective]) <= OPTIMUM_TOLERANCE
-            trials, seconds = drive(strategy, evaluator, budget, stop=reached)
-            all_seconds.extend(seconds)
-            curve, best = [], None
-            for trial in trials:
-                if trial.is_complete:
-                    value = trial.metrics[objective]
-                    best = value if best is None or sign * (value - best) > 0 else best
-                curve.append(sign * (optimum - best) if best is not None else None)
-            curve = [max(0.0, r) if r is not None else None for r in curve]
-            curve += [0.0] * (budget - len(curve))
-            first = next((t.number + 1 for t in trials if reached(t)), None)
-            record["queries_to_optimum"].append(first)
-            record["final_regret"].append(curve[-1])
-            record["regret_curves"].append(curve)
+                               "cheap": cheap, "cheap_cost": cheap_cost,
+                               "budget_unit": "cost" if cheap else "evaluations", "methods": {}}
+    jobs = [(method, seed) for method in methods for seed in range(seeds)]
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+    bar = tqdm(total=len(jobs), desc="bench search", disable=not progress)
+    if workers > 1:
+        if not os.path.isfile(table.source):
+            raise ValueError("workers > 1 needs a table loaded from a file")
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_worker_run, table.source, table.space.name,
+                                   (objective, method, seed, budget, maximize, cheap, cheap_cost)): (method, seed)
+                       for method, seed in jobs}
+            for future in as_completed(futures):
+                runs[futures[future]] = future.result()
+                bar.update(1)
+                bar.set_postfix(method=futures[future][0], seed=futures[future][1])
+    else:
+        for method, seed in jobs:
+            runs[(method, seed)] = run_one_search(table, objective, method, seed, budget, maximize, cheap, cheap_cost)
             bar.update(1)
             bar.set_postfix(method=method, seed=seed)
-        record["seconds_per_suggestion"] = statistics.median(all_seconds) if all_seconds else 0.0
-        results["methods"][method] = record
     bar.close()
+    for method in methods:
+        per_seed = [runs[(method, seed)] for seed in range(seeds)]
+        seconds = [s for run in per_seed for s in run["seconds"]]
+        record = {
+            "queries_to_optimum": [run["queries_to_optimum"] for run in per_seed],
+            "cost_to_optimum": [run["cost_to_optimum"] for run in per_seed],
+            "final_regret": [run["final_regret"] for run in per_seed],
+            "regret_curves": [run["regret_curve"] for run in per_seed],
+            "target_evaluations": [run["target_evaluations"] for run in per_seed],
+            "seconds_per_suggestion": statistics.median(seconds) if seconds else 0.0,
+        }
+        if cheap:
+            record["cost_curves"] = [run["cost_curve"] for run in per_seed]
+        results["methods"][method] = record
     return results
 
 
+def _median_or_none(values: Sequence[float | None]) -> float | None:
+    """The median when every seed has a value; ``None`` (shown as ``>budget``) otherwise."""
+    return statistics.median(values) if values and all(v is not None for v in values) else None
+
+
 def format_search_table(results: dict[str, Any]) -> str:
-    """A plain-text summary: per method, seeds reaching the optimum and median queries to it."""
-    lines = [f"objective {results['objective']}  optimum {results['optimum']:.4f}",
-             f"{'method':<12}{'reached':>10}{'median q':>10}{'mean final regret':>20}{'s/suggest':>12}"]
+    """A plain-text summary: per method, seeds reaching the optimum, median queries and cost to it."""
+    lines = [f"objective {results['objective']}  optimum {results['optimum']:.4f}"
+             + (f"  cheap {results['cheap']} at cost {results['cheap_cost']:g}" if results.get("cheap") else ""),
+             f"{'method':<12}{'reached':>10}{'median q':>10}{'median cost':>13}{'mean final regret':>20}"
+             f"{'s/suggest':>12}"]
     for name, record in results["methods"].items():
         hits = [q for q in record["queries_to_optimum"] if q is not None]
-        median = statistics.median(hits) if len(hits) == len(record["queries_to_optimum"]) else None
-        median_text = f"{median:g}" if median is not None else ">budget"
+        median_q = _median_or_none(record["queries_to_optimum"])
+        median_cost = _median_or_none(record.get("cost_to_optimum", []))
         regrets = [r for r in record["final_regret"] if r is not None]
         mean_regret = f"{statistics.fmean(regrets):.4f}" if regrets else "n/a"
-        lines.append(f"{name:<12}{len(hits):>5}/{len(record['final_regret']):<4}{median_text:>10}"
+        lines.append(f"{name:<12}{len(hits):>5}/{len(record['final_regret']):<4}"
+                     f"{f'{median_q:g}' if median_q is not None else '>budget':>10}"
+                     f"{f'{median_cost:.3g}' if median_cost is not None else '>budget':>13}"
                      f"{mean_regret:>20}{record['seconds_per_suggestion']:>12.4f}")
     return "\n".join(lines)
 

@@ -40,7 +40,8 @@ from tqdm.auto import tqdm
 import torch
 from scipy import stats
 
-from infonas.surrogate import KERNEL_SPECS, ArchitectureEncoder, MultiFidelitySurrogate, Prediction, Surrogate
+from infonas.multi_fidelity import MultiFidelitySurrogate
+from infonas.surrogate import KERNEL_SPECS, ArchitectureEncoder, Prediction, Surrogate
 from search_spaces import get_space
 from search_spaces.base import Architecture, SearchSpace
 

@@ -55,6 +55,11 @@ def _print_best(study: Any, k: int = 5) -> None:
     if not best:
         click.echo("no complete trial yet")
         return
+    if study.is_multi_objective:
+        from infonas.report import pareto_lines
+
+        click.echo("\n".join(pareto_lines(study)[1:]))
+        return
     click.echo(f"best {len(best)} architectures by {study.objective} ({'max' if study.maximize else 'min'}):")
     for rank, trial in enumerate(best, start=1):
         extras = ", ".join(f"{k}={v:.4g}" for k, v in trial.metrics.items() if k != study.objective)
@@ -67,7 +72,9 @@ def _print_best(study: Any, k: int = 5) -> None:
 @click.option("--table", type=click.Path(dir_okay=False), help="Search a tabular benchmark (CSV) instead of training.")
 @click.option("--objective", help="Metric to maximise (a table column; default valid_accuracy when training).")
 @click.option("--minimize", is_flag=True, help="Minimise the objective instead.")
-@click.option("--strategy", default="bo-ei", show_default=True, help="Search strategy: rs, rea, ls, bo-ei, bo-mes, bo-ts, gp-onehot.")
+@click.option("--strategy", default="bo-ei", show_default=True,
+              help="Search strategy: rs, rea, ls, bo-ei, bo-mes, bo-ts, gp-onehot; bo-mf (with --cheap); "
+                   "bo-ehvi, bo-mesmo, nsga2 (with --objectives).")
 @click.option("--budget", type=int, help="Number of evaluations (default 24 when training, 100 on a table).")
 @click.option("--max-cost", type=float, help="Stop once the summed evaluation cost reaches this.")
 @click.option("--max-seconds", type=float, help="Stop after this many seconds of searching.")
@@ -75,10 +82,17 @@ def _print_best(study: Any, k: int = 5) -> None:
 @click.option("--batch-size", type=int, default=1, show_default=True, help="Architectures asked per round.")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run directory (default: a new one under runs/).")
 @click.option("--epochs", type=int, help="Training epochs per evaluation (training only).")
+@click.option("--objectives", help="Several objectives, NAME:max|min comma-separated (first: measured; "
+              "flops, params, latency_ms are computed). Use a bo-ehvi, bo-mesmo, nsga2 or rs strategy.")
+@click.option("--reference-point", help="Hypervolume reference, NAME=VALUE comma-separated "
+              "(default: the worst value over the table or the space).")
+@click.option("--cheap", help="Cheap-fidelity table column (tables only; use strategy bo-mf).")
+@click.option("--cheap-cost", type=float, help="Cost of a cheap evaluation, in units of one target evaluation.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def search(space_name: str, table: str | None, objective: str | None, minimize: bool, strategy: str,
            budget: int | None, max_cost: float | None, max_seconds: float | None, seed: int, batch_size: int,
-           run_dir: str | None, epochs: int | None, quiet: bool) -> None:
+           run_dir: str | None, epochs: int | None, objectives: str | None, reference_point: str | None,
+           cheap: str | None, cheap_cost: float | None, quiet: bool) -> None:
     """Run a budgeted search and print the best architectures found.
 
     With no options: NAS-Bench-201 cells trained from scratch on scikit-learn's digits.
@@ -88,23 +102,56 @@ def search(space_name: str, table: str | None, objective: str | None, minimize: 
     from infonas.study import Study
     from search_spaces import get_space
 
+    if (cheap is None) != (cheap_cost is None):
+        _fail("--cheap and --cheap-cost go together")
+    if cheap and not table:
+        _fail("--cheap names a table column: it needs --table")
     try:
         space = get_space(space_name)
+        parsed = None
+        if objectives:
+            from infonas.objectives import parse_objectives
+
+            parsed = parse_objectives(objectives)
+            if objective and objective != parsed[0].name:
+                _fail("--objective and the first of --objectives differ")
+            objective = parsed[0].name
         if table:
             if not objective:
-                _fail("--table needs --objective COLUMN")
-            spec = table_spec(table, objective)
+                _fail("--table needs --objective COLUMN (or --objectives)")
+            from infonas.tabular import TabularBenchmark
+
+            columns = TabularBenchmark.from_csv(table, space).metrics
+            extra = [o.name for o in (parsed or ())[1:] if o.name in columns]
+            spec = table_spec(table, objective, cheap={cheap: cheap_cost} if cheap else None, extra_metrics=extra)
             default_budget = 100
         else:
             spec = training_spec(**({"epochs": epochs} if epochs else {}))
             default_budget = DEFAULT_TRAINING_BUDGET
         evaluator = build_evaluator(spec, space)
         objective = objective or evaluator.metric_names[0]
+        computed = None
+        if parsed and any(o.name not in evaluator.metric_names for o in parsed):
+            from infonas.cost_tables import ArchitectureCosts
+            from search_spaces.nb201_network import NetworkConfig
+
+            names = {o.name for o in parsed}
+            click.echo("measuring FLOPs, parameters" + (" and the latency lookup table" if "latency_ms" in names else ""),
+                       err=True)
+            computed = ArchitectureCosts.measure(space, NetworkConfig.for_dataset("cifar10" if table else "digits"),
+                                                 latency="latency_ms" in names)
+        reference = None
+        if reference_point:
+            try:
+                reference = {k.strip(): float(v) for k, v in (item.split("=") for item in _parse_list(reference_point))}
+            except ValueError:
+                _fail(f"--reference-point must be NAME=VALUE pairs, got {reference_point!r}")
         if run_dir is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = str(DEFAULT_RUNS_DIR / f"{'table' if table else 'digits'}-{strategy}-seed{seed}-{stamp}")
-        study = Study.create(run_dir, space, evaluator, objective, strategy=strategy, seed=seed,
-                             maximize=not minimize, batch_size=batch_size, evaluator_spec=spec)
+        study = Study.create(run_dir, space, evaluator, objective if not parsed else None, strategy=strategy,
+                             seed=seed, maximize=not minimize, batch_size=batch_size, evaluator_spec=spec,
+                             objectives=parsed, computed=computed, reference_point=reference)
     except RunStoreError as error:
         _fail(f"{error}\nTo continue that run: infonas resume {run_dir}")
     except (ValueError, OSError) as error:
@@ -201,13 +248,18 @@ def bench() -> None:
 @click.option("--minimize", is_flag=True)
 @click.option("--methods", default="rs,rea,ls", show_default=True, help="Comma-separated strategy names.")
 @click.option("--seeds", type=int, default=10, show_default=True)
-@click.option("--budget", type=int, default=150, show_default=True, help="Evaluations per seed.")
+@click.option("--budget", type=float, default=150, show_default=True,
+              help="Evaluations per seed; with --cheap, total cost per seed (one target evaluation costs 1).")
+@click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead.")
+@click.option("--cheap-cost", type=float, help="Cost of one cheap evaluation, in units of one target evaluation.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Seeds run in this many processes.")
 @click.option("--space", "space_name", default="nb201", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")
 @click.option("--quiet", is_flag=True)
-def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds: int, budget: int,
-                 space_name: str, out: str | None, quiet: bool) -> None:
-    """Run each method SEEDS times for BUDGET evaluations; report queries to the optimum and regret."""
+def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds: int, budget: float,
+                 cheap: str | None, cheap_cost: float | None, workers: int, space_name: str, out: str | None,
+                 quiet: bool) -> None:
+    """Run each method SEEDS times within BUDGET; report queries and cost to the optimum, and regret."""
     from infonas.bench import format_search_table, run_search_benchmark
     from infonas.strategies import STRATEGIES
     from infonas.tabular import TabularBenchmark
@@ -217,19 +269,83 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
         _fail(f"unknown method(s) {unknown}; available: {sorted(STRATEGIES)}")
-    if seeds < 1 or budget < 1:
-        _fail("--seeds and --budget must be positive")
+    if seeds < 1 or budget <= 0 or workers < 1:
+        _fail("--seeds, --budget and --workers must be positive")
+    if (cheap is None) != (cheap_cost is None):
+        _fail("--cheap and --cheap-cost go together")
+    if cheap is None and budget != int(budget):
+        _fail("--budget counts evaluations without --cheap: give a whole number")
     try:
-        benchmark = TabularBenchmark.from_csv(table, get_space(space_name), required=[objective])
+        benchmark = TabularBenchmark.from_csv(table, get_space(space_name),
+                                              required=[objective] + ([cheap] if cheap else []))
+        started = time.perf_counter()
+        results = run_search_benchmark(benchmark, objective, names, seeds, budget if cheap else int(budget),
+                                       maximize=not minimize, progress=not quiet, cheap=cheap,
+                                       cheap_cost=cheap_cost, workers=workers)
     except ValueError as error:
         _fail(str(error))
-    started = time.perf_counter()
-    results = run_search_benchmark(benchmark, objective, names, seeds, budget, maximize=not minimize,
-                                   progress=not quiet)
     results["total_seconds"] = time.perf_counter() - started
     if out:
         _write_json(out, results)
     click.echo(format_search_table(results))
+    click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
+
+
+@bench.command("pareto")
+@click.option("--table", required=True, type=click.Path(dir_okay=False), help="Benchmark table (CSV).")
+@click.option("--objectives", required=True,
+              help="Comma-separated NAME:max|min; NAME is a table column or flops, params, latency_ms.")
+@click.option("--methods", default="bo-ehvi,bo-mesmo,nsga2,rs", show_default=True)
+@click.option("--seeds", type=int, default=10, show_default=True)
+@click.option("--budget", type=int, default=100, show_default=True, help="Evaluations per seed.")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "imagenet16-120"]), default="cifar10",
+              show_default=True, help="Network whose FLOPs, params and latency are computed.")
+@click.option("--latency-cells", type=int, default=50, show_default=True,
+              help="Random cells on which the latency lookup table is checked against whole networks.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Seeds run in this many processes.")
+@click.option("--space", "space_name", default="nb201", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")
+@click.option("--quiet", is_flag=True)
+def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: int, dataset: str,
+                 latency_cells: int, workers: int, space_name: str, out: str | None, quiet: bool) -> None:
+    """Hypervolume of the Pareto fronts each method finds, against the whole table's front."""
+    from infonas.bench_pareto import format_pareto_table, run_pareto_benchmark
+    from infonas.cost_tables import ArchitectureCosts, lookup_vs_measured
+    from infonas.objectives import parse_objectives
+    from infonas.strategies import STRATEGIES
+    from infonas.tabular import TabularBenchmark
+    from search_spaces import get_space
+    from search_spaces.nb201_network import NetworkConfig
+
+    names = _parse_list(methods)
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        _fail(f"unknown method(s) {unknown}; available: {sorted(STRATEGIES)}")
+    if seeds < 1 or budget < 1 or workers < 1:
+        _fail("--seeds, --budget and --workers must be positive")
+    try:
+        parsed = parse_objectives(objectives)
+        space = get_space(space_name)
+        benchmark = TabularBenchmark.from_csv(table, space)
+        config = NetworkConfig.for_dataset(dataset)
+        with_latency = any(o.name == "latency_ms" for o in parsed)
+        started = time.perf_counter()
+        click.echo("measuring FLOPs and parameters" + (" and the latency lookup table" if with_latency else ""),
+                   err=True)
+        costs = ArchitectureCosts.measure(space, config, latency=with_latency)
+        results = run_pareto_benchmark(benchmark, parsed, names, seeds, budget, costs, progress=not quiet,
+                                       workers=workers)
+        results["dataset"] = dataset
+        if with_latency:
+            results["latency_table"] = costs.to_json()
+            results["latency_lookup"] = lookup_vs_measured(costs, space, config, num_cells=latency_cells,
+                                                           progress=not quiet)
+    except ValueError as error:
+        _fail(str(error))
+    results["total_seconds"] = time.perf_counter() - started
+    if out:
+        _write_json(out, results)
+    click.echo(format_pareto_table(results))
     click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
 
 

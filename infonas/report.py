@@ -46,6 +46,10 @@ def summary_text(study: Study, top: int = 5) -> str:
     if best and optimum is not None:
         regret = (optimum - best[0].metrics[study.objective]) * (1 if study.maximize else -1)
         lines.append(f"regret     {regret:.6g} (table optimum {optimum:.6g})")
+    lines.extend(_fidelity_lines(study))
+    if study.is_multi_objective:
+        lines.extend(pareto_lines(study))
+        return "\n".join(lines)
     lines.append("")
     lines.append(f"{'rank':<6}{'trial':>6}{study.objective[:16]:>18}  architecture")
     for rank, trial in enumerate(best, start=1):
@@ -53,8 +57,65 @@ def summary_text(study: Study, top: int = 5) -> str:
     return "\n".join(lines)
 
 
+def _fidelity_lines(study: Study) -> list[str]:
+    """Per fidelity: evaluations and cost; the learned inter-fidelity correlation."""
+    fidelities = sorted(study.evaluator.fidelities.values(), key=lambda f: f.level)
+    if len(fidelities) < 2:
+        return []
+    lines = [""]
+    for fidelity in fidelities:
+        trials = [t for t in study.finished_trials() if t.fidelity == fidelity.name]
+        lines.append(f"fidelity   {fidelity.name}: {len(trials)} evaluations, cost {sum(t.cost for t in trials):.6g}")
+    correlation = study.fidelity_correlation()
+    if correlation is None:
+        lines.append("learned inter-fidelity correlation: not enough data yet (two distinct results per fidelity)")
+    else:
+        names = [f.name for f in fidelities]
+        lines.append(f"learned inter-fidelity correlation ({', '.join(names)}):")
+        lines.extend("  " + " ".join(f"{v:7.3f}" for v in row) for row in correlation)
+    return lines
+
+
+def pareto_lines(study: Study) -> list[str]:
+    front = sorted(study.pareto_front(), key=lambda t: [-o.sign * t.metrics[o.name] for o in study.objectives])
+    reference = ", ".join(f"{k}={v:.6g}" for k, v in (study.reference_point or {}).items())
+    lines = ["", f"objectives {', '.join(str(o) for o in study.objectives)}",
+             f"hypervolume {study.hypervolume():.6g} (reference point {reference})",
+             f"Pareto front: {len(front)} trials", ""]
+    header = "".join(f"{o.name[:16]:>18}" for o in study.objectives)
+    lines.append(f"{'trial':>6}{header}  architecture")
+    for trial in front:
+        values = "".join(f"{trial.metrics[o.name]:>18.6g}" for o in study.objectives)
+        lines.append(f"{trial.number:>6}{values}  {study.space.format(trial.arch)}")
+    return lines
+
+
+def _front_figure(plt: Any, study: Study) -> Any:
+    """All complete trials in grey and the Pareto front highlighted, one panel per objective pair
+    (the first objective against each other one)."""
+    trials = study._front_candidates()
+    front = {t.number for t in study.pareto_front()}
+    first, others = study.objectives[0], study.objectives[1:]
+    figure, axes = plt.subplots(1, len(others), figsize=(5.5 * len(others), 4), squeeze=False)
+    for axis, other in zip(axes[0], others):
+        axis.scatter([t.metrics[other.name] for t in trials], [t.metrics[first.name] for t in trials],
+                     s=10, color="0.75", label="trials")
+        members = sorted((t for t in trials if t.number in front), key=lambda t: t.metrics[other.name])
+        axis.scatter([t.metrics[other.name] for t in members], [t.metrics[first.name] for t in members],
+                     s=28, color="C3", label="Pareto front", zorder=3)
+        if len(study.objectives) == 2:
+            axis.step([t.metrics[other.name] for t in members], [t.metrics[first.name] for t in members],
+                      where="pre" if other.maximize == first.maximize else "post", color="C3", lw=1)
+        axis.set_xlabel(f"{other.name} ({'max' if other.maximize else 'min'})")
+        axis.set_ylabel(f"{first.name} ({'max' if first.maximize else 'min'})")
+        axis.legend(loc="best")
+    figure.suptitle(f"{study.store.config['strategy']}: {len(front)} of {len(trials)} trials on the front")
+    return figure
+
+
 def write_plots(study: Study, out_dir: str | Path | None = None) -> list[Path]:
-    """PNG plots of the run: incumbent versus cost, and regret versus cost on a table benchmark.
+    """PNG plots of the run: incumbent versus cost, regret versus cost on a table benchmark and,
+    with several objectives, the Pareto front (``pareto.png``) and hypervolume versus cost.
 
     Written atomically into the run directory's ``plots/`` (or ``out_dir``); returns the paths.
     """
@@ -92,6 +153,15 @@ def write_plots(study: Study, out_dir: str | Path | None = None) -> list[Path]:
     axis.set_title(f"{study.store.config['strategy']}: incumbent versus cost")
     axis.legend(loc="lower right" if study.maximize else "upper right")
     save(figure, "incumbent.png")
+
+    if study.is_multi_objective:
+        save(_front_figure(plt, study), "pareto.png")
+        figure, axis = plt.subplots(figsize=(6, 4))
+        axis.step([row["cost"] for row in rows], [row["hypervolume"] for row in rows], where="post", color="C2")
+        axis.set_xlabel("cumulative evaluation cost")
+        axis.set_ylabel("hypervolume")
+        axis.set_title("hypervolume of the front versus cost")
+        save(figure, "hypervolume.png")
 
     optimum = table_optimum(study)
     if optimum is not None and history:

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from infonas.budget import Budget
 from infonas.evaluator import Evaluator
+from infonas.objectives import ComputedMetrics, Objective, parse_objectives, signed_values
 from infonas.run_store import RunStore, RunStoreError
 from infonas.specs import build_evaluator
 from infonas.strategies import make_strategy
@@ -26,6 +28,35 @@ from search_spaces import get_space
 from search_spaces.base import SearchSpace
 
 FORMAT_VERSION = 1
+
+
+def _computed_from_config(data: dict[str, Any] | None, space: SearchSpace) -> ComputedMetrics | None:
+    if not data:
+        return None
+    from infonas.cost_tables import ArchitectureCosts
+
+    return ArchitectureCosts.from_json(data, space)
+
+
+def _reference_point(objectives: Sequence[Objective], given: dict[str, float] | None, evaluator: Evaluator,
+                     computed: Any, space: SearchSpace) -> dict[str, float]:
+    """The given reference point, completed with the worst known value of each objective."""
+    reference = dict(given or {})
+    unknown = [name for name in reference if name not in {o.name for o in objectives}]
+    if unknown:
+        raise ValueError(f"reference point names {unknown}, which are not objectives")
+    for o in objectives:
+        if o.name in reference:
+            continue
+        if computed is not None and o.name in computed.names and space.size <= 100_000:
+            values = computed.values(list(space.enumerate()), o.name)
+        elif getattr(evaluator, "table", None) is not None and o.name in evaluator.table.metrics:
+            values = evaluator.table.column(o.name)
+        else:
+            raise ValueError(f"give a reference point for objective {o.name!r} (its worst acceptable value): "
+                             "it is neither a table column nor computed over an enumerable space")
+        reference[o.name] = float(np.min(values) if o.maximize else np.max(values))
+    return {o.name: float(reference[o.name]) for o in objectives}
 
 
 class StudyError(RuntimeError):
@@ -49,10 +80,17 @@ class Study:
         config = store.config
         self.objective: str = config["objective"]
         self.maximize: bool = config["maximize"]
+        self.objectives: tuple[Objective, ...] = tuple(
+            Objective.from_json(o) for o in config.get("objectives", [{"name": self.objective, "maximize": self.maximize}]))
+        self.reference_point: dict[str, float] | None = config.get("reference_point")
+        self.computed: ComputedMetrics | None = _computed_from_config(config.get("computed_metrics"), space)
         self.seed: int = config["seed"]
         self.batch_size: int = config["batch_size"]
-        self.strategy: Strategy = make_strategy(config["strategy"], space, self.objective, seed=self.seed,
-                                                maximize=self.maximize, **config.get("strategy_options", {}))
+        self.strategy: Strategy = make_strategy(
+            config["strategy"], space, self.objective, seed=self.seed, maximize=self.maximize,
+            objectives=self.objectives, computed=self.computed,
+            fidelities=sorted(evaluator.fidelities.values(), key=lambda f: f.level),
+            **config.get("strategy_options", {}))
         self._asked: dict[int, Trial] = {}
         self._finished: dict[int, Trial] = {}
         self._finish_order: list[int] = []
@@ -61,25 +99,55 @@ class Study:
     # ----- construction -----
 
     @classmethod
-    def create(cls, run_dir: str | Path, space: SearchSpace, evaluator: Evaluator, objective: str, *,
+    def create(cls, run_dir: str | Path, space: SearchSpace, evaluator: Evaluator, objective: str | None = None, *,
                strategy: str = "ls", seed: int = 0, maximize: bool = True, batch_size: int = 1,
                strategy_options: dict[str, Any] | None = None, evaluator_spec: dict[str, Any] | None = None,
-               resume: bool = False) -> Study:
+               objectives: Sequence[str | Objective] | str | None = None, computed: Any = None,
+               reference_point: dict[str, float] | None = None, resume: bool = False) -> Study:
         """Start a new study in ``run_dir`` (with ``resume``, reopen one made with the same config).
 
         ``evaluator_spec`` is the JSON description from which ``load`` rebuilds the evaluator
         (see ``infonas.specs``); without it, ``load`` must be given the evaluator again.
+
+        Multi-objective: ``objectives`` (``"acc:max,flops:min"`` or a list) replaces
+        ``objective``/``maximize``. Objectives that are not evaluator metrics must come from
+        ``computed`` (an ``ArchitectureCosts``, saved in the run directory so a resume computes
+        identical values). ``reference_point`` maps each objective to the worst value that still
+        counts for the hypervolume; it defaults, per objective, to the worst value over the table
+        (tabular evaluators) or over the space (computed objectives).
         """
+        if objectives is None:
+            if objective is None:
+                raise ValueError("give an objective (or objectives)")
+            parsed = (Objective(objective, maximize),)
+        else:
+            parsed = parse_objectives(objectives)
+            if objective is not None and objective != parsed[0].name:
+                raise ValueError(f"objective {objective!r} is not the first of objectives {[str(o) for o in parsed]}")
+        objective, maximize = parsed[0].name, parsed[0].maximize
+        computed_names = set(computed.names) if computed is not None else set()
+        for o in parsed:
+            if o.name not in evaluator.metric_names and o.name not in computed_names:
+                raise ValueError(f"objective {o.name!r} is neither a metric of the evaluator {list(evaluator.metric_names)} "
+                                 f"nor a computed metric {sorted(computed_names)}")
         if objective not in evaluator.metric_names:
-            raise ValueError(f"objective {objective!r} is not a metric of the evaluator: {list(evaluator.metric_names)}")
+            raise ValueError(f"the first objective {objective!r} must be measured by the evaluator: "
+                             f"{list(evaluator.metric_names)}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        make_strategy(strategy, space, objective, seed=seed, maximize=maximize, **(strategy_options or {}))
+        if len(parsed) > 1:
+            reference_point = _reference_point(parsed, reference_point, evaluator, computed, space)
+        make_strategy(strategy, space, objective, seed=seed, maximize=maximize, objectives=parsed, computed=computed,
+                      fidelities=sorted(evaluator.fidelities.values(), key=lambda f: f.level),
+                      **(strategy_options or {}))
         config = {
             "format_version": FORMAT_VERSION,
             "space": space.name,
             "objective": objective,
             "maximize": bool(maximize),
+            "objectives": [o.to_json() for o in parsed],
+            "reference_point": reference_point,
+            "computed_metrics": computed.to_json() if computed is not None else None,
             "seed": int(seed),
             "strategy": strategy,
             "strategy_options": dict(strategy_options or {}),
@@ -167,6 +235,12 @@ class Study:
         if not isinstance(result, EvaluationResult):
             result = EvaluationResult(metrics={k: float(v) for k, v in result.items()}, cost=0.0)
         result = result.checked()
+        missing = [o.name for o in self.objectives if o.name not in result.metrics]
+        if result.status is TrialStatus.COMPLETE and self.computed is not None and missing:
+            # Objectives known from the architecture are computed here, never measured or modelled.
+            arch = self._asked[number].arch
+            extra = {name: float(self.computed.values([arch], name)[0]) for name in missing if name in self.computed.names}
+            result = EvaluationResult({**result.metrics, **extra}, result.cost, result.status, result.error)
         if result.status is TrialStatus.COMPLETE and self.objective not in result.metrics:
             raise StudyError(f"result for trial {number} lacks the objective {self.objective!r}: {result.metrics}")
         finished = self._asked[number].finished(result)
@@ -245,15 +319,81 @@ class Study:
         return rows
 
     def history(self) -> list[dict[str, Any]]:
-        """After each finished trial: cumulative cost and the incumbent at the target fidelity."""
+        """After each finished trial: cumulative cost, the incumbent at the target fidelity and,
+        for several objectives, the hypervolume of the front so far."""
         sign = 1.0 if self.maximize else -1.0
         best, spent, rows = None, 0.0, []
         target = self.evaluator.target_fidelity
+        front_trials: list[Trial] = []
         for trial in self.finished_trials():
             spent += trial.cost
             if trial.is_complete and trial.fidelity == target:
                 value = trial.metrics[self.objective]
                 if best is None or sign * (value - best) > 0:
                     best = value
-            rows.append({"number": trial.number, "cost": spent, "incumbent": best})
+                front_trials.append(trial)
+            row = {"number": trial.number, "cost": spent, "incumbent": best}
+            if self.is_multi_objective:
+                row["hypervolume"] = self.hypervolume(front_trials)
+            rows.append(row)
         return rows
+
+    # ----- several objectives -----
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    def _front_candidates(self, trials: Sequence[Trial] | None = None) -> list[Trial]:
+        target = self.evaluator.target_fidelity
+        trials = self.finished_trials() if trials is None else trials
+        return [t for t in trials if t.is_complete and t.fidelity == target
+                and all(o.name in t.metrics for o in self.objectives)]
+
+    def objective_vectors(self, trials: Sequence[Trial]) -> np.ndarray:
+        """Signed objective vectors (every entry larger-is-better) of complete trials."""
+        return np.array([signed_values(t.metrics, self.objectives) for t in trials],
+                        dtype=np.float64).reshape(len(trials), len(self.objectives))
+
+    def pareto_front(self) -> list[Trial]:
+        """The non-dominated complete trials at the target fidelity (BoTorch's ``is_non_dominated``).
+
+        Recomputed from the journal on every call: the front is never a second source of truth.
+        """
+        from infonas.pareto import pareto_mask
+
+        candidates = self._front_candidates()
+        if not candidates:
+            return []
+        mask = pareto_mask(self.objective_vectors(candidates))
+        return [t for t, keep in zip(candidates, mask.tolist()) if keep]
+
+    def hypervolume(self, trials: Sequence[Trial] | None = None) -> float:
+        """Hypervolume of the front of ``trials`` (default: all) above the config's reference point."""
+        from infonas.pareto import hypervolume
+
+        if self.reference_point is None:
+            raise StudyError("this study has no reference point (it has a single objective)")
+        candidates = self._front_candidates(trials)
+        if not candidates:
+            return 0.0
+        reference = signed_values(self.reference_point, self.objectives)
+        return hypervolume(self.objective_vectors(candidates), reference)
+
+    def fidelity_correlation(self) -> np.ndarray | None:
+        """The inter-fidelity correlation a multi-fidelity GP learns from the journal (``None``
+        with one fidelity, or too little data: two distinct results per fidelity are needed)."""
+        fidelities = sorted(self.evaluator.fidelities.values(), key=lambda f: f.level)
+        if len(fidelities) < 2:
+            return None
+        index = {f.name: j for j, f in enumerate(fidelities)}
+        data = [(t.arch, t.metrics[self.objective], index[t.fidelity]) for t in self.finished_trials()
+                if t.is_complete and self.objective in t.metrics and t.fidelity in index]
+        for j in range(len(fidelities)):
+            if len({round(v, 12) for _, v, f in data if f == j}) < 2:
+                return None
+        from infonas.multi_fidelity import MultiFidelitySurrogate
+
+        archs, values, groups = zip(*data)
+        model = MultiFidelitySurrogate(self.space, "wl+hamming", num_fidelities=len(fidelities), seed=self.seed)
+        return model.fit(list(archs), list(values), list(groups)).fidelity_correlation()

@@ -11,9 +11,8 @@ in float64 on the CPU. Kernel specs:
   ``[categorical columns | WL count columns]``; the WL iteration count ``h`` is chosen among
   ``h_values`` by the marginal likelihood.
 
-``MultiFidelitySurrogate`` is one GP over (architecture, fidelity): architecture kernel times a
-learned positive index kernel over the discrete fidelities (intrinsic coregionalisation, BoTorch
-``MultiTaskGP``), so cheap observations inform the expensive prediction.
+``infonas.multi_fidelity.MultiFidelitySurrogate`` is one GP over (architecture, fidelity) built
+from the same pieces.
 
 Objectives known exactly from the architecture (FLOPs, parameter counts) are computed, never
 modelled: fit one ``Surrogate`` per *measured* objective (``fit_many``).
@@ -42,8 +41,8 @@ import gpytorch
 import numpy as np
 import torch
 from botorch.fit import fit_gpytorch_mll
-from botorch.models import MultiTaskGP, SingleTaskGP
-from botorch.models.transforms.outcome import Standardize, StratifiedStandardize
+from botorch.models import SingleTaskGP
+from botorch.models.transforms.outcome import Standardize
 from gpytorch.distributions import MultivariateNormal
 from gpytorch.kernels import Kernel
 from linear_operator.operators import DiagLinearOperator
@@ -58,7 +57,6 @@ __all__ = [
     "KERNEL_SPECS",
     "ArchitectureEncoder",
     "InputLayout",
-    "MultiFidelitySurrogate",
     "Prediction",
     "Surrogate",
     "fit_many",
@@ -588,147 +586,3 @@ def fit_many(
 
 
 # ----- multi-fidelity -----
-
-
-class MultiFidelitySurrogate:
-    """One GP over (architecture, fidelity index): ``k_arch(x, x') * B[f, f']``.
-
-    ``B`` is a learned positive index kernel over the ``num_fidelities`` discrete fidelities
-    (BoTorch ``MultiTaskGP``, intrinsic coregionalisation; ``rank`` defaults to full), targets
-    are standardised per fidelity and noise is inferred per fidelity. Fidelity ``f`` is an integer
-    ``0..num_fidelities-1``; ``target_fidelity`` (default: the last) is what ``predict`` returns.
-    ``fidelity_correlation()`` is the learned correlation matrix of ``B``.
-    """
-
-    def __init__(
-        self,
-        space: SearchSpace,
-        kernel: str = "wl+hamming",
-        *,
-        num_fidelities: int = 2,
-        target_fidelity: int | None = None,
-        rank: int | None = None,
-        h_values: Sequence[int] = (0, 1, 2),
-        encoder: ArchitectureEncoder | None = None,
-        maxiter: int | None = 50,
-        seed: int = 0,
-        upper_bound: float | None = None,
-    ) -> None:
-        if kernel == "onehot-rbf":
-            raise ValueError("the multi-fidelity surrogate takes a 'wl'/'hamming' kernel spec")
-        parse_kernel_spec(kernel)
-        if num_fidelities < 2:
-            raise ValueError("a multi-fidelity surrogate needs num_fidelities >= 2")
-        target = num_fidelities - 1 if target_fidelity is None else int(target_fidelity)
-        if not 0 <= target < num_fidelities:
-            raise ValueError(f"target_fidelity must lie in 0..{num_fidelities - 1}, got {target_fidelity}")
-        h_values = tuple(int(h) for h in h_values)
-        self.space = space
-        self.kernel = kernel
-        self.num_fidelities = int(num_fidelities)
-        self.target_fidelity = target
-        self.rank = rank
-        self.h_values = h_values if _uses_wl(kernel) else (None,)
-        self.encoder = encoder or ArchitectureEncoder(space, h_max=max(h_values))
-        if max(h_values) > self.encoder.wl.h_max or min(h_values) < 0:
-            raise ValueError(f"h_values must lie in 0..{self.encoder.wl.h_max} (the encoder's h_max)")
-        self.maxiter = maxiter
-        self.seed = seed
-        self.upper_bound = None if upper_bound is None else float(upper_bound)
-        self.model: MultiTaskGP | None = None
-        self._predictor: _MarginalPredictor | None = None
-        self.layout: InputLayout | None = None
-        self.h: int | None = None
-        self.log_marginal_likelihoods: dict = {}
-
-    def _build(self, X: torch.Tensor, Y: torch.Tensor, h: int | None) -> MultiTaskGP:
-        assert self.layout is not None
-        covar = _arch_kernel(self.kernel, self.layout, h if h is not None else 0)
-        fidelities = torch.arange(self.num_fidelities, dtype=DTYPE)
-        return MultiTaskGP(
-            X,
-            Y,
-            task_feature=-1,
-            covar_module=covar,
-            output_tasks=[self.target_fidelity],
-            all_tasks=list(range(self.num_fidelities)),
-            rank=self.rank,
-            outcome_transform=StratifiedStandardize(stratification_idx=X.shape[-1] - 1, all_task_values=fidelities),
-        )
-
-    def fit(
-        self,
-        archs: Sequence[Architecture],
-        y: Sequence[float] | np.ndarray | torch.Tensor,
-        fidelities: Sequence[int] | np.ndarray,
-        *,
-        candidates: Sequence[Architecture] | None = None,
-        h: int | None = None,
-    ) -> MultiFidelitySurrogate:
-        """Fit on observations ``y[i]`` of ``archs[i]`` at fidelity ``fidelities[i]``."""
-        archs, values = _check_training_data(self.space, archs, y)
-        _check_bound(values, self.upper_bound)
-        fidelity = np.asarray(fidelities)
-        if fidelity.shape != (len(archs),):
-            raise ValueError(f"got {len(archs)} architectures but {fidelity.size} fidelity indices; they must match")
-        if not np.all(np.equal(np.mod(fidelity, 1), 0)) or fidelity.min() < 0 or fidelity.max() >= self.num_fidelities:
-            raise ValueError(f"fidelity indices must be integers in 0..{self.num_fidelities - 1}")
-        fidelity = fidelity.astype(np.int64)
-        archs, values, groups = deduplicate(archs, values, fidelity.tolist())
-        # Standardising a fidelity needs two distinct values; a lone one would be divided by zero.
-        self.layout = self.encoder.layout(archs + list(candidates or []))
-        X = torch.cat(
-            [self.encoder.encode(archs, self.layout), torch.as_tensor(groups, dtype=DTYPE).unsqueeze(-1)], dim=-1
-        )
-        Y = torch.as_tensor(_warp_values(values, self.upper_bound), dtype=DTYPE).unsqueeze(-1)
-        h_values = self.h_values if h is None or self.h_values == (None,) else (int(h),)
-        self.h, self.model, self.log_marginal_likelihoods = _fit_best_h(
-            self._build, X, Y, h_values, self.seed, self.maxiter)
-        return self
-
-    def _require_fit(self) -> None:
-        if self.model is None:
-            raise RuntimeError("the surrogate is not fitted yet; call fit(archs, y, fidelities) first")
-
-    def encode(self, archs: Sequence[Architecture], fidelity: int | None = None) -> torch.Tensor:
-        """Model input of ``archs`` at ``fidelity`` (default: the target fidelity)."""
-        self._require_fit()
-        fidelity = self.target_fidelity if fidelity is None else int(fidelity)
-        if not 0 <= fidelity < self.num_fidelities:
-            raise ValueError(f"fidelity must lie in 0..{self.num_fidelities - 1}, got {fidelity}")
-        X = self.encoder.encode(list(archs), self.layout)
-        return torch.cat([X, torch.full((X.shape[0], 1), float(fidelity), dtype=DTYPE)], dim=-1)
-
-    def predict(
-        self,
-        archs: Sequence[Architecture],
-        fidelity: int | None = None,
-        *,
-        observation_noise: bool = False,
-        batch_size: int = 4096,
-    ) -> Prediction:
-        """Posterior mean and variance at ``archs`` and ``fidelity`` (default: the target)."""
-        X = self.encode(archs, fidelity)
-        if self._predictor is None or self._predictor.model is not self.model:
-            self._predictor = _MarginalPredictor(self.model)
-        loc, variance = self._predictor(X, observation_noise, batch_size)
-        return _prediction(loc, variance, self.upper_bound)
-
-    def fidelity_covariance(self) -> np.ndarray:
-        """The learned ``num_fidelities x num_fidelities`` index-kernel matrix ``B``."""
-        self._require_fit()
-        task_kernel = self.model.covar_module.kernels[-1]
-        with torch.no_grad():
-            return task_kernel.covar_matrix.detach().cpu().numpy().copy()
-
-    def fidelity_correlation(self) -> np.ndarray:
-        """The learned inter-fidelity correlation ``B_ij / sqrt(B_ii B_jj)``."""
-        covariance = self.fidelity_covariance()
-        scale = np.sqrt(np.clip(np.diag(covariance), 1e-300, None))
-        correlation = covariance / np.outer(scale, scale)
-        np.fill_diagonal(correlation, 1.0)
-        return correlation
-
-    def __repr__(self) -> str:
-        state = "unfitted" if self.model is None else f"h={self.h}"
-        return f"MultiFidelitySurrogate({self.kernel!r}, fidelities={self.num_fidelities}, {state})"

@@ -1,4 +1,4 @@
-"""Surrogate models: validation, fitting, prediction, refits, multi-fidelity and the benchmark."""
+"""Surrogate models: validation, fitting, prediction, refits and the benchmark."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import torch
 from infonas.bench_surrogate import multifidelity_name, run_surrogate_benchmark, score_predictions
 from infonas.surrogate import (
     ArchitectureEncoder,
-    MultiFidelitySurrogate,
     Prediction,
     Surrogate,
     fit_many,
@@ -83,16 +82,6 @@ def test_unknown_kernel_and_unfitted_use(space, data):
         Surrogate(space, "rbf")
     with pytest.raises(RuntimeError, match="not fitted"):
         Surrogate(space).predict(data[0][:2])
-
-
-def test_multifidelity_validation(space, data):
-    archs, y = data
-    with pytest.raises(ValueError, match="must match"):
-        MultiFidelitySurrogate(space).fit(archs[:6], y[:6], [0, 1, 0])
-    with pytest.raises(ValueError, match="fidelity indices"):
-        MultiFidelitySurrogate(space).fit(archs[:4], y[:4], [0, 1, 2, 1])
-    with pytest.raises(ValueError, match="empty"):
-        MultiFidelitySurrogate(space).fit([], [], [])
 
 
 # ----- fitting and prediction -----
@@ -221,45 +210,6 @@ def test_fit_many(space, encoder, data):
     assert float(models["acc"].predict(archs[30:31]).mean) == pytest.approx(
         -float(models["loss"].predict(archs[30:31]).mean) + 0.1, abs=1.5
     )
-
-
-# ----- multi-fidelity -----
-
-
-def test_multifidelity_correlation_and_prediction(space, encoder):
-    rng = np.random.default_rng(5)
-    archs = [space.sample(rng) for _ in range(70)]
-    truth = np.array([_score(a) for a in archs])
-    cheap_related = 0.5 * truth + 10.0 + 0.05 * rng.standard_normal(len(archs))
-    expensive_cells, cheap_cells, test_cells = archs[:10], archs[10:50], archs[50:]
-    fidelity = [1] * 10 + [0] * 40
-    y_related = np.concatenate([truth[:10], cheap_related[10:50]])
-    model = MultiFidelitySurrogate(space, "wl+hamming", encoder=encoder, h_values=(1,)).fit(
-        expensive_cells + cheap_cells, y_related, fidelity
-    )
-    correlation = model.fidelity_correlation()
-    assert correlation.shape == (2, 2)
-    assert np.allclose(correlation, correlation.T) and np.allclose(np.diag(correlation), 1.0)
-    assert correlation[0, 1] > 0.7
-    covariance = model.fidelity_covariance()
-    assert np.all(np.linalg.eigvalsh(covariance) > -1e-9)
-    # Cheap data help: the multi-fidelity ranking of unseen cells beats the expensive-only one.
-    prediction = model.predict(test_cells)
-    single = Surrogate(space, "wl+hamming", encoder=encoder, h_values=(1,)).fit(expensive_cells, truth[:10])
-    tau_mf = score_predictions(truth[50:], prediction)["kendall_tau"]
-    tau_sf = score_predictions(truth[50:], single.predict(test_cells))["kendall_tau"]
-    assert tau_mf > tau_sf
-    # Predictions at the cheap fidelity are on the cheap scale.
-    cheap_prediction = model.predict(test_cells, fidelity=0)
-    assert abs(float(cheap_prediction.mean.mean()) - float(cheap_related[50:].mean())) < 1.0
-
-    # Cheap data from an unrelated function of the cell: a much weaker learned correlation.
-    other = np.array([2.0 * (a.ops[0] == "skip_connect") + a.ops.count("none") for a in archs])
-    y_unrelated = np.concatenate([truth[:10], other[10:50]])
-    unrelated = MultiFidelitySurrogate(space, "wl+hamming", encoder=encoder, h_values=(1,)).fit(
-        expensive_cells + cheap_cells, y_unrelated, fidelity
-    )
-    assert unrelated.fidelity_correlation()[0, 1] < correlation[0, 1] - 0.2
 
 
 # ----- benchmark -----

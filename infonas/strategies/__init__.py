@@ -20,6 +20,16 @@ def _bayesian(**preset: Any) -> Callable[..., Strategy]:
     return build
 
 
+def _lazy(module: str, cls_name: str, **preset: Any) -> Callable[..., Strategy]:
+    # Strategies whose modules load heavy dependencies (botorch, pymoo) are imported on first use.
+    def build(*args: Any, **options: Any) -> Strategy:
+        from importlib import import_module
+
+        return getattr(import_module(module), cls_name)(*args, **{**preset, **options})
+
+    return build
+
+
 STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "rs": RandomSearch,
     "rea": RegularizedEvolution,
@@ -29,6 +39,13 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "bo-ts": _bayesian(kernel="wl+hamming+additive", acquisition="ts"),
     # The peer a user would otherwise pick: BoTorch's defaults on one-hot codes, with LogEI.
     "gp-onehot": _bayesian(kernel="onehot-rbf", acquisition="log-ei", warp="none"),
+    # Multi-fidelity: information gain about the target's optimum per unit cost.
+    "bo-mf": _lazy("infonas.strategies.multi_fidelity", "MultiFidelityStrategy"),
+    # Multi-objective: BoTorch's qLogNEHVI, and information gain about the Pareto front.
+    "bo-ehvi": _lazy("infonas.strategies.multi_objective", "ParetoStrategy", acquisition="log-nehvi"),
+    "bo-mesmo": _lazy("infonas.strategies.multi_objective", "ParetoStrategy", acquisition="pfes"),
+    # Multi-objective peer: NSGA-II (pymoo) with mutation over the categorical encoding.
+    "nsga2": _lazy("infonas.strategies.nsga2", "NSGA2Strategy"),
 }
 
 

@@ -1,0 +1,163 @@
+"""Multi-objective benchmark: hypervolume of the fronts strategies find on a tabular benchmark.
+
+Each objective is a table column or a metric computed from the architecture (``flops``,
+``params``, ``latency_ms`` from ``ArchitectureCosts``). Objectives are signed (larger is
+better) and normalised to [0, 1] over the whole table; the reference point lies just beyond
+the worst value (``-REFERENCE_MARGIN`` in every objective). The true front is that of the whole
+table; a method's score after ``t`` evaluations is ``HV(found) / HV(true)``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from infonas.cost_tables import ArchitectureCosts
+from infonas.objectives import Objective
+from infonas.pareto import hypervolume, hypervolume_curve, pareto_mask, unit_normaliser
+from infonas.strategies import make_strategy
+from infonas.tabular import TabularBenchmark, TabularEvaluator
+from infonas.trials import EvaluationResult, Trial
+
+REFERENCE_MARGIN = 0.01
+
+
+def objective_matrix(table: TabularBenchmark, objectives: Sequence[Objective], costs: ArchitectureCosts | None
+                     ) -> np.ndarray:
+    """Signed values of every objective for every row of the table (``rows x objectives``)."""
+    columns = []
+    for objective in objectives:
+        if objective.name in table.metrics:
+            values = table.column(objective.name)
+        elif costs is not None and objective.name in costs.names:
+            values = costs.values(table.archs, objective.name)
+        else:
+            known = sorted(table.metrics) + (list(costs.names) if costs is not None else [])
+            raise ValueError(f"objective {objective.name!r} is neither a table column nor a computed metric; "
+                             f"available: {known}")
+        columns.append(objective.sign * np.asarray(values, dtype=np.float64))
+    return np.stack(columns, axis=-1)
+
+
+def run_one_pareto(table: TabularBenchmark, objectives: Sequence[Objective], costs: ArchitectureCosts,
+                   method: str, seed: int, budget: int) -> dict[str, Any]:
+    """One seed of one method: its hypervolume curve (normalised objectives) and timings."""
+    measured = [o for o in objectives if o.name not in costs.names]
+    if not measured:
+        raise ValueError("at least one objective must be a table column (measured), not computed")
+    evaluator = TabularEvaluator(table, measured[0].name, extra_metrics=[o.name for o in measured[1:]])
+    strategy = make_strategy(method, table.space, objectives[0].name, seed=seed, maximize=objectives[0].maximize,
+                             objectives=objectives, computed=costs, fidelities=list(evaluator.fidelities.values()))
+    normalise = unit_normaliser(objective_matrix(table, objectives, costs))
+    rows, seconds = [], []
+    for number in range(budget):
+        start = time.perf_counter()
+        (suggestion,) = strategy.suggest([number])
+        seconds.append(time.perf_counter() - start)
+        result = evaluator.evaluate(suggestion.arch)
+        metrics = dict(result.metrics)
+        # Computed objectives are part of the trial's result, as a Study records them.
+        metrics.update({o.name: float(costs.value(suggestion.arch, o.name)) for o in objectives if o.name in costs.names})
+        result = EvaluationResult(metrics, result.cost, result.status, result.error)
+        trial = Trial(number, suggestion.arch, evaluator.target_fidelity).finished(result)
+        strategy.observe([trial])
+        if trial.is_complete:
+            rows.append([o.sign * trial.metrics[o.name] for o in objectives])
+        else:
+            rows.append([-np.inf] * len(objectives))
+    reference = torch.full((len(objectives),), -REFERENCE_MARGIN, dtype=torch.float64)
+    curve = hypervolume_curve(normalise(np.asarray(rows)).nan_to_num(neginf=-1e9), reference)
+    return {"hv_curve": curve, "seconds": seconds}
+
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _worker_run(table_path: str, space_name: str, costs_json: dict, args: tuple) -> dict[str, Any]:
+    from search_spaces import get_space
+
+    torch.set_num_threads(1)  # small matrices; several processes must not oversubscribe the cores
+    if _WORKER_STATE.get("path") != table_path:
+        space = get_space(space_name)
+        _WORKER_STATE.update(path=table_path, table=TabularBenchmark.from_csv(table_path, space),
+                             costs=ArchitectureCosts.from_json(costs_json, space))
+    return run_one_pareto(_WORKER_STATE["table"], args[0], _WORKER_STATE["costs"], *args[1:])
+
+
+def run_pareto_benchmark(table: TabularBenchmark, objectives: Sequence[Objective], methods: Sequence[str],
+                         seeds: int, budget: int, costs: ArchitectureCosts, progress: bool = True,
+                         workers: int = 1) -> dict[str, Any]:
+    """Each method ``seeds`` times for ``budget`` evaluations; JSON-ready hypervolume ratios.
+
+    ``{"objectives": [...], "reference_point": [...], "methods": {NAME: {"hv_ratio": [per seed],
+    "hv_curves": [[per evaluation] per seed], ...}}, ...}``.
+    """
+    objectives = list(objectives)
+    if len(objectives) < 2:
+        raise ValueError("a Pareto benchmark needs two or more objectives")
+    normalise = unit_normaliser(objective_matrix(table, objectives, costs))
+    reference = torch.full((len(objectives),), -REFERENCE_MARGIN, dtype=torch.float64)
+    Y_all = normalise(objective_matrix(table, objectives, costs))
+    true_volume = hypervolume(Y_all, reference)
+    results: dict[str, Any] = {
+        "objectives": [str(o) for o in objectives],
+        "reference_point": reference.tolist(),
+        "normalisation": "each objective signed (larger is better) and scaled to [0, 1] over the whole table",
+        "true_hypervolume": true_volume,
+        "true_front_size": int(pareto_mask(Y_all).sum()),
+        "budget": budget,
+        "seeds": seeds,
+        "methods": {},
+    }
+    jobs = [(method, seed) for method in methods for seed in range(seeds)]
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+    bar = tqdm(total=len(jobs), desc="bench pareto", disable=not progress)
+    if workers > 1:
+        if not os.path.isfile(table.source):
+            raise ValueError("workers > 1 needs a table loaded from a file")
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_worker_run, table.source, table.space.name, costs.to_json(),
+                                   (objectives, method, seed, budget)): (method, seed) for method, seed in jobs}
+            for future in as_completed(futures):
+                runs[futures[future]] = future.result()
+                bar.update(1)
+                bar.set_postfix(method=futures[future][0], seed=futures[future][1])
+    else:
+        for method, seed in jobs:
+            runs[(method, seed)] = run_one_pareto(table, objectives, costs, method, seed, budget)
+            bar.update(1)
+            bar.set_postfix(method=method, seed=seed)
+    bar.close()
+    for method in methods:
+        per_seed = [runs[(method, seed)] for seed in range(seeds)]
+        seconds = [s for run in per_seed for s in run["seconds"]]
+        results["methods"][method] = {
+            "hv_ratio": [run["hv_curve"][-1] / true_volume for run in per_seed],
+            "hv_curves": [[v / true_volume for v in run["hv_curve"]] for run in per_seed],
+            "seconds_per_suggestion": statistics.median(seconds) if seconds else 0.0,
+        }
+    return results
+
+
+def format_pareto_table(results: dict[str, Any]) -> str:
+    """Plain text: per method, median / min / max hypervolume ratio after the budget."""
+    lines = [f"objectives {', '.join(results['objectives'])}; budget {results['budget']}; "
+             f"true front {results['true_front_size']} points",
+             f"{'method':<12}{'median hv':>12}{'min':>10}{'max':>10}{'s/suggest':>12}"]
+    for name, record in results["methods"].items():
+        ratios = record["hv_ratio"]
+        lines.append(f"{name:<12}{statistics.median(ratios):>12.5f}{min(ratios):>10.5f}{max(ratios):>10.5f}"
+                     f"{record['seconds_per_suggestion']:>12.4f}")
+    if "latency_lookup" in results:
+        lookup = results["latency_lookup"]
+        lines.append(f"latency lookup table vs whole-network latency on {lookup['num_cells']} cells: "
+                     f"Spearman rho {lookup['spearman_rho']:.3f}")
+    return "\n".join(lines)

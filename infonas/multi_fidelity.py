@@ -1,0 +1,311 @@
+"""The multi-fidelity surrogate: one GP over (architecture, fidelity) with learned correlations.
+
+``k((x, i), (x', j)) = k_arch(x, x') * B[i, j]``: the architecture kernel of ``Surrogate`` times
+a learned positive index kernel over the discrete fidelities (intrinsic coregionalisation,
+BoTorch's ``MultiTaskGP``), so cheap observations inform the prediction at the target fidelity.
+``fidelity_correlation()`` is the learned ``B_ij / sqrt(B_ii B_jj)``.
+
+``pool_moments`` gives what multi-fidelity acquisition needs over a whole candidate pool in one
+pass: per fidelity the posterior mean and variance, the posterior covariance with the target
+fidelity at the same architecture, and each fidelity's noise variance.
+
+Example:
+    >>> import numpy as np
+    >>> from search_spaces import NB201Space
+    >>> space = NB201Space()
+    >>> rng = np.random.default_rng(0)
+    >>> archs = [space.sample(rng) for _ in range(16)]
+    >>> truth = np.array([arch.ops.count("nor_conv_3x3") for arch in archs], dtype=float)
+    >>> fidelities = np.arange(16) % 2
+    >>> y = truth + 0.3 * fidelities * rng.standard_normal(16)
+    >>> surrogate = MultiFidelitySurrogate(space, "hamming").fit(archs, y, fidelities)
+    >>> surrogate.fidelity_correlation().shape
+    (2, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from botorch.models import MultiTaskGP
+from botorch.models.transforms.outcome import StratifiedStandardize
+from gpytorch.means import ConstantMean, MultitaskMean
+
+from infonas.kernels import parse_kernel_spec
+from infonas.surrogate import (
+    DTYPE,
+    ArchitectureEncoder,
+    InputLayout,
+    Prediction,
+    _arch_kernel,
+    _check_bound,
+    _check_training_data,
+    _fit_best_h,
+    _MarginalPredictor,
+    _prediction,
+    _uses_wl,
+    _warp_values,
+    deduplicate,
+)
+from search_spaces.base import Architecture, SearchSpace
+
+__all__ = ["MultiFidelitySurrogate", "PoolMoments"]
+
+
+@dataclass(frozen=True)
+class PoolMoments:
+    """Posterior moments over a pool, in the model's standardised units of each fidelity.
+
+    ``mean[j]``, ``variance[j]``: of ``f_j(x)`` (noise-free); ``target_covariance[j]``:
+    ``Cov(f_target(x), f_j(x))``; ``noise[j]``: the observation noise variance of fidelity ``j``.
+    Tensors of shape ``num_fidelities x n`` (``noise``: ``num_fidelities``).
+    """
+
+    mean: torch.Tensor
+    variance: torch.Tensor
+    target_covariance: torch.Tensor
+    noise: torch.Tensor
+
+
+class MultiFidelitySurrogate:
+    """One GP over (architecture, fidelity index): ``k_arch(x, x') * B[f, f']``.
+
+    ``B`` is a learned positive index kernel over the ``num_fidelities`` discrete fidelities
+    (BoTorch ``MultiTaskGP``, intrinsic coregionalisation; ``rank`` defaults to full), targets
+    are standardised per fidelity and noise is inferred per fidelity. Fidelity ``f`` is an integer
+    ``0..num_fidelities-1``; ``target_fidelity`` (default: the last) is what ``predict`` returns.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        kernel: str = "wl+hamming",
+        *,
+        num_fidelities: int = 2,
+        target_fidelity: int | None = None,
+        rank: int | None = None,
+        h_values: Sequence[int] = (0, 1, 2),
+        encoder: ArchitectureEncoder | None = None,
+        maxiter: int | None = 50,
+        seed: int = 0,
+        upper_bound: float | None = None,
+    ) -> None:
+        if kernel == "onehot-rbf":
+            raise ValueError("the multi-fidelity surrogate takes a 'wl'/'hamming' kernel spec")
+        parse_kernel_spec(kernel)
+        if num_fidelities < 2:
+            raise ValueError("a multi-fidelity surrogate needs num_fidelities >= 2")
+        target = num_fidelities - 1 if target_fidelity is None else int(target_fidelity)
+        if not 0 <= target < num_fidelities:
+            raise ValueError(f"target_fidelity must lie in 0..{num_fidelities - 1}, got {target_fidelity}")
+        h_values = tuple(int(h) for h in h_values)
+        self.space = space
+        self.kernel = kernel
+        self.num_fidelities = int(num_fidelities)
+        self.target_fidelity = target
+        self.rank = rank
+        self.h_values = h_values if _uses_wl(kernel) else (None,)
+        self.encoder = encoder or ArchitectureEncoder(space, h_max=max(h_values))
+        if max(h_values) > self.encoder.wl.h_max or min(h_values) < 0:
+            raise ValueError(f"h_values must lie in 0..{self.encoder.wl.h_max} (the encoder's h_max)")
+        self.maxiter = maxiter
+        self.seed = seed
+        self.upper_bound = None if upper_bound is None else float(upper_bound)
+        self.model: MultiTaskGP | None = None
+        self._predictor: _MarginalPredictor | None = None
+        self.layout: InputLayout | None = None
+        self.h: int | None = None
+        self.log_marginal_likelihoods: dict = {}
+
+    def _build(self, X: torch.Tensor, Y: torch.Tensor, h: int | None) -> MultiTaskGP:
+        assert self.layout is not None
+        covar = _arch_kernel(self.kernel, self.layout, h if h is not None else 0)
+        fidelities = torch.arange(self.num_fidelities, dtype=DTYPE)
+        return MultiTaskGP(
+            X,
+            Y,
+            task_feature=-1,
+            covar_module=covar,
+            output_tasks=[self.target_fidelity],
+            all_tasks=list(range(self.num_fidelities)),
+            rank=self.rank,
+            outcome_transform=StratifiedStandardize(stratification_idx=X.shape[-1] - 1, all_task_values=fidelities),
+        )
+
+    def fit(
+        self,
+        archs: Sequence[Architecture],
+        y: Sequence[float] | np.ndarray | torch.Tensor,
+        fidelities: Sequence[int] | np.ndarray,
+        *,
+        candidates: Sequence[Architecture] | None = None,
+        h: int | None = None,
+    ) -> MultiFidelitySurrogate:
+        """Fit on observations ``y[i]`` of ``archs[i]`` at fidelity ``fidelities[i]``.
+
+        Each fidelity needs at least two observations of distinct value: the targets are
+        standardised per fidelity.
+        """
+        archs, values = _check_training_data(self.space, archs, y)
+        _check_bound(values, self.upper_bound)
+        fidelity = np.asarray(fidelities)
+        if fidelity.shape != (len(archs),):
+            raise ValueError(f"got {len(archs)} architectures but {fidelity.size} fidelity indices; they must match")
+        if not np.all(np.equal(np.mod(fidelity, 1), 0)) or fidelity.min() < 0 or fidelity.max() >= self.num_fidelities:
+            raise ValueError(f"fidelity indices must be integers in 0..{self.num_fidelities - 1}")
+        fidelity = fidelity.astype(np.int64)
+        archs, values, groups = deduplicate(archs, values, fidelity.tolist())
+        self.layout = self.encoder.layout(archs + list(candidates or []))
+        X = torch.cat(
+            [self.encoder.encode(archs, self.layout), torch.as_tensor(groups, dtype=DTYPE).unsqueeze(-1)], dim=-1
+        )
+        Y = torch.as_tensor(_warp_values(values, self.upper_bound), dtype=DTYPE).unsqueeze(-1)
+        h_values = self.h_values if h is None or self.h_values == (None,) else (int(h),)
+        self.h, self.model, self.log_marginal_likelihoods = _fit_best_h(
+            self._build, X, Y, h_values, self.seed, self.maxiter)
+        self._predictor = None
+        return self
+
+    def _require_fit(self) -> None:
+        if self.model is None:
+            raise RuntimeError("the surrogate is not fitted yet; call fit(archs, y, fidelities) first")
+
+    def encode(self, archs: Sequence[Architecture], fidelity: int | None = None) -> torch.Tensor:
+        """Model input of ``archs`` at ``fidelity`` (default: the target fidelity)."""
+        self._require_fit()
+        fidelity = self.target_fidelity if fidelity is None else int(fidelity)
+        if not 0 <= fidelity < self.num_fidelities:
+            raise ValueError(f"fidelity must lie in 0..{self.num_fidelities - 1}, got {fidelity}")
+        X = self.encoder.encode(list(archs), self.layout)
+        return torch.cat([X, torch.full((X.shape[0], 1), float(fidelity), dtype=DTYPE)], dim=-1)
+
+    def _marginals(self) -> _MarginalPredictor:
+        if self._predictor is None or self._predictor.model is not self.model:
+            self._predictor = _MarginalPredictor(self.model)
+        return self._predictor
+
+    def predict(
+        self,
+        archs: Sequence[Architecture],
+        fidelity: int | None = None,
+        *,
+        observation_noise: bool = False,
+        batch_size: int = 4096,
+    ) -> Prediction:
+        """Posterior mean and variance at ``archs`` and ``fidelity`` (default: the target)."""
+        X = self.encode(archs, fidelity)
+        loc, variance = self._marginals()(X, observation_noise, batch_size)
+        return _prediction(loc, variance, self.upper_bound)
+
+    # ----- pool moments for multi-fidelity acquisition -----
+
+    def _kernels(self):
+        data_kernel, task_kernel = self.model.covar_module.kernels
+        return data_kernel, task_kernel
+
+    def _prior_means(self) -> torch.Tensor:
+        """The prior mean of each fidelity (constant in ``x`` for BoTorch's default mean modules)."""
+        mean_module = self.model.mean_module
+        constant = (isinstance(mean_module, ConstantMean)
+                    or (isinstance(mean_module, MultitaskMean)
+                        and all(isinstance(m, ConstantMean) for m in mean_module.base_means)))
+        if not constant:
+            raise TypeError(f"pool_moments needs a constant prior mean per fidelity, got {type(mean_module).__name__}")
+        X = self.model.train_inputs[0][:1].repeat(self.num_fidelities, 1)
+        X[:, -1] = torch.arange(self.num_fidelities, dtype=DTYPE)
+        with torch.no_grad():
+            return self.model.forward(X).mean
+
+    def noise_variances(self) -> torch.Tensor:
+        """The learned observation noise variance of each fidelity (standardised units)."""
+        self._require_fit()
+        X = self.model.train_inputs[0][:1].repeat(self.num_fidelities, 1)
+        X[:, -1] = torch.arange(self.num_fidelities, dtype=DTYPE)
+        zero = torch.zeros(self.num_fidelities, dtype=DTYPE)
+        with torch.no_grad():
+            from gpytorch.distributions import MultivariateNormal
+            from linear_operator.operators import DiagLinearOperator
+
+            prior = MultivariateNormal(zero, DiagLinearOperator(torch.full_like(zero, 1e-300)))
+            return self.model.likelihood(prior, X).variance.reshape(-1)
+
+    def pool_moments(self, archs: Sequence[Architecture], batch_size: int = 2048) -> PoolMoments:
+        """Posterior moments of every fidelity at ``archs`` (see ``PoolMoments``).
+
+        With ``K_a`` the architecture kernel and ``B`` the fidelity kernel, the cross-covariance
+        of ``f_j(x)`` with the training data is ``K_a(x, X) * B[j, t(X)]``; one architecture
+        kernel evaluation serves every fidelity, instead of one GP posterior call per fidelity.
+        """
+        self._require_fit()
+        predictor = self._marginals()
+        data_kernel, task_kernel = self._kernels()
+        train_X = predictor.train_X
+        train_tasks = train_X[:, -1].long()
+        target = self.target_fidelity
+        with torch.no_grad():
+            B = task_kernel.covar_matrix.to_dense()
+            prior_mean = self._prior_means()
+            X = self.encode(archs, target)
+            means, variances, covariances = [], [], []
+            for start in range(0, X.shape[0], batch_size):
+                chunk = X[start : start + batch_size]
+                cross_arch = data_kernel(chunk, train_X).to_dense()
+                diag_arch = data_kernel(chunk, chunk, diag=True)
+                solved = {}
+                for j in range(self.num_fidelities):
+                    cross = cross_arch * B[j, train_tasks].unsqueeze(0)
+                    solved[j] = torch.linalg.solve_triangular(predictor.L, cross.T, upper=False)
+                mean = torch.stack([prior_mean[j] + (cross_arch * B[j, train_tasks]) @ predictor.alpha
+                                    for j in range(self.num_fidelities)])
+                variance = torch.stack([diag_arch * B[j, j] - (solved[j] ** 2).sum(0)
+                                        for j in range(self.num_fidelities)])
+                covariance = torch.stack([diag_arch * B[target, j] - (solved[target] * solved[j]).sum(0)
+                                          for j in range(self.num_fidelities)])
+                means.append(mean)
+                variances.append(variance.clamp_min(1e-12))
+                covariances.append(covariance)
+        return PoolMoments(torch.cat(means, dim=1), torch.cat(variances, dim=1), torch.cat(covariances, dim=1),
+                           self.noise_variances())
+
+    def target_joint(self, archs: Sequence[Architecture]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean vector and covariance matrix of ``f_target`` at ``archs`` (standardised units)."""
+        self._require_fit()
+        predictor = self._marginals()
+        data_kernel, task_kernel = self._kernels()
+        train_X = predictor.train_X
+        target = self.target_fidelity
+        with torch.no_grad():
+            B = task_kernel.covar_matrix.to_dense()
+            X = self.encode(archs, target)
+            cross = data_kernel(X, train_X).to_dense() * B[target, train_X[:, -1].long()].unsqueeze(0)
+            solved = torch.linalg.solve_triangular(predictor.L, cross.T, upper=False)
+            mean = self._prior_means()[target] + cross @ predictor.alpha
+            covariance = data_kernel(X, X).to_dense() * B[target, target] - solved.T @ solved
+        return mean, covariance
+
+    def standardised_targets(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training targets in the model's standardised units, and their fidelity indices."""
+        self._require_fit()
+        return self.model.train_targets.clone(), self.model.train_inputs[0][:, -1].long().clone()
+
+    def fidelity_covariance(self) -> np.ndarray:
+        """The learned ``num_fidelities x num_fidelities`` index-kernel matrix ``B``."""
+        self._require_fit()
+        task_kernel = self.model.covar_module.kernels[-1]
+        with torch.no_grad():
+            return task_kernel.covar_matrix.detach().cpu().numpy().copy()
+
+    def fidelity_correlation(self) -> np.ndarray:
+        """The learned inter-fidelity correlation ``B_ij / sqrt(B_ii B_jj)``."""
+        covariance = self.fidelity_covariance()
+        scale = np.sqrt(np.clip(np.diag(covariance), 1e-300, None))
+        correlation = covariance / np.outer(scale, scale)
+        np.fill_diagonal(correlation, 1.0)
+        return correlation
+
+    def __repr__(self) -> str:
+        state = "unfitted" if self.model is None else f"h={self.h}"
+        return f"MultiFidelitySurrogate({self.kernel!r}, fidelities={self.num_fidelities}, {state})"

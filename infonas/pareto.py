@@ -1,0 +1,88 @@
+"""Pareto fronts and hypervolumes of objective vectors (BoTorch's sorting and partitioning).
+
+Vectors are *signed*: every entry larger-is-better (``Objective.sign * value``), as BoTorch
+expects. The hypervolume is the volume dominated by the front and bounded below by a reference
+point ``r``: ``HV(Y) = vol(union_y [r, y])``.
+
+Example:
+    >>> import torch
+    >>> Y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.4, 0.4], [0.2, 0.2]], dtype=torch.float64)
+    >>> pareto_mask(Y).tolist()
+    [True, True, True, False]
+    >>> round(hypervolume(Y, torch.tensor([-0.1, -0.1], dtype=torch.float64)), 4)
+    0.37
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
+from botorch.utils.multi_objective.pareto import is_non_dominated
+
+__all__ = ["hypervolume", "hypervolume_curve", "pareto_mask", "unit_normaliser"]
+
+
+def _as_tensor(values: np.ndarray | torch.Tensor | Sequence[Sequence[float]]) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values, dtype=np.float64) if not isinstance(values, torch.Tensor) else values,
+                           dtype=torch.float64)
+
+
+def pareto_mask(Y: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Which rows of the ``n x m`` signed matrix ``Y`` are non-dominated (duplicates: the first)."""
+    Y = _as_tensor(Y)
+    if Y.ndim != 2:
+        raise ValueError(f"expected an n x m matrix of objective vectors, got shape {tuple(Y.shape)}")
+    if Y.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.bool)
+    return is_non_dominated(Y, deduplicate=True)
+
+
+def hypervolume(Y: np.ndarray | torch.Tensor, reference_point: np.ndarray | torch.Tensor | Sequence[float]) -> float:
+    """Hypervolume dominated by the rows of signed ``Y`` above ``reference_point`` (0 if none is)."""
+    Y = _as_tensor(Y)
+    ref = _as_tensor(reference_point).reshape(-1)
+    if Y.ndim != 2 or Y.shape[-1] != ref.numel():
+        raise ValueError(f"objective vectors of shape {tuple(Y.shape)} do not match a {ref.numel()}-d reference point")
+    better = Y[(Y > ref).all(dim=-1)]
+    if better.shape[0] == 0:
+        return 0.0
+    front = better[pareto_mask(better)]
+    return float(DominatedPartitioning(ref_point=ref, Y=front).compute_hypervolume())
+
+
+def hypervolume_curve(Y: np.ndarray | torch.Tensor, reference_point: np.ndarray | torch.Tensor | Sequence[float]
+                      ) -> list[float]:
+    """The hypervolume of the first ``t`` rows of ``Y``, for ``t = 1..n`` (rows: evaluation order).
+
+    Recomputed only when a row enters the front: a dominated row leaves the volume unchanged.
+    """
+    Y = _as_tensor(Y)
+    ref = _as_tensor(reference_point).reshape(-1)
+    curve: list[float] = []
+    front = Y[:0]
+    volume = 0.0
+    for row in Y:
+        if bool((row > ref).all()) and not bool(((front >= row).all(dim=-1)).any()):
+            front = torch.cat([front, row.unsqueeze(0)])
+            front = front[pareto_mask(front)]
+            volume = float(DominatedPartitioning(ref_point=ref, Y=front).compute_hypervolume())
+        curve.append(volume)
+    return curve
+
+
+def unit_normaliser(Y: np.ndarray | torch.Tensor):
+    """``y -> (y - min) / (max - min)`` per column over ``Y`` (signed): the best value maps to 1.
+
+    Returns a function applying the same affine map to other signed vectors.
+    """
+    Y = _as_tensor(Y)
+    low, high = Y.min(dim=0).values, Y.max(dim=0).values
+    span = torch.where(high > low, high - low, torch.ones_like(high))
+
+    def normalise(values: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return (_as_tensor(values) - low) / span
+
+    return normalise

@@ -1,0 +1,122 @@
+"""The multi-fidelity surrogate: validation, learned correlation, and pool moments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from infonas.bench_surrogate import score_predictions
+from infonas.multi_fidelity import MultiFidelitySurrogate
+from infonas.surrogate import ArchitectureEncoder, Surrogate
+from search_spaces import NB201Space
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def space():
+    return NB201Space()
+
+
+@pytest.fixture(scope="module")
+def encoder(space):
+    return ArchitectureEncoder(space)
+
+
+def _score(arch) -> float:
+    """A smooth synthetic objective: convolutions help, pooling hurts, edge 5 matters most."""
+    value = 1.0 * arch.ops.count("nor_conv_3x3") + 0.5 * arch.ops.count("nor_conv_1x1")
+    value -= 0.7 * arch.ops.count("avg_pool_3x3")
+    value += 1.5 * (arch.ops[5] == "nor_conv_3x3")
+    return value
+
+
+@pytest.fixture(scope="module")
+def data(space):
+    rng = np.random.default_rng(11)
+    archs = [space.sample(rng) for _ in range(60)]
+    y = np.array([_score(a) for a in archs]) + 0.05 * rng.standard_normal(len(archs))
+    return archs, y
+
+
+def test_multifidelity_validation(space, data):
+    archs, y = data
+    with pytest.raises(ValueError, match="must match"):
+        MultiFidelitySurrogate(space).fit(archs[:6], y[:6], [0, 1, 0])
+    with pytest.raises(ValueError, match="fidelity indices"):
+        MultiFidelitySurrogate(space).fit(archs[:4], y[:4], [0, 1, 2, 1])
+    with pytest.raises(ValueError, match="empty"):
+        MultiFidelitySurrogate(space).fit([], [], [])
+
+
+def test_multifidelity_correlation_and_prediction(space, encoder):
+    rng = np.random.default_rng(5)
+    archs = [space.sample(rng) for _ in range(70)]
+    truth = np.array([_score(a) for a in archs])
+    cheap_related = 0.5 * truth + 10.0 + 0.05 * rng.standard_normal(len(archs))
+    expensive_cells, cheap_cells, test_cells = archs[:10], archs[10:50], archs[50:]
+    fidelity = [1] * 10 + [0] * 40
+    y_related = np.concatenate([truth[:10], cheap_related[10:50]])
+    model = MultiFidelitySurrogate(space, "wl+hamming", encoder=encoder, h_values=(1,)).fit(
+        expensive_cells + cheap_cells, y_related, fidelity
+    )
+    correlation = model.fidelity_correlation()
+    assert correlation.shape == (2, 2)
+    assert np.allclose(correlation, correlation.T) and np.allclose(np.diag(correlation), 1.0)
+    assert correlation[0, 1] > 0.7
+    covariance = model.fidelity_covariance()
+    assert np.all(np.linalg.eigvalsh(covariance) > -1e-9)
+    # Cheap data help: the multi-fidelity ranking of unseen cells beats the expensive-only one.
+    prediction = model.predict(test_cells)
+    single = Surrogate(space, "wl+hamming", encoder=encoder, h_values=(1,)).fit(expensive_cells, truth[:10])
+    tau_mf = score_predictions(truth[50:], prediction)["kendall_tau"]
+    tau_sf = score_predictions(truth[50:], single.predict(test_cells))["kendall_tau"]
+    assert tau_mf > tau_sf
+    # Predictions at the cheap fidelity are on the cheap scale.
+    cheap_prediction = model.predict(test_cells, fidelity=0)
+    assert abs(float(cheap_prediction.mean.mean()) - float(cheap_related[50:].mean())) < 1.0
+
+    # Cheap data from an unrelated function of the cell: a much weaker learned correlation.
+    other = np.array([2.0 * (a.ops[0] == "skip_connect") + a.ops.count("none") for a in archs])
+    y_unrelated = np.concatenate([truth[:10], other[10:50]])
+    unrelated = MultiFidelitySurrogate(space, "wl+hamming", encoder=encoder, h_values=(1,)).fit(
+        expensive_cells + cheap_cells, y_unrelated, fidelity
+    )
+    assert unrelated.fidelity_correlation()[0, 1] < correlation[0, 1] - 0.2
+
+
+def test_pool_moments_match_the_gp_posterior(space, encoder):
+    rng = np.random.default_rng(3)
+    archs = [space.sample(rng) for _ in range(40)]
+    truth = np.array([_score(a) for a in archs])
+    fidelity = np.array([1] * 12 + [0] * 28)
+    y = np.where(fidelity == 1, truth, 0.7 * truth + 0.2 * rng.standard_normal(40))
+    model = MultiFidelitySurrogate(space, "wl+hamming", encoder=encoder, h_values=(1,), maxiter=20).fit(archs, y, fidelity)
+    pool = [space.sample(rng) for _ in range(7)]
+    moments = model.pool_moments(pool, batch_size=3)
+    gp = model.model
+    for i, arch in enumerate(pool):
+        X = torch.cat([model.encode([arch], 0), model.encode([arch], 1)])
+        with torch.no_grad():
+            posterior = gp.posterior(X.unsqueeze(0), observation_noise=False)
+        # BoTorch's posterior is in raw units: undo the per-fidelity standardisation to compare.
+        scales = gp.outcome_transform.stdvs.reshape(-1)
+        means = gp.outcome_transform.means.reshape(-1)
+        mean = posterior.mean.reshape(-1)
+        cov = posterior.distribution.covariance_matrix.reshape(2, 2)
+        for j in (0, 1):
+            assert torch.isclose((mean[j] - means[j]) / scales[j], moments.mean[j, i], atol=1e-5)
+            assert torch.isclose(cov[j, j] / scales[j] ** 2, moments.variance[j, i], rtol=1e-4, atol=1e-8)
+        assert torch.isclose(cov[0, 1] / (scales[0] * scales[1]), moments.target_covariance[0, i], rtol=1e-4, atol=1e-8)
+    assert torch.allclose(moments.target_covariance[1], moments.variance[1])
+    mean, covariance = model.target_joint(pool)
+    assert torch.allclose(mean, moments.mean[1], atol=1e-8)
+    assert torch.allclose(covariance.diagonal(), moments.variance[1], rtol=1e-6, atol=1e-10)
+    assert (moments.noise > 0).all() and moments.noise.shape == (2,)
