@@ -20,6 +20,7 @@ from typing import Any
 
 from infonas.budget import Budget
 from infonas.evaluator import Evaluator, Fidelity
+from infonas.objectives import ComputedMetrics, Objective, parse_objectives
 from infonas.run_store import RunStore, RunStoreError
 from infonas.specs import build_evaluator, table_spec, training_spec
 from infonas.strategies import STRATEGIES, Strategy, Suggestion, make_strategy
@@ -41,6 +42,13 @@ _LAZY = {
     "WLSubtreeKernel": "infonas.kernels",
     "WLFeaturizer": "infonas.wl_features",
     "BayesianStrategy": "infonas.strategies.bayesian",
+    "MultiFidelityStrategy": "infonas.strategies.cost_aware",
+    "ParetoStrategy": "infonas.strategies.multi_objective",
+    "NSGA2Strategy": "infonas.strategies.nsga2",
+    "ArchitectureCosts": "infonas.cost_tables",
+    "OperationLatencyTable": "infonas.cost_tables",
+    "pareto_mask": "infonas.pareto",
+    "hypervolume": "infonas.pareto",
     "ACQUISITIONS": "infonas.acquisition",
 }
 
@@ -52,7 +60,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Budget", "EvaluationResult", "Evaluator", "Fidelity", "RunStore", "RunStoreError", "STRATEGIES", "Strategy",
+    "Budget", "ComputedMetrics", "EvaluationResult", "Evaluator", "Fidelity", "Objective", "parse_objectives", "RunStore", "RunStoreError", "STRATEGIES", "Strategy",
     "Study", "StudyError", "Suggestion", "TableError", "TabularBenchmark", "TabularEvaluator", "Trial",
     "TrialStatus", "build_evaluator", "make_strategy", "table_spec", "training_spec", *sorted(_LAZY),
 ]

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from botorch.acquisition import LogExpectedImprovement
@@ -58,3 +59,36 @@ def test_acquisition_table():
     assert acquisition_for("mes") is max_value_entropy
     with pytest.raises(ValueError, match="does not apply"):
         acquisition_for("mes", "multi-objective", "single-fidelity")
+
+
+def test_fidelity_information_gain_limits_and_quadrature():
+    from scipy import integrate
+    from scipy.stats import norm
+
+    from infonas.acquisition import fidelity_information_gain
+
+    mean = torch.tensor([0.0, 0.5, -1.0], dtype=torch.float64)
+    std = torch.tensor([1.0, 0.5, 2.0], dtype=torch.float64)
+    f_star = torch.tensor([1.0, 1.5, 2.0], dtype=torch.float64)
+    gamma = ((f_star.reshape(1, -1) - mean.reshape(-1, 1)) / std.reshape(-1, 1)).numpy()
+    mes = (gamma * norm.pdf(gamma) / (2 * norm.cdf(gamma)) - norm.logcdf(gamma)).mean(axis=1)
+    # rho = 1 is MES; rho = 0 tells nothing; the gain grows with |rho|.
+    assert torch.allclose(fidelity_information_gain(mean, std, torch.ones(3, dtype=torch.float64), f_star),
+                          torch.as_tensor(mes), atol=1e-6)
+    assert torch.allclose(fidelity_information_gain(mean, std, torch.zeros(3, dtype=torch.float64), f_star),
+                          torch.zeros(3, dtype=torch.float64), atol=1e-8)
+    gains = [fidelity_information_gain(mean, std, torch.full((3,), r, dtype=torch.float64), f_star)
+             for r in (0.3, 0.6, 0.9)]
+    assert all(bool((a < b).all()) for a, b in zip(gains, gains[1:]))
+    # Against the entropy difference computed by brute-force integration, at rho = 0.6.
+    rho, g = 0.6, 0.7
+
+    def truncated_density(z):
+        return norm.pdf(z) * norm.cdf((g - rho * z) / np.sqrt(1 - rho**2)) / norm.cdf(g)
+
+    entropy = integrate.quad(lambda z: -truncated_density(z) * np.log(max(truncated_density(z), 1e-300)), -12, 12,
+                             limit=200)[0]
+    expected = 0.5 * np.log(2 * np.pi * np.e) - entropy
+    got = fidelity_information_gain(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64),
+                                    torch.tensor([rho], dtype=torch.float64), torch.tensor([g], dtype=torch.float64))
+    assert float(got) == pytest.approx(expected, abs=1e-4)

@@ -40,7 +40,7 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     # The peer a user would otherwise pick: BoTorch's defaults on one-hot codes, with LogEI.
     "gp-onehot": _bayesian(kernel="onehot-rbf", acquisition="log-ei", warp="none"),
     # Multi-fidelity: information gain about the target's optimum per unit cost.
-    "bo-mf": _lazy("infonas.strategies.multi_fidelity", "MultiFidelityStrategy"),
+    "bo-mf": _lazy("infonas.strategies.cost_aware", "MultiFidelityStrategy"),
     # Multi-objective: BoTorch's qLogNEHVI, and information gain about the Pareto front.
     "bo-ehvi": _lazy("infonas.strategies.multi_objective", "ParetoStrategy", acquisition="log-nehvi"),
     "bo-mesmo": _lazy("infonas.strategies.multi_objective", "ParetoStrategy", acquisition="pfes"),

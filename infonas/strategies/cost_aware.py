@@ -166,22 +166,39 @@ class MultiFidelityStrategy(BayesianStrategy):
         f_star = max_value_samples(PoolPosterior(moments.mean[target], std, joint), best, generator,
                                    self.num_max_samples)
         costs = self.costs()
-        scores = torch.empty(len(self.fidelities), len(universe), dtype=torch.float64)
-        for j in range(len(self.fidelities)):
-            observed_std = (moments.variance[j] + moments.noise[j]).sqrt()
-            correlation = moments.target_covariance[j] / (std * observed_std)
-            gain = fidelity_information_gain(moments.mean[target], std, correlation, f_star)
+        n, num_fidelities = len(universe), len(self.fidelities)
+        correlations = torch.stack([
+            moments.target_covariance[j] / (std * (moments.variance[j] + moments.noise[j]).sqrt())
+            for j in range(num_fidelities)])
+        admissible = torch.ones(num_fidelities, n, dtype=torch.bool)
+        for j in range(num_fidelities):
             # A pair already evaluated (or an architecture already known at the target) is not
             # worth buying; pending architectures wait for their result.
             done = self.seen_at[target] | taken | (self.seen_at[j] if j != target else set())
-            mask = torch.tensor([a.key in done for a in universe])
-            scores[j] = torch.where(mask, torch.tensor(float("-inf"), dtype=torch.float64), gain / costs[j])
-        order = torch.argsort(scores.reshape(-1), descending=True, stable=True)
-        finite = scores.reshape(-1)[order] > float("-inf")
-        n = len(universe)
-        ranked = [(universe[int(i) % n], int(i) // n) for i in order[finite]]
-        if not ranked:
+            admissible[j] = torch.tensor([a.key not in done for a in universe])
+        # The gain grows with |rho| and equals MES at |rho| = 1, so MES / cost bounds every pair's
+        # score: the exact (quadrature) gain is needed only for pairs whose bound can still win.
+        mes = fidelity_information_gain(moments.mean[target], std, torch.ones(n, dtype=torch.float64), f_star)
+        bounds = torch.where(admissible, mes.unsqueeze(0) / costs.unsqueeze(1),
+                             torch.tensor(float("-inf"), dtype=torch.float64)).reshape(-1)
+        by_bound = torch.argsort(bounds, descending=True, stable=True)
+        by_bound = by_bound[bounds[by_bound] > float("-inf")]
+        if by_bound.numel() == 0:
             raise RuntimeError("every architecture has been evaluated at the target fidelity")
+        exact = torch.full_like(bounds, float("-inf"))
+        count = min(256, by_bound.numel())
+        while True:
+            chosen = by_bound[:count]
+            fidelity_of, arch_of = chosen // n, chosen % n
+            gain = fidelity_information_gain(moments.mean[target][arch_of], std[arch_of],
+                                             correlations[fidelity_of, arch_of], f_star)
+            exact[chosen] = gain / costs[fidelity_of]
+            if count == by_bound.numel() or float(exact.max()) >= float(bounds[by_bound[count]]):
+                break
+            count = min(2 * count, by_bound.numel())
+        order = torch.argsort(exact, descending=True, stable=True)
+        order = order[exact[order] > float("-inf")]
+        ranked = [(universe[int(i) % n], int(i) // n) for i in order]
         return ranked
 
     def _mf_wl_iterations(self, archs: list[Architecture], values: np.ndarray, fidelities: np.ndarray) -> int | None:

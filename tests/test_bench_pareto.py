@@ -1,0 +1,136 @@
+"""Multi-objective benchmark: objective matrices, hypervolume ratios and their JSON on a synthetic table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from infonas.bench_pareto import format_pareto_table, objective_matrix, run_pareto_benchmark
+from infonas.cost_tables import ArchitectureCosts
+from infonas.objectives import parse_objectives
+from infonas.pareto import hypervolume, pareto_mask, unit_normaliser
+from infonas.tabular import TabularBenchmark
+from search_spaces import NB201Space
+from search_spaces.nb201_network import NetworkConfig
+
+SPACE = NB201Space()
+OBJECTIVES = parse_objectives("acc:max,flops:min")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def costs() -> ArchitectureCosts:
+    return ArchitectureCosts.measure(SPACE, NetworkConfig.for_dataset("cifar10"), latency=False)
+
+
+@pytest.fixture(scope="module")
+def table(synthetic_table_file) -> TabularBenchmark:
+    return TabularBenchmark.from_csv(synthetic_table_file, SPACE)
+
+
+@pytest.fixture(scope="module")
+def results(table, costs) -> dict:
+    return run_pareto_benchmark(table, OBJECTIVES, ["rs", "nsga2"], seeds=2, budget=25, costs=costs, progress=False)
+
+
+def _check_method(record: dict, seeds: int, budget: int) -> None:
+    assert len(record["hv_ratio"]) == len(record["hv_curves"]) == seeds
+    for curve, ratio in zip(record["hv_curves"], record["hv_ratio"]):
+        assert len(curve) == budget
+        assert all(b >= a for a, b in zip(curve, curve[1:]))  # the found front only grows
+        assert curve[-1] == pytest.approx(ratio, abs=1e-12)
+        assert 0.0 <= curve[0] and ratio <= 1.0 + 1e-9
+
+
+def test_objective_matrix_signs(table, costs) -> None:
+    Y = objective_matrix(table, parse_objectives("acc:max,flops:min,acc_cheap:min,params:max"), costs)
+    assert Y.shape == (len(table), 4) and Y.dtype == np.float64
+    np.testing.assert_array_equal(Y[:, 0], table.column("acc"))
+    np.testing.assert_array_equal(Y[:, 1], -costs.values(table.archs, "flops"))
+    np.testing.assert_array_equal(Y[:, 2], -table.column("acc_cheap"))
+    np.testing.assert_array_equal(Y[:, 3], costs.values(table.archs, "params"))
+    assert (Y[:, 1] < 0).all() and (Y[:, 3] > 0).all()
+
+
+def test_objective_matrix_unknown_names(table, costs) -> None:
+    with pytest.raises(ValueError, match="'latency_ms' is neither"):
+        objective_matrix(table, parse_objectives("acc,latency_ms:min"), costs)
+    with pytest.raises(ValueError, match="'nope' is neither"):
+        objective_matrix(table, parse_objectives("nope"), costs)
+    # Without costs, computed metrics are unknown too.
+    with pytest.raises(ValueError, match="'flops' is neither"):
+        objective_matrix(table, parse_objectives("acc,flops:min"), None)
+
+
+def test_pareto_benchmark_json_shape(results, table, costs) -> None:
+    assert results["objectives"] == ["acc:max", "flops:min"]
+    assert results["reference_point"] == [-0.01, -0.01]
+    assert results["budget"] == 25 and results["seeds"] == 2
+    assert list(results["methods"]) == ["rs", "nsga2"]
+    for record in results["methods"].values():
+        assert {"hv_ratio", "hv_curves"} <= set(record)
+        assert isinstance(record["seconds_per_suggestion"], float)
+        _check_method(record, seeds=2, budget=25)
+        assert all(r > 0 for r in record["hv_ratio"])  # 25 evaluations find some of the front
+    # The true front is that of the whole table, normalised to [0, 1].
+    Y = unit_normaliser(objective_matrix(table, OBJECTIVES, costs))(objective_matrix(table, OBJECTIVES, costs))
+    assert results["true_hypervolume"] == pytest.approx(hypervolume(Y, [-0.01, -0.01]))
+    assert 0 < results["true_hypervolume"] <= 1.01 ** 2
+    assert results["true_front_size"] == int(pareto_mask(Y).sum()) >= 2
+    restored = json.loads(json.dumps(results))
+    assert restored["methods"]["nsga2"]["hv_ratio"] == results["methods"]["nsga2"]["hv_ratio"]
+
+
+def test_pareto_benchmark_is_seeded(results, table, costs) -> None:
+    again = run_pareto_benchmark(table, OBJECTIVES, ["rs"], seeds=2, budget=25, costs=costs, progress=False)
+    assert again["methods"]["rs"]["hv_curves"] == results["methods"]["rs"]["hv_curves"]
+    rs = results["methods"]["rs"]["hv_curves"]
+    assert rs[0] != rs[1]  # different seeds search differently
+
+
+def test_format_pareto_table(results) -> None:
+    text = format_pareto_table(results)
+    assert "acc:max, flops:min" in text and "budget 25" in text
+    for name, record in results["methods"].items():
+        (line,) = [line for line in text.splitlines() if line.startswith(name + " ")]
+        assert f"{min(record['hv_ratio']):.5f}" in line and f"{max(record['hv_ratio']):.5f}" in line
+
+
+def test_pareto_benchmark_needs_a_measured_objective(table, costs) -> None:
+    with pytest.raises(ValueError, match="measured"):
+        run_pareto_benchmark(table, parse_objectives("flops:min,params:min"), ["rs"], seeds=1, budget=3,
+                             costs=costs, progress=False)
+    with pytest.raises(ValueError, match="two or more"):
+        run_pareto_benchmark(table, parse_objectives("acc"), ["rs"], seeds=1, budget=3, costs=costs, progress=False)
+
+
+def test_pareto_benchmark_bo_mesmo(table, costs) -> None:
+    results = run_pareto_benchmark(table, OBJECTIVES, ["bo-mesmo"], seeds=1, budget=14, costs=costs, progress=False)
+    record = results["methods"]["bo-mesmo"]
+    _check_method(record, seeds=1, budget=14)
+    assert 0.0 < record["hv_ratio"][0] <= 1.0 + 1e-9
+    json.dumps(results)
+
+
+def test_pareto_benchmark_workers_match_serial(results, table, costs) -> None:
+    parallel = run_pareto_benchmark(table, OBJECTIVES, ["rs", "nsga2"], seeds=2, budget=25, costs=costs,
+                                    progress=False, workers=2)
+    for name in ("rs", "nsga2"):
+        assert parallel["methods"][name]["hv_curves"] == results["methods"][name]["hv_curves"]
+
+
+def test_pareto_benchmark_workers_need_a_file(table, costs) -> None:
+    archs = table.archs[:50]
+    in_memory = TabularBenchmark(SPACE, archs, {"acc": np.array([table.value(a, "acc") for a in archs])})
+    with pytest.raises(ValueError, match="loaded from a file"):
+        run_pareto_benchmark(in_memory, OBJECTIVES, ["rs"], seeds=1, budget=3, costs=costs, progress=False, workers=2)

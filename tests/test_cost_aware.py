@@ -1,0 +1,100 @@
+"""The multi-fidelity strategy (bo-mf): initial design, cost-aware choices, determinism, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from infonas.bench import drive
+from infonas.evaluator import Fidelity
+from infonas.strategies import make_strategy
+from infonas.strategies.cost_aware import MultiFidelityStrategy
+from infonas.tabular import TabularBenchmark, TabularEvaluator
+from infonas.trials import EvaluationResult, Trial
+
+OPTIONS = {"n_init": 6, "n_init_target": 2, "maxiter": 15, "h_values": (1,), "num_max_samples": 16}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def evaluator(synthetic_table_file):
+    from search_spaces import NB201Space
+
+    table = TabularBenchmark.from_csv(synthetic_table_file, NB201Space())
+    return TabularEvaluator(table, "acc", cheap={"acc_cheap": 0.1})
+
+
+def strategy_for(evaluator, seed=0, **options):
+    return make_strategy("bo-mf", evaluator.table.space, "acc", seed=seed,
+                         fidelities=list(evaluator.fidelities.values()), **{**OPTIONS, **options})
+
+
+def test_needs_two_fidelities(space):
+    with pytest.raises(ValueError, match="two or more fidelities"):
+        MultiFidelityStrategy(space, "acc", fidelities=[Fidelity("acc", 1.0, 0)])
+    with pytest.raises(ValueError, match="n_init_target"):
+        MultiFidelityStrategy(space, "acc", fidelities=[Fidelity("c", 0.1, 0), Fidelity("acc", 1.0, 1)],
+                              n_init_target=0)
+
+
+def test_initial_design_then_cost_aware_choices(evaluator):
+    strategy = strategy_for(evaluator, seed=1)
+    trials, _ = drive(strategy, evaluator, None, max_cost=6.0)
+    fidelities = [t.fidelity for t in trials]
+    assert fidelities[:6] == ["acc_cheap"] * 6
+    # Then the two best cheap results are evaluated at the target.
+    cheap_best = sorted(trials[:6], key=lambda t: -t.metrics["acc"])[:2]
+    assert [t.arch for t in trials[6:8]] == [t.arch for t in cheap_best]
+    assert fidelities[6:8] == ["acc", "acc"]
+    # No (architecture, fidelity) pair twice, and no cheap look after the real thing.
+    pairs = [(t.arch.key, t.fidelity) for t in trials]
+    assert len(pairs) == len(set(pairs))
+    for i, trial in enumerate(trials):
+        if trial.fidelity == "acc_cheap":
+            assert all(not (t.arch.key == trial.arch.key and t.fidelity == "acc") for t in trials[:i])
+    # Cheap evaluations cost a tenth: the strategy buys both kinds.
+    assert 0 < fidelities.count("acc") < fidelities.count("acc_cheap")
+    assert strategy.surrogate is not None and strategy.surrogate.fidelity_correlation()[0, 1] > 0.5
+
+
+def test_same_seed_same_trajectory_and_resume(evaluator):
+    first, _ = drive(strategy_for(evaluator, seed=3), evaluator, 16)
+    again, _ = drive(strategy_for(evaluator, seed=3), evaluator, 16)
+    other, _ = drive(strategy_for(evaluator, seed=4), evaluator, 16)
+    as_pairs = lambda trials: [(t.arch, t.fidelity) for t in trials]
+    assert as_pairs(first) == as_pairs(again) != as_pairs(other)
+    resumed = strategy_for(evaluator, seed=3)
+    resumed.observe(first[:11])
+    for trial in first[11:]:
+        (suggestion,) = resumed.suggest([trial.number])
+        assert (suggestion.arch, suggestion.fidelity) == (trial.arch, trial.fidelity)
+        resumed.observe([trial])
+
+
+def test_measured_costs_are_learned(space):
+    fidelities = [Fidelity("short", None, 0), Fidelity("long", None, 1)]
+    strategy = MultiFidelityStrategy(space, "acc", fidelities=fidelities, **OPTIONS)
+    assert strategy.costs().tolist() == [1.0, 1.0]
+    rng = np.random.default_rng(0)
+    for number, (fidelity, cost) in enumerate([("short", 2.0), ("short", 4.0), ("long", 30.0)]):
+        trial = Trial(number, space.sample(rng), fidelity).finished(EvaluationResult({"acc": 50.0 + number}, cost))
+        strategy.observe([trial])
+    assert strategy.costs().tolist() == [3.0, 30.0]
+    with pytest.raises(ValueError, match="unknown fidelity"):
+        strategy.observe([Trial(9, space.sample(rng), "other").finished(EvaluationResult({"acc": 1.0}, 1.0))])
+
+
+def test_batch_suggestions_are_distinct(evaluator):
+    strategy = strategy_for(evaluator, seed=5)
+    trials, _ = drive(strategy, evaluator, 10)
+    batch = strategy.suggest([10, 11, 12], pending=[trials[-1].arch])
+    keys = [s.arch.key for s in batch]
+    assert len(set(keys)) == 3 and trials[-1].arch.key not in keys
