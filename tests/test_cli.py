@@ -82,3 +82,43 @@ def test_bench_surrogate_writes_contract_json(tmp_path, synthetic_table_file):
     assert any(r["model"].startswith("multifidelity") for r in rows)
     for row in rows:
         assert set(row) >= {"kendall_tau", "spearman", "nlpd", "coverage_90", "fit_predict_seconds"}
+
+
+def test_multi_objective_search_and_report_draw_the_front(tmp_path, synthetic_table_file):
+    run = tmp_path / "run"
+    result = invoke("search", "--table", synthetic_table_file, "--objectives", "acc:max,flops:min", "--strategy",
+                    "nsga2", "--budget", 30, "--run-dir", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "Pareto front:" in result.output and "hypervolume" in result.output
+    summary = invoke("report", run)
+    assert summary.exit_code == 0 and "objectives acc:max, flops:min" in summary.output
+    for name in ("pareto.png", "hypervolume.png", "incumbent.png"):
+        assert (run / "plots" / name).stat().st_size > 0
+    assert invoke("resume", run, "--budget", 35, "--quiet").exit_code == 0
+    assert len(json.loads(invoke("report", run, "--json").output)) == 35
+    bad = invoke("search", "--table", synthetic_table_file, "--objectives", "acc:max,flops:sideways",
+                 "--run-dir", tmp_path / "bad", "--quiet")
+    assert bad.exit_code != 0 and "direction" in bad.output
+
+
+def test_bench_search_with_a_cheap_fidelity_reports_cost_to_optimum(tmp_path, synthetic_table_file):
+    out = tmp_path / "mf.json"
+    result = invoke("bench", "search", "--table", synthetic_table_file, "--objective", "acc", "--cheap", "acc_cheap",
+                    "--cheap-cost", 0.1, "--methods", "rs", "--seeds", 2, "--budget", 3, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())["methods"]["rs"]
+    assert len(record["cost_to_optimum"]) == 2 and all(c is None or c <= 3 for c in record["cost_to_optimum"])
+    assert all(curve[-1] <= 3 + 1 for curve in record["cost_curves"])
+    assert invoke("bench", "search", "--table", synthetic_table_file, "--objective", "acc", "--cheap", "acc_cheap",
+                  "--quiet").exit_code != 0  # --cheap needs --cheap-cost
+
+
+def test_bench_pareto_writes_contract_json(tmp_path, synthetic_table_file):
+    out = tmp_path / "pareto.json"
+    result = invoke("bench", "pareto", "--table", synthetic_table_file, "--objectives", "acc:max,params:min",
+                    "--methods", "rs,nsga2", "--seeds", 2, "--budget", 12, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["objectives"] == ["acc:max", "params:min"] and data["reference_point"] == [-0.01, -0.01]
+    for record in data["methods"].values():
+        assert len(record["hv_ratio"]) == 2 and all(len(c) == 12 for c in record["hv_curves"])

@@ -156,3 +156,93 @@ def test_kill_nine_at_random_moments_then_resume(tmp_path, synthetic_table_file,
     finished = [e["trial"] for e in events if e["event"] == "finished"]
     assert sorted(finished) == list(range(120))  # none lost, none twice
     assert trajectory(Study.load(run_dir, evaluator)) == trajectory(reference)
+
+
+# ----- multi-fidelity and multi-objective studies -----
+
+
+@pytest.fixture(scope="module")
+def flops_costs():
+    from infonas.cost_tables import ArchitectureCosts
+    from search_spaces import NB201Space
+    from search_spaces.nb201_network import NetworkConfig
+
+    return ArchitectureCosts.measure(NB201Space(), NetworkConfig.for_dataset("cifar10"), latency=False)
+
+
+def make_mf_study(tmp_path, synthetic_table_file, space, name, seed=0):
+    spec = table_spec(synthetic_table_file, "acc", cheap={"acc_cheap": 0.1})
+    options = {"n_init": 4, "n_init_target": 2, "maxiter": 10, "h_values": [1], "num_max_samples": 8}
+    return Study.create(tmp_path / name, space, build_evaluator(spec, space), "acc", strategy="bo-mf", seed=seed,
+                        evaluator_spec=spec, strategy_options=options)
+
+
+def test_multi_fidelity_study_stop_resume_and_crash(tmp_path, synthetic_table_file, space):
+    whole = make_mf_study(tmp_path, synthetic_table_file, space, "whole", seed=2).optimize(cost=2.5, progress=False)
+    fidelities = [t.fidelity for t in whole.finished_trials()]
+    assert {"acc_cheap", "acc"} <= set(fidelities)
+    assert whole.spent_cost() == pytest.approx(sum(0.1 if f == "acc_cheap" else 1.0 for f in fidelities))
+    # The journal carries each trial's fidelity.
+    events = [e for e in whole.store.events() if e["event"] == "asked"]
+    assert [e["fidelity"] for e in events] == fidelities
+    part = make_mf_study(tmp_path, synthetic_table_file, space, "part", seed=2).optimize(cost=0.9, progress=False)
+    # A crash after asking: the asked trial is evaluated first on resume.
+    part.ask(1)
+    resumed = Study.load(part.store.path).optimize(cost=2.5, progress=False)
+    assert [(t.fidelity, *row[1:]) for t, row in zip(resumed.finished_trials(), trajectory(resumed))] == \
+        [(t.fidelity, *row[1:]) for t, row in zip(whole.finished_trials(), trajectory(whole))]
+    # Only target-fidelity results compete for the best architecture; the learned correlation is reported.
+    assert all(t.fidelity == "acc" for t in resumed.best(3))
+    correlation = resumed.fidelity_correlation()
+    assert correlation.shape == (2, 2) and correlation[0, 1] > 0.3
+    from infonas.report import summary_text
+
+    assert "learned inter-fidelity correlation" in summary_text(resumed)
+
+
+@pytest.mark.parametrize("strategy", ["bo-mesmo", "bo-ehvi", "nsga2"])
+def test_multi_objective_study_resume_front_and_hypervolume(tmp_path, synthetic_table_file, space, flops_costs,
+                                                            strategy):
+    spec = table_spec(synthetic_table_file, "acc")
+    options = {"n_init": 5, "maxiter": 10, "h_values": [1], "num_samples": 8} if strategy.startswith("bo-") else {}
+
+    def create(name):
+        return Study.create(tmp_path / name, space, build_evaluator(spec, space), strategy=strategy, seed=1,
+                            evaluator_spec=spec, objectives="acc:max,flops:min", computed=flops_costs,
+                            strategy_options=options)
+
+    whole = create("whole").optimize(14, progress=False)
+    part = create("part").optimize(8, progress=False)
+    resumed = Study.load(part.store.path).optimize(14, progress=False)
+    assert trajectory(resumed) == trajectory(whole)
+    # FLOPs are computed and journalled with each result; the front is the brute-force one.
+    trials = resumed.finished_trials()
+    assert all(t.metrics["flops"] == flops_costs.value(t.arch, "flops") for t in trials)
+    front = {t.number for t in resumed.pareto_front()}
+    brute = {a.number for a in trials
+             if not any(b.metrics["acc"] >= a.metrics["acc"] and b.metrics["flops"] <= a.metrics["flops"]
+                        and (b.metrics["acc"], b.metrics["flops"]) != (a.metrics["acc"], a.metrics["flops"])
+                        for b in trials)}
+    assert front == brute
+    # The reference point defaults to the worst over the table / the space, and is saved.
+    assert resumed.reference_point == {"acc": pytest.approx(float(np.min(resumed.evaluator.table.column("acc")))),
+                                       "flops": pytest.approx(2.2011969e8)}
+    volumes = [row["hypervolume"] for row in resumed.history()]
+    assert volumes == sorted(volumes) and volumes[-1] == pytest.approx(resumed.hypervolume()) and volumes[-1] > 0
+
+
+def test_multi_objective_study_validation(tmp_path, synthetic_table_file, space, flops_costs):
+    spec = table_spec(synthetic_table_file, "acc")
+    evaluator = build_evaluator(spec, space)
+    with pytest.raises(ValueError, match="neither a metric"):
+        Study.create(tmp_path / "a", space, evaluator, objectives="acc:max,latency_ms:min", computed=flops_costs,
+                     strategy="rs")
+    with pytest.raises(ValueError, match="optimises one objective"):
+        Study.create(tmp_path / "b", space, evaluator, objectives="acc:max,flops:min", computed=flops_costs,
+                     strategy="ls")
+    with pytest.raises(ValueError, match="not objectives"):
+        Study.create(tmp_path / "c", space, evaluator, objectives="acc:max,flops:min", computed=flops_costs,
+                     strategy="rs", reference_point={"params": 1.0})
+    single = Study.create(tmp_path / "d", space, evaluator, "acc", strategy="rs")
+    with pytest.raises(StudyError, match="no reference point"):
+        single.hypervolume()
