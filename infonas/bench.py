@@ -97,9 +97,9 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
 _WORKER_TABLE: dict[str, TabularBenchmark] = {}
 
 
-def _worker_run(table_path: str, space_name: str, args: tuple) -> dict[str, Any]:
-    # Each worker process loads the table once and keeps torch to one thread: the GP's
-    # matrices are small, and two processes with two threads each would oversubscribe the cores.
+def worker_table(table_path: str, space_name: str) -> TabularBenchmark:
+    """The table a worker process runs on, loaded once per process; torch kept to one thread
+    (the GP's matrices are small, and processes with several threads each oversubscribe cores)."""
     import torch
 
     from search_spaces import get_space
@@ -107,7 +107,38 @@ def _worker_run(table_path: str, space_name: str, args: tuple) -> dict[str, Any]
     torch.set_num_threads(1)
     if table_path not in _WORKER_TABLE:
         _WORKER_TABLE[table_path] = TabularBenchmark.from_csv(table_path, get_space(space_name))
-    return run_one_search(_WORKER_TABLE[table_path], *args)
+    return _WORKER_TABLE[table_path]
+
+
+def _search_worker(table_path: str, space_name: str, objective: str, budget: float, maximize: bool,
+                   cheap: str | None, cheap_cost: float | None, method: str, seed: int) -> dict[str, Any]:
+    return run_one_search(worker_table(table_path, space_name), objective, method, seed, budget, maximize, cheap,
+                          cheap_cost)
+
+
+def run_jobs(jobs: Sequence[tuple[str, int]], local: Callable[[str, int], dict[str, Any]],
+             remote: Callable[..., dict[str, Any]], remote_args: tuple, table: TabularBenchmark, workers: int,
+             progress: bool, desc: str) -> dict[tuple[str, int], dict[str, Any]]:
+    """Run every (method, seed) job: ``local(method, seed)`` in this process, or with ``workers > 1``
+    ``remote(*remote_args, method, seed)`` in a pool of processes (which reload the table file)."""
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    if workers > 1:
+        if not os.path.isfile(table.source):
+            raise ValueError("workers > 1 needs a table loaded from a file")
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(remote, *remote_args, method, seed): (method, seed) for method, seed in jobs}
+            for future in as_completed(futures):
+                runs[futures[future]] = future.result()
+                bar.update(1)
+                bar.set_postfix(method=futures[future][0], seed=futures[future][1])
+    else:
+        for method, seed in jobs:
+            runs[(method, seed)] = local(method, seed)
+            bar.update(1)
+            bar.set_postfix(method=method, seed=seed)
+    bar.close()
+    return runs
 
 
 def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Sequence[str], seeds: int,
@@ -131,25 +162,10 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
                                "cheap": cheap, "cheap_cost": cheap_cost,
                                "budget_unit": "cost" if cheap else "evaluations", "methods": {}}
     jobs = [(method, seed) for method in methods for seed in range(seeds)]
-    runs: dict[tuple[str, int], dict[str, Any]] = {}
-    bar = tqdm(total=len(jobs), desc="bench search", disable=not progress)
-    if workers > 1:
-        if not os.path.isfile(table.source):
-            raise ValueError("workers > 1 needs a table loaded from a file")
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_worker_run, table.source, table.space.name,
-                                   (objective, method, seed, budget, maximize, cheap, cheap_cost)): (method, seed)
-                       for method, seed in jobs}
-            for future in as_completed(futures):
-                runs[futures[future]] = future.result()
-                bar.update(1)
-                bar.set_postfix(method=futures[future][0], seed=futures[future][1])
-    else:
-        for method, seed in jobs:
-            runs[(method, seed)] = run_one_search(table, objective, method, seed, budget, maximize, cheap, cheap_cost)
-            bar.update(1)
-            bar.set_postfix(method=method, seed=seed)
-    bar.close()
+    runs = run_jobs(jobs, lambda method, seed: run_one_search(table, objective, method, seed, budget, maximize, cheap,
+                                                              cheap_cost),
+                    _search_worker, (table.source, table.space.name, objective, budget, maximize, cheap, cheap_cost),
+                    table, workers, progress, "bench search")
     for method in methods:
         per_seed = [runs[(method, seed)] for seed in range(seeds)]
         seconds = [s for run in per_seed for s in run["seconds"]]

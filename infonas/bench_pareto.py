@@ -9,17 +9,15 @@ table; a method's score after ``t`` evaluations is ``HV(found) / HV(true)``.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from infonas.bench import run_jobs, worker_table
 from infonas.cost_tables import ArchitectureCosts
 from infonas.objectives import Objective
 from infonas.pareto import hypervolume, hypervolume_curve, pareto_mask, unit_normaliser
@@ -78,18 +76,11 @@ def run_one_pareto(table: TabularBenchmark, objectives: Sequence[Objective], cos
     return {"hv_curve": curve, "seconds": seconds}
 
 
-_WORKER_STATE: dict[str, Any] = {}
-
-
-def _worker_run(table_path: str, space_name: str, costs_json: dict, args: tuple) -> dict[str, Any]:
-    from search_spaces import get_space
-
-    torch.set_num_threads(1)  # small matrices; several processes must not oversubscribe the cores
-    if _WORKER_STATE.get("path") != table_path:
-        space = get_space(space_name)
-        _WORKER_STATE.update(path=table_path, table=TabularBenchmark.from_csv(table_path, space),
-                             costs=ArchitectureCosts.from_json(costs_json, space))
-    return run_one_pareto(_WORKER_STATE["table"], args[0], _WORKER_STATE["costs"], *args[1:])
+def _pareto_worker(table_path: str, space_name: str, costs_json: dict, objectives: Sequence[Objective],
+                   budget: int, method: str, seed: int) -> dict[str, Any]:
+    table = worker_table(table_path, space_name)
+    costs = ArchitectureCosts.from_json(costs_json, table.space)  # the parent's measurements, not new ones
+    return run_one_pareto(table, objectives, costs, method, seed, budget)
 
 
 def run_pareto_benchmark(table: TabularBenchmark, objectives: Sequence[Objective], methods: Sequence[str],
@@ -118,24 +109,9 @@ def run_pareto_benchmark(table: TabularBenchmark, objectives: Sequence[Objective
         "methods": {},
     }
     jobs = [(method, seed) for method in methods for seed in range(seeds)]
-    runs: dict[tuple[str, int], dict[str, Any]] = {}
-    bar = tqdm(total=len(jobs), desc="bench pareto", disable=not progress)
-    if workers > 1:
-        if not os.path.isfile(table.source):
-            raise ValueError("workers > 1 needs a table loaded from a file")
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_worker_run, table.source, table.space.name, costs.to_json(),
-                                   (objectives, method, seed, budget)): (method, seed) for method, seed in jobs}
-            for future in as_completed(futures):
-                runs[futures[future]] = future.result()
-                bar.update(1)
-                bar.set_postfix(method=futures[future][0], seed=futures[future][1])
-    else:
-        for method, seed in jobs:
-            runs[(method, seed)] = run_one_pareto(table, objectives, costs, method, seed, budget)
-            bar.update(1)
-            bar.set_postfix(method=method, seed=seed)
-    bar.close()
+    runs = run_jobs(jobs, lambda method, seed: run_one_pareto(table, objectives, costs, method, seed, budget),
+                    _pareto_worker, (table.source, table.space.name, costs.to_json(), objectives, budget),
+                    table, workers, progress, "bench pareto")
     for method in methods:
         per_seed = [runs[(method, seed)] for seed in range(seeds)]
         seconds = [s for run in per_seed for s in run["seconds"]]

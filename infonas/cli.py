@@ -237,6 +237,15 @@ def metrics(space_name: str, arch: str, dataset: str, device: str, batch_size: i
 
 # ----- benchmarks -----
 
+def _finish_benchmark(results: dict[str, Any], started: float, out: str | None, formatter: Any) -> None:
+    """Record the total time, write the JSON (atomically) and print the summary table."""
+    results["total_seconds"] = time.perf_counter() - started
+    if out:
+        _write_json(out, results)
+    click.echo(formatter(results))
+    click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks of strategies and surrogates on tabular benchmarks (they write JSON files)."""
@@ -284,11 +293,7 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
                                        cheap_cost=cheap_cost, workers=workers)
     except ValueError as error:
         _fail(str(error))
-    results["total_seconds"] = time.perf_counter() - started
-    if out:
-        _write_json(out, results)
-    click.echo(format_search_table(results))
-    click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
+    _finish_benchmark(results, started, out, format_search_table)
 
 
 @bench.command("pareto")
@@ -342,11 +347,7 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
                                                            progress=not quiet)
     except ValueError as error:
         _fail(str(error))
-    results["total_seconds"] = time.perf_counter() - started
-    if out:
-        _write_json(out, results)
-    click.echo(format_pareto_table(results))
-    click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
+    _finish_benchmark(results, started, out, format_pareto_table)
 
 
 @bench.command("surrogate")

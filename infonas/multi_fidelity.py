@@ -34,19 +34,17 @@ from botorch.models import MultiTaskGP
 from botorch.models.transforms.outcome import StratifiedStandardize
 from gpytorch.means import ConstantMean, MultitaskMean
 
-from infonas.kernels import parse_kernel_spec
 from infonas.surrogate import (
     DTYPE,
     ArchitectureEncoder,
-    InputLayout,
     Prediction,
     _arch_kernel,
     _check_bound,
     _check_training_data,
     _fit_best_h,
+    _init_gp_surrogate,
     _MarginalPredictor,
     _prediction,
-    _uses_wl,
     _warp_values,
     deduplicate,
 )
@@ -95,30 +93,16 @@ class MultiFidelitySurrogate:
     ) -> None:
         if kernel == "onehot-rbf":
             raise ValueError("the multi-fidelity surrogate takes a 'wl'/'hamming' kernel spec")
-        parse_kernel_spec(kernel)
         if num_fidelities < 2:
             raise ValueError("a multi-fidelity surrogate needs num_fidelities >= 2")
         target = num_fidelities - 1 if target_fidelity is None else int(target_fidelity)
         if not 0 <= target < num_fidelities:
             raise ValueError(f"target_fidelity must lie in 0..{num_fidelities - 1}, got {target_fidelity}")
-        h_values = tuple(int(h) for h in h_values)
-        self.space = space
-        self.kernel = kernel
+        _init_gp_surrogate(self, space, kernel, h_values, encoder, maxiter, seed, upper_bound)
         self.num_fidelities = int(num_fidelities)
         self.target_fidelity = target
         self.rank = rank
-        self.h_values = h_values if _uses_wl(kernel) else (None,)
-        self.encoder = encoder or ArchitectureEncoder(space, h_max=max(h_values))
-        if max(h_values) > self.encoder.wl.h_max or min(h_values) < 0:
-            raise ValueError(f"h_values must lie in 0..{self.encoder.wl.h_max} (the encoder's h_max)")
-        self.maxiter = maxiter
-        self.seed = seed
-        self.upper_bound = None if upper_bound is None else float(upper_bound)
         self.model: MultiTaskGP | None = None
-        self._predictor: _MarginalPredictor | None = None
-        self.layout: InputLayout | None = None
-        self.h: int | None = None
-        self.log_marginal_likelihoods: dict = {}
 
     def _build(self, X: torch.Tensor, Y: torch.Tensor, h: int | None) -> MultiTaskGP:
         assert self.layout is not None

@@ -391,6 +391,35 @@ class _MarginalPredictor:
         return torch.cat(means), torch.cat(variances).clamp_min(0.0)
 
 
+def _init_gp_surrogate(surrogate, space: SearchSpace, kernel: str, h_values: Sequence[int],
+                       encoder: ArchitectureEncoder | None, maxiter: int | None, seed: int,
+                       upper_bound: float | None) -> None:
+    """Validate and set what every GP surrogate holds (``Surrogate``, ``MultiFidelitySurrogate``)."""
+    if kernel != "onehot-rbf":
+        parse_kernel_spec(kernel)
+    h_values = tuple(int(h) for h in h_values)
+    if not h_values:
+        raise ValueError("h_values must name at least one WL iteration count")
+    if encoder is None:
+        encoder = ArchitectureEncoder(space, h_max=max(h_values))
+    if encoder.space is not space and encoder.space.name != space.name:
+        raise ValueError("encoder belongs to another search space")
+    if max(h_values) > encoder.wl.h_max or min(h_values) < 0:
+        raise ValueError(f"h_values must lie in 0..{encoder.wl.h_max} (the encoder's h_max)")
+    surrogate.space = space
+    surrogate.kernel = kernel
+    surrogate.h_values = h_values if _uses_wl(kernel) else (None,)
+    surrogate.encoder = encoder
+    surrogate.maxiter = maxiter
+    surrogate.seed = seed
+    surrogate.upper_bound = None if upper_bound is None else float(upper_bound)
+    surrogate.model = None
+    surrogate._predictor = None
+    surrogate.layout = None
+    surrogate.h = None
+    surrogate.log_marginal_likelihoods = {}
+
+
 class Surrogate:
     """A GP surrogate of one objective over a search space's architectures.
 
@@ -425,29 +454,7 @@ class Surrogate:
         seed: int = 0,
         upper_bound: float | None = None,
     ) -> None:
-        if kernel != "onehot-rbf":
-            parse_kernel_spec(kernel)
-        h_values = tuple(int(h) for h in h_values)
-        if not h_values:
-            raise ValueError("h_values must name at least one WL iteration count")
-        if encoder is None:
-            encoder = ArchitectureEncoder(space, h_max=max(h_values))
-        if encoder.space is not space and encoder.space.name != space.name:
-            raise ValueError("encoder belongs to another search space")
-        if max(h_values) > encoder.wl.h_max or min(h_values) < 0:
-            raise ValueError(f"h_values must lie in 0..{encoder.wl.h_max} (the encoder's h_max)")
-        self.space = space
-        self.kernel = kernel
-        self.h_values = h_values if _uses_wl(kernel) else (None,)
-        self.encoder = encoder
-        self.maxiter = maxiter
-        self.seed = seed
-        self.upper_bound = None if upper_bound is None else float(upper_bound)
-        self.model: SingleTaskGP | None = None
-        self._predictor: _MarginalPredictor | None = None
-        self.layout: InputLayout | None = None
-        self.h: int | None = None
-        self.log_marginal_likelihoods: dict = {}
+        _init_gp_surrogate(self, space, kernel, h_values, encoder, maxiter, seed, upper_bound)
         self.train_archs: list[Architecture] = []
         self.train_y: np.ndarray = np.zeros(0)
 

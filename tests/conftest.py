@@ -79,3 +79,14 @@ def synthetic_table_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("tables") / "synthetic.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """GP matrices here are tiny: one thread is fastest, and never oversubscribes a shared machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

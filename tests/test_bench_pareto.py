@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from infonas.bench_pareto import format_pareto_table, objective_matrix, run_pareto_benchmark
 from infonas.cost_tables import ArchitectureCosts
@@ -18,14 +17,6 @@ from search_spaces.nb201_network import NetworkConfig
 
 SPACE = NB201Space()
 OBJECTIVES = parse_objectives("acc:max,flops:min")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from infonas.bench import drive
 from infonas.evaluator import Fidelity
@@ -14,14 +13,6 @@ from infonas.tabular import TabularBenchmark, TabularEvaluator
 from infonas.trials import EvaluationResult, Trial
 
 OPTIONS = {"n_init": 6, "n_init_target": 2, "maxiter": 15, "h_values": (1,), "num_max_samples": 16}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

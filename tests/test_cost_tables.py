@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from infonas.cost_tables import ArchitectureCosts, OperationLatencyTable, lookup_vs_measured, stage_shapes
 from infonas.metrics import ArchitectureMetrics
@@ -22,14 +21,6 @@ MIXED = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_co
 # Pinned in tests/test_metrics.py: NAS-Bench-201's published CIFAR-10 min and max (millions).
 PINNED = [(["none"] * 6, 7.78305, 0.073306), (["nor_conv_3x3"] * 6, 220.11969, 1.531546)]
 FAST = {"repeats": 3, "warmup": 1, "rounds": 1}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

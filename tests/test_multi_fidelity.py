@@ -8,42 +8,9 @@ import torch
 
 from infonas.bench_surrogate import score_predictions
 from infonas.multi_fidelity import MultiFidelitySurrogate
-from infonas.surrogate import ArchitectureEncoder, Surrogate
-from search_spaces import NB201Space
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def space():
-    return NB201Space()
-
-
-@pytest.fixture(scope="module")
-def encoder(space):
-    return ArchitectureEncoder(space)
-
-
-def _score(arch) -> float:
-    """A smooth synthetic objective: convolutions help, pooling hurts, edge 5 matters most."""
-    value = 1.0 * arch.ops.count("nor_conv_3x3") + 0.5 * arch.ops.count("nor_conv_1x1")
-    value -= 0.7 * arch.ops.count("avg_pool_3x3")
-    value += 1.5 * (arch.ops[5] == "nor_conv_3x3")
-    return value
-
-
-@pytest.fixture(scope="module")
-def data(space):
-    rng = np.random.default_rng(11)
-    archs = [space.sample(rng) for _ in range(60)]
-    y = np.array([_score(a) for a in archs]) + 0.05 * rng.standard_normal(len(archs))
-    return archs, y
+from infonas.surrogate import Surrogate
+# The surrogate tests' synthetic objective and fixtures (tests/ is on sys.path under pytest).
+from test_surrogate import _score, data, encoder, space  # noqa: F401
 
 
 def test_multifidelity_validation(space, data):

@@ -18,14 +18,6 @@ OBJECTIVES = parse_objectives("acc:max,flops:min")
 OPTIONS = {"n_init": 5, "maxiter": 15, "h_values": (1,), "num_samples": 16}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def costs():
     from search_spaces import NB201Space

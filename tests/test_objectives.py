@@ -6,17 +6,8 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from infonas.objectives import ComputedMetrics, Objective, parse_objectives, signed_values
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -9,14 +9,6 @@ import torch
 from infonas.pareto import hypervolume, hypervolume_curve, pareto_mask, unit_normaliser
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _brute_force_mask(Y: np.ndarray) -> list[bool]:
     """Non-dominated rows by pairwise comparison; of equal rows only the first is kept."""
     keep = []

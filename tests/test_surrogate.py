@@ -18,15 +18,6 @@ from infonas.surrogate import (
 from search_spaces import NB201Space
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny matrices: one thread is fastest and safe on a shared machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def space():
     return NB201Space()
