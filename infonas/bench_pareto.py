@@ -94,9 +94,9 @@ def run_pareto_benchmark(table: TabularBenchmark, objectives: Sequence[Objective
     objectives = list(objectives)
     if len(objectives) < 2:
         raise ValueError("a Pareto benchmark needs two or more objectives")
-    normalise = unit_normaliser(objective_matrix(table, objectives, costs))
+    Y_raw = objective_matrix(table, objectives, costs)
     reference = torch.full((len(objectives),), -REFERENCE_MARGIN, dtype=torch.float64)
-    Y_all = normalise(objective_matrix(table, objectives, costs))
+    Y_all = unit_normaliser(Y_raw)(Y_raw)
     true_volume = hypervolume(Y_all, reference)
     results: dict[str, Any] = {
         "objectives": [str(o) for o in objectives],

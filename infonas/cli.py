@@ -25,6 +25,18 @@ def _parse_list(text: str) -> list[str]:
     return items
 
 
+def _csv_header(path: str) -> list[str]:
+    """The column names of a CSV file (an empty list for a missing or empty file: the loader
+    reports those errors properly)."""
+    import csv
+
+    try:
+        with open(path, newline="") as handle:
+            return [name.strip() for name in next(csv.reader(handle), [])]
+    except OSError:
+        return []
+
+
 def _write_json(path: str | Path, payload: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,9 +131,7 @@ def search(space_name: str, table: str | None, objective: str | None, minimize: 
         if table:
             if not objective:
                 _fail("--table needs --objective COLUMN (or --objectives)")
-            from infonas.tabular import TabularBenchmark
-
-            columns = TabularBenchmark.from_csv(table, space).metrics
+            columns = _csv_header(table)  # the evaluator loads and validates the table itself
             extra = [o.name for o in (parsed or ())[1:] if o.name in columns]
             spec = table_spec(table, objective, cheap={cheap: cheap_cost} if cheap else None, extra_metrics=extra)
             default_budget = 100

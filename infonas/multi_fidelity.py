@@ -32,7 +32,9 @@ import numpy as np
 import torch
 from botorch.models import MultiTaskGP
 from botorch.models.transforms.outcome import StratifiedStandardize
+from gpytorch.distributions import MultivariateNormal
 from gpytorch.means import ConstantMean, MultitaskMean
+from linear_operator.operators import DiagLinearOperator
 
 from infonas.surrogate import (
     DTYPE,
@@ -198,23 +200,22 @@ class MultiFidelitySurrogate:
                         and all(isinstance(m, ConstantMean) for m in mean_module.base_means)))
         if not constant:
             raise TypeError(f"pool_moments needs a constant prior mean per fidelity, got {type(mean_module).__name__}")
+        with torch.no_grad():
+            return self.model.forward(self._one_input_per_fidelity()).mean
+
+    def _one_input_per_fidelity(self) -> torch.Tensor:
+        """A training architecture at every fidelity: where per-fidelity constants are read off."""
         X = self.model.train_inputs[0][:1].repeat(self.num_fidelities, 1)
         X[:, -1] = torch.arange(self.num_fidelities, dtype=DTYPE)
-        with torch.no_grad():
-            return self.model.forward(X).mean
+        return X
 
     def noise_variances(self) -> torch.Tensor:
         """The learned observation noise variance of each fidelity (standardised units)."""
         self._require_fit()
-        X = self.model.train_inputs[0][:1].repeat(self.num_fidelities, 1)
-        X[:, -1] = torch.arange(self.num_fidelities, dtype=DTYPE)
         zero = torch.zeros(self.num_fidelities, dtype=DTYPE)
         with torch.no_grad():
-            from gpytorch.distributions import MultivariateNormal
-            from linear_operator.operators import DiagLinearOperator
-
             prior = MultivariateNormal(zero, DiagLinearOperator(torch.full_like(zero, 1e-300)))
-            return self.model.likelihood(prior, X).variance.reshape(-1)
+            return self.model.likelihood(prior, self._one_input_per_fidelity()).variance.reshape(-1)
 
     def pool_moments(self, archs: Sequence[Architecture], batch_size: int = 2048) -> PoolMoments:
         """Posterior moments of every fidelity at ``archs`` (see ``PoolMoments``).
@@ -238,12 +239,9 @@ class MultiFidelitySurrogate:
                 chunk = X[start : start + batch_size]
                 cross_arch = data_kernel(chunk, train_X).to_dense()
                 diag_arch = data_kernel(chunk, chunk, diag=True)
-                solved = {}
-                for j in range(self.num_fidelities):
-                    cross = cross_arch * B[j, train_tasks].unsqueeze(0)
-                    solved[j] = torch.linalg.solve_triangular(predictor.L, cross.T, upper=False)
-                mean = torch.stack([prior_mean[j] + (cross_arch * B[j, train_tasks]) @ predictor.alpha
-                                    for j in range(self.num_fidelities)])
+                cross = [cross_arch * B[j, train_tasks].unsqueeze(0) for j in range(self.num_fidelities)]
+                solved = [torch.linalg.solve_triangular(predictor.L, c.T, upper=False) for c in cross]
+                mean = torch.stack([prior_mean[j] + cross[j] @ predictor.alpha for j in range(self.num_fidelities)])
                 variance = torch.stack([diag_arch * B[j, j] - (solved[j] ** 2).sum(0)
                                         for j in range(self.num_fidelities)])
                 covariance = torch.stack([diag_arch * B[target, j] - (solved[target] * solved[j]).sum(0)

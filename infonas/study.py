@@ -324,18 +324,28 @@ class Study:
         sign = 1.0 if self.maximize else -1.0
         best, spent, rows = None, 0.0, []
         target = self.evaluator.target_fidelity
-        front_trials: list[Trial] = []
         for trial in self.finished_trials():
             spent += trial.cost
             if trial.is_complete and trial.fidelity == target:
                 value = trial.metrics[self.objective]
                 if best is None or sign * (value - best) > 0:
                     best = value
-                front_trials.append(trial)
-            row = {"number": trial.number, "cost": spent, "incumbent": best}
-            if self.is_multi_objective:
-                row["hypervolume"] = self.hypervolume(front_trials)
-            rows.append(row)
+            rows.append({"number": trial.number, "cost": spent, "incumbent": best})
+        if self.is_multi_objective:
+            # One pass over the front candidates, in finishing order: the volume changes only when
+            # a trial enters the front; the rows in between carry the last value.
+            from infonas.pareto import hypervolume_curve
+
+            if self.reference_point is None:
+                raise StudyError("this study has no reference point (it has a single objective)")
+            candidates = self._front_candidates()
+            curve = hypervolume_curve(self.objective_vectors(candidates),
+                                      signed_values(self.reference_point, self.objectives))
+            after = dict(zip((t.number for t in candidates), curve))
+            volume = 0.0
+            for row in rows:
+                volume = after.get(row["number"], volume)
+                row["hypervolume"] = volume
         return rows
 
     # ----- several objectives -----

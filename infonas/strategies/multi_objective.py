@@ -135,7 +135,7 @@ class ParetoStrategy(BayesianStrategy):
         if self.acquisition_name == "pfes":
             scores = self._pfes(surrogates[0], pool, mean[:, 0], std[:, 0], known, archs, screened, generator)
         else:
-            scores = self._log_nehvi(surrogates, pool, screened, archs, values, generator)
+            scores = self._log_nehvi(surrogates, pool, screened, known[screened], archs, values, generator)
         order = torch.argsort(scores, descending=True, stable=True)
         return [pool[int(screened[int(i)])] for i in order]
 
@@ -198,7 +198,8 @@ class ParetoStrategy(BayesianStrategy):
     # ----- NEHVI -----
 
     def _log_nehvi(self, surrogates: list[Surrogate], pool: list[Architecture], screened: torch.Tensor,
-                   archs: list[Architecture], values: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+                   screened_known: torch.Tensor, archs: list[Architecture], values: np.ndarray,
+                   generator: torch.Generator) -> torch.Tensor:
         """BoTorch's qLogNEHVI (q = 1) of the screened candidates."""
         from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
         from botorch.models.deterministic import GenericDeterministicModel
@@ -211,7 +212,7 @@ class ParetoStrategy(BayesianStrategy):
         universe = list(archs) + candidates
         X_universe = surrogates[0].encode(universe)
         codes = X_universe[:, : layout.cat_dim].long()
-        known = self.known_values(universe)
+        known = torch.cat([self.known_values(archs), screened_known], dim=0)
         # Computed objectives are normalised to [0, 1] over the scored set: EHVI's argmax does not
         # depend on a per-objective scale, but the box decomposition is better conditioned.
         low, high = known.min(dim=0).values, known.max(dim=0).values
