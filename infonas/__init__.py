@@ -2,9 +2,10 @@
 
 The public API, in the order data flows through one search iteration:
 space -> encodings -> surrogate -> acquisition -> evaluator -> run store.
+Every name below loads its module on first use, so ``import infonas`` does no work.
 
 Example:
-    >>> from infonas import Study, TabularBenchmark, TabularEvaluator, table_spec
+    >>> from infonas import Study, build_evaluator, table_spec
     >>> from search_spaces import NB201Space
     >>> space = NB201Space()
     >>> spec = table_spec("../shared/benchmarks/nb201/nb201_cifar.csv", "cifar10_test_200ep")  # doctest: +SKIP
@@ -18,49 +19,87 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from infonas.budget import Budget
-from infonas.evaluator import Evaluator, Fidelity
-from infonas.objectives import ComputedMetrics, Objective, parse_objectives
-from infonas.run_store import RunStore, RunStoreError
-from infonas.specs import build_evaluator, table_spec, training_spec
-from infonas.strategies import STRATEGIES, Strategy, Suggestion, make_strategy
-from infonas.study import Study, StudyError
-from infonas.tabular import TableError, TabularBenchmark, TabularEvaluator
-from infonas.trials import EvaluationResult, Trial, TrialStatus
-
-# Heavy modules (torch networks, the GP stack) load on first use, so `import infonas` stays fast.
-_LAZY = {
-    "ArchitectureMetrics": "infonas.metrics",
-    "count_flops": "infonas.metrics",
-    "count_parameters": "infonas.metrics",
-    "measure_latency_ms": "infonas.metrics",
-    "TrainingEvaluator": "infonas.training",
-    "load_digits_splits": "infonas.training",
-    "Surrogate": "infonas.surrogate",
-    "MultiFidelitySurrogate": "infonas.multi_fidelity",
-    "HammingKernel": "infonas.kernels",
-    "WLSubtreeKernel": "infonas.kernels",
-    "WLFeaturizer": "infonas.wl_features",
+# name -> module that defines it. Loaded on first attribute access (PEP 562): importing the GP
+# stack, torch networks or pymoo only when they are used keeps `import infonas` instant, and lets
+# `search_spaces` import `infonas.exceptions` without a cycle.
+_PUBLIC = {
+    # errors
+    "InfonasError": "infonas.exceptions",
+    "InvalidArchitectureError": "infonas.exceptions",
+    "SpaceExhaustedError": "infonas.exceptions",
+    "RunStoreError": "infonas.exceptions",
+    "IncompatibleRunError": "infonas.exceptions",
+    "StudyError": "infonas.exceptions",
+    "TableError": "infonas.exceptions",
+    "UnsupportedError": "infonas.exceptions",
+    # trials, objectives, budgets, fronts
+    "Trial": "infonas.trials",
+    "TrialStatus": "infonas.trials",
+    "EvaluationResult": "infonas.trials",
+    "Objective": "infonas.objectives",
+    "ComputedMetrics": "infonas.objectives",
+    "parse_objectives": "infonas.objectives",
+    "Budget": "infonas.budget",
+    "pareto_mask": "infonas.pareto",
+    "hypervolume": "infonas.pareto",
+    # encodings and surrogates
+    "CategoricalEncoding": "infonas.encodings",
+    "OneHotEncoding": "infonas.encodings",
+    "WLFeaturizer": "infonas.encodings",
+    "ArchitectureEncoder": "infonas.encodings",
+    "HammingKernel": "infonas.surrogates",
+    "WLSubtreeKernel": "infonas.surrogates",
+    "Surrogate": "infonas.surrogates",
+    "MultiFidelitySurrogate": "infonas.surrogates",
+    "GPSurrogateBase": "infonas.surrogates",
+    # acquisition
+    "ACQUISITIONS": "infonas.acquisition",
+    "PROBLEM_ACQUISITIONS": "infonas.acquisition",
+    "acquisition_for": "infonas.acquisition",
+    # strategies
+    "STRATEGIES": "infonas.strategies",
+    "Strategy": "infonas.strategies",
+    "Suggestion": "infonas.strategies",
+    "make_strategy": "infonas.strategies",
+    "register_strategy": "infonas.strategies",
     "BayesianStrategy": "infonas.strategies.bayesian",
     "MultiFidelityStrategy": "infonas.strategies.cost_aware",
     "ParetoStrategy": "infonas.strategies.multi_objective",
     "NSGA2Strategy": "infonas.strategies.nsga2",
-    "ArchitectureCosts": "infonas.cost_tables",
-    "OperationLatencyTable": "infonas.cost_tables",
-    "pareto_mask": "infonas.pareto",
-    "hypervolume": "infonas.pareto",
-    "ACQUISITIONS": "infonas.acquisition",
+    # evaluators
+    "Evaluator": "infonas.evaluators",
+    "Fidelity": "infonas.evaluators",
+    "EVALUATORS": "infonas.evaluators",
+    "register_evaluator": "infonas.evaluators",
+    "build_evaluator": "infonas.evaluators",
+    "table_spec": "infonas.evaluators",
+    "training_spec": "infonas.evaluators",
+    "TabularBenchmark": "infonas.evaluators.tabular",
+    "TabularEvaluator": "infonas.evaluators.tabular",
+    "TrainingEvaluator": "infonas.evaluators.training",
+    "load_digits_splits": "infonas.evaluators.training",
+    # storage and the loop
+    "RunStore": "infonas.storage",
+    "InMemoryStore": "infonas.storage",
+    "Study": "infonas.study",
+    # architecture costs (exact FLOPs and parameters, latency lookup) and measurements
+    "ArchitectureCosts": "search_spaces.nb201.cost_tables",
+    "OperationLatencyTable": "search_spaces.nb201.cost_tables",
+    "ArchitectureMetrics": "search_spaces.metrics",
+    "count_flops": "search_spaces.metrics",
+    "count_parameters": "search_spaces.metrics",
+    "measure_latency_ms": "search_spaces.metrics",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'infonas' has no attribute {name!r}")
 
 
-__all__ = [
-    "Budget", "ComputedMetrics", "EvaluationResult", "Evaluator", "Fidelity", "Objective", "parse_objectives", "RunStore", "RunStoreError", "STRATEGIES", "Strategy",
-    "Study", "StudyError", "Suggestion", "TableError", "TabularBenchmark", "TabularEvaluator", "Trial",
-    "TrialStatus", "build_evaluator", "make_strategy", "table_spec", "training_spec", *sorted(_LAZY),
-]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+__all__ = sorted(_PUBLIC)

@@ -109,8 +109,8 @@ def search(space_name: str, table: str | None, objective: str | None, minimize: 
 
     With no options: NAS-Bench-201 cells trained from scratch on scikit-learn's digits.
     """
-    from infonas.run_store import RunStoreError
-    from infonas.specs import build_evaluator, table_spec, training_spec
+    from infonas.storage.run_store import RunStoreError
+    from infonas.evaluators.registry import build_evaluator, table_spec, training_spec
     from infonas.study import Study
     from search_spaces import get_space
 
@@ -142,8 +142,8 @@ def search(space_name: str, table: str | None, objective: str | None, minimize: 
         objective = objective or evaluator.metric_names[0]
         computed = None
         if parsed and any(o.name not in evaluator.metric_names for o in parsed):
-            from infonas.cost_tables import ArchitectureCosts
-            from search_spaces.nb201_network import NetworkConfig
+            from search_spaces.nb201.cost_tables import ArchitectureCosts
+            from search_spaces.nb201.network import NetworkConfig
 
             names = {o.name for o in parsed}
             click.echo("measuring FLOPs, parameters" + (" and the latency lookup table" if "latency_ms" in names else ""),
@@ -180,7 +180,7 @@ def search(space_name: str, table: str | None, objective: str | None, minimize: 
 @click.option("--quiet", is_flag=True)
 def resume(run_dir: str, budget: int | None, max_cost: float | None, max_seconds: float | None, quiet: bool) -> None:
     """Continue a stopped or crashed search from its run directory."""
-    from infonas.run_store import RunStoreError
+    from infonas.storage.run_store import RunStoreError
     from infonas.study import Study, StudyError
 
     try:
@@ -204,7 +204,7 @@ def resume(run_dir: str, budget: int | None, max_cost: float | None, max_seconds
 def report(run_dir: str, as_json: bool, plots: bool) -> None:
     """Summarise a run: best architectures, cost, regret on a table; PNG plots of its progress."""
     from infonas.report import summary_text, trials_json, write_plots
-    from infonas.run_store import RunStoreError
+    from infonas.storage.run_store import RunStoreError
     from infonas.study import Study, StudyError
 
     try:
@@ -230,10 +230,10 @@ def report(run_dir: str, as_json: bool, plots: bool) -> None:
 @click.option("--batch-size", type=int, default=1, show_default=True, help="Batch size for the latency measurement.")
 def metrics(space_name: str, arch: str, dataset: str, device: str, batch_size: int) -> None:
     """Print an architecture's parameters, FLOPs (multiply-accumulates) and latency as JSON."""
-    from infonas.metrics import ArchitectureMetrics
+    from search_spaces.metrics import ArchitectureMetrics
     from search_spaces import get_space
     from search_spaces.base import InvalidArchitectureError
-    from search_spaces.nb201_network import NetworkConfig
+    from search_spaces.nb201.network import NetworkConfig
 
     try:
         space = get_space(space_name)
@@ -279,9 +279,9 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
                  cheap: str | None, cheap_cost: float | None, workers: int, space_name: str, out: str | None,
                  quiet: bool) -> None:
     """Run each method SEEDS times within BUDGET; report queries and cost to the optimum, and regret."""
-    from infonas.bench import format_search_table, run_search_benchmark
+    from infonas.bench.search import format_search_table, run_search_benchmark
     from infonas.strategies import STRATEGIES
-    from infonas.tabular import TabularBenchmark
+    from infonas.evaluators.tabular import TabularBenchmark
     from search_spaces import get_space
 
     names = _parse_list(methods)
@@ -324,13 +324,13 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
 def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: int, dataset: str,
                  latency_cells: int, workers: int, space_name: str, out: str | None, quiet: bool) -> None:
     """Hypervolume of the Pareto fronts each method finds, against the whole table's front."""
-    from infonas.bench_pareto import format_pareto_table, run_pareto_benchmark
-    from infonas.cost_tables import ArchitectureCosts, lookup_vs_measured
+    from infonas.bench.pareto import format_pareto_table, run_pareto_benchmark
+    from search_spaces.nb201.cost_tables import ArchitectureCosts, lookup_vs_measured
     from infonas.objectives import parse_objectives
     from infonas.strategies import STRATEGIES
-    from infonas.tabular import TabularBenchmark
+    from infonas.evaluators.tabular import TabularBenchmark
     from search_spaces import get_space
-    from search_spaces.nb201_network import NetworkConfig
+    from search_spaces.nb201.network import NetworkConfig
 
     names = _parse_list(methods)
     unknown = [n for n in names if n not in STRATEGIES]
@@ -373,9 +373,9 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
 def bench_surrogate(table: str, objective: str, cheap: str | None, train_sizes: str, seeds: int, models: str,
                     space_name: str, out: str | None, quiet: bool) -> None:
     """Fit surrogates on random cells, predict all others: rank correlation, NLPD, 90% coverage."""
-    from infonas.bench import format_surrogate_table
-    from infonas.bench_surrogate import run_surrogate_benchmark
-    from infonas.tabular import TabularBenchmark
+    from infonas.bench.search import format_surrogate_table
+    from infonas.bench.surrogate import run_surrogate_benchmark
+    from infonas.evaluators.tabular import TabularBenchmark
     from search_spaces import get_space
 
     try:

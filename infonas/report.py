@@ -6,24 +6,23 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from infonas.study import Study
 
 
 def trials_json(study: Study) -> list[dict[str, Any]]:
-    """Finished trials in order: number, arch, fidelity, status, objective values (metrics), cost."""
-    return [
-        {"number": t.number, "arch": study.space.format(t.arch), "fidelity": t.fidelity, "status": t.status.value,
-         "values": dict(t.metrics), "cost": t.cost}
-        for t in study.finished_trials()
-    ]
+    """Finished trials in order, as ``Study.trials()`` records: number, arch, fidelity, status, values
+    (the metrics), cost, error, asked_at, finished_at."""
+    return study.trials()
 
 
 def table_optimum(study: Study) -> float | None:
     """The best value of the objective over the whole table, for runs on a tabular benchmark."""
-    table = getattr(study.evaluator, "table", None)
-    if table is None:
+    values = study.evaluator.known_values(study.objective)
+    if values is None:
         return None
-    return table.best(study.objective, study.maximize)[1]
+    return float(values.max() if study.maximize else values.min())
 
 
 def summary_text(study: Study, top: int = 5) -> str:
@@ -57,6 +56,25 @@ def summary_text(study: Study, top: int = 5) -> str:
     return "\n".join(lines)
 
 
+def fidelity_correlation(study: Study) -> np.ndarray | None:
+    """The inter-fidelity correlation a multi-fidelity GP learns from the run's journal (``None``
+    with one fidelity, or too little data: two distinct results per fidelity are needed)."""
+    fidelities = sorted(study.evaluator.fidelities.values(), key=lambda f: f.level)
+    if len(fidelities) < 2:
+        return None
+    index = {f.name: j for j, f in enumerate(fidelities)}
+    data = [(t.arch, t.metrics[study.objective], index[t.fidelity]) for t in study.finished_trials()
+            if t.is_complete and study.objective in t.metrics and t.fidelity in index]
+    for j in range(len(fidelities)):
+        if len({round(v, 12) for _, v, f in data if f == j}) < 2:
+            return None
+    from infonas.surrogates import MultiFidelitySurrogate
+
+    archs, values, groups = zip(*data)
+    model = MultiFidelitySurrogate(study.space, "wl+hamming", num_fidelities=len(fidelities), seed=study.seed)
+    return model.fit(list(archs), list(values), list(groups)).fidelity_correlation()
+
+
 def _fidelity_lines(study: Study) -> list[str]:
     """Per fidelity: evaluations and cost; the learned inter-fidelity correlation."""
     fidelities = sorted(study.evaluator.fidelities.values(), key=lambda f: f.level)
@@ -66,7 +84,7 @@ def _fidelity_lines(study: Study) -> list[str]:
     for fidelity in fidelities:
         trials = [t for t in study.finished_trials() if t.fidelity == fidelity.name]
         lines.append(f"fidelity   {fidelity.name}: {len(trials)} evaluations, cost {sum(t.cost for t in trials):.6g}")
-    correlation = study.fidelity_correlation()
+    correlation = fidelity_correlation(study)
     if correlation is None:
         lines.append("learned inter-fidelity correlation: not enough data yet (two distinct results per fidelity)")
     else:
@@ -93,7 +111,7 @@ def pareto_lines(study: Study) -> list[str]:
 def _front_figure(plt: Any, study: Study) -> Any:
     """All complete trials in grey and the Pareto front highlighted, one panel per objective pair
     (the first objective against each other one)."""
-    trials = study._front_candidates()
+    trials = study.front_candidates()
     front = {t.number for t in study.pareto_front()}
     first, others = study.objectives[0], study.objectives[1:]
     figure, axes = plt.subplots(1, len(others), figsize=(5.5 * len(others), 4), squeeze=False)

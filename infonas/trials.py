@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from search_spaces.base import Architecture
 
@@ -55,10 +56,24 @@ class Trial:
     metrics: dict[str, float] = field(default_factory=dict)
     cost: float = 0.0
     error: str | None = None
+    #: Seconds since the epoch when the trial was asked and finished (``None`` in journals
+    #: written before timestamps were recorded).
+    asked_at: float | None = field(default=None, compare=False)
+    finished_at: float | None = field(default=None, compare=False)
+    #: Wall-clock seconds of the ``suggest`` call that proposed this trial (its whole batch).
+    suggest_seconds: float | None = field(default=None, compare=False)
 
-    def finished(self, result: EvaluationResult) -> Trial:
+    def finished(self, result: EvaluationResult, at: float | None = None) -> Trial:
         return Trial(self.number, self.arch, self.fidelity, result.status, dict(result.metrics),
-                     float(result.cost), result.error)
+                     float(result.cost), result.error, self.asked_at, at, self.suggest_seconds)
+
+    def record(self, formatted_arch: str) -> dict[str, Any]:
+        """The one JSON shape of a trial that ``Study.trials()``, ``best`` records and
+        ``infonas report --json`` share: number, arch, fidelity, status, values (the metrics),
+        cost, error, asked_at, finished_at, suggest_seconds."""
+        return {"number": self.number, "arch": formatted_arch, "fidelity": self.fidelity,
+                "status": self.status.value, "values": dict(self.metrics), "cost": self.cost, "error": self.error,
+                "asked_at": self.asked_at, "finished_at": self.finished_at, "suggest_seconds": self.suggest_seconds}
 
     @property
     def is_complete(self) -> bool:

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-
-class InvalidArchitectureError(ValueError):
-    """An architecture string or value that does not belong to the search space."""
+from infonas.exceptions import InvalidArchitectureError
 
 
 @dataclass(frozen=True)

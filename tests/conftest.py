@@ -31,7 +31,7 @@ def nb201_table_file() -> Path:
 
 @pytest.fixture(scope="session")
 def nb201_table(nb201_table_file):
-    from infonas.tabular import TabularBenchmark
+    from infonas.evaluators.tabular import TabularBenchmark
     from search_spaces import NB201Space
 
     return TabularBenchmark.from_csv(nb201_table_file, NB201Space())

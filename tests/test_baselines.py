@@ -1,8 +1,8 @@
 import pytest
 
-from infonas.bench import drive
+from infonas.bench.search import drive
 from infonas.strategies import LocalSearch, RandomSearch, RegularizedEvolution, make_strategy
-from infonas.tabular import TabularBenchmark, TabularEvaluator
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.trials import Trial
 
 
@@ -15,7 +15,7 @@ class SyntheticEvaluator:
     """Accuracy = number of conv edges; any architecture of the space is valid."""
 
     def __init__(self):
-        from infonas.evaluator import Fidelity
+        from infonas.evaluators.base import Fidelity
 
         self.fidelities = {"full": Fidelity("full", 1.0)}
         self.target_fidelity = "full"

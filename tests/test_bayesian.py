@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from infonas.bench import drive
-from infonas.specs import build_evaluator, table_spec
+from infonas.bench.search import drive
+from infonas.evaluators.registry import build_evaluator, table_spec
 from infonas.strategies import make_strategy
 from infonas.strategies.bayesian import copula_warp, power_warp
 from infonas.study import Study

@@ -3,8 +3,8 @@ import statistics
 
 import pytest
 
-from infonas.bench import format_search_table, run_search_benchmark
-from infonas.tabular import TabularBenchmark
+from infonas.bench.search import format_search_table, run_search_benchmark
+from infonas.evaluators.tabular import TabularBenchmark
 
 
 def test_search_benchmark_json_shape(tiny_table_file, space):

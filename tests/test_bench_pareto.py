@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from infonas.bench_pareto import format_pareto_table, objective_matrix, run_pareto_benchmark
-from infonas.cost_tables import ArchitectureCosts
+from infonas.bench.pareto import format_pareto_table, objective_matrix, run_pareto_benchmark
+from search_spaces.nb201.cost_tables import ArchitectureCosts
 from infonas.objectives import parse_objectives
 from infonas.pareto import hypervolume, pareto_mask, unit_normaliser
-from infonas.tabular import TabularBenchmark
+from infonas.evaluators.tabular import TabularBenchmark
 from search_spaces import NB201Space
-from search_spaces.nb201_network import NetworkConfig
+from search_spaces.nb201.network import NetworkConfig
 
 SPACE = NB201Space()
 OBJECTIVES = parse_objectives("acc:max,flops:min")

@@ -1,6 +1,6 @@
 import numpy as np
 
-from infonas.candidates import candidate_pool, canonical_representatives
+from infonas.acquisition.candidates import candidate_pool, canonical_representatives
 from search_spaces import NB201Space
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infonas.bench import drive
-from infonas.evaluator import Fidelity
+from infonas.bench.search import drive
+from infonas.evaluators.base import Fidelity
 from infonas.strategies import make_strategy
 from infonas.strategies.cost_aware import MultiFidelityStrategy
-from infonas.tabular import TabularBenchmark, TabularEvaluator
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.trials import EvaluationResult, Trial
 
 OPTIONS = {"n_init": 6, "n_init_target": 2, "maxiter": 15, "h_values": (1,), "num_max_samples": 16}

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from infonas.cost_tables import ArchitectureCosts, OperationLatencyTable, lookup_vs_measured, stage_shapes
-from infonas.metrics import ArchitectureMetrics
+from search_spaces.nb201.cost_tables import ArchitectureCosts, OperationLatencyTable, lookup_vs_measured, stage_shapes
+from search_spaces.metrics import ArchitectureMetrics
 from infonas.objectives import ComputedMetrics
 from search_spaces import NB201Space
 from search_spaces.base import Architecture, InvalidArchitectureError
-from search_spaces.nb201_network import NB201Cell, NetworkConfig
+from search_spaces.nb201.network import NB201Cell, NetworkConfig
 
 SPACE = NB201Space()
 CIFAR10 = NetworkConfig.for_dataset("cifar10")

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from search_spaces.encodings import CategoricalEncoding, GraphEncoding, OneHotEncoding, PathEncoding
+from infonas.encodings.categorical import CategoricalEncoding, GraphEncoding, OneHotEncoding, PathEncoding
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 

@@ -8,10 +8,10 @@ import torch
 from botorch.models.kernels.categorical import CategoricalKernel
 from gpytorch.kernels import AdditiveKernel, ProductKernel, ScaleKernel
 
-from infonas.kernels import HammingKernel, WLSubtreeKernel, build_kernel, hamming_factory, parse_kernel_spec, wl_factory
-from infonas.wl_features import WLFeaturizer
+from infonas.surrogates.kernels import HammingKernel, WLSubtreeKernel, build_kernel, hamming_factory, parse_kernel_spec, wl_factory
+from infonas.encodings.wl import WLFeaturizer
 from search_spaces import NB201Space
-from search_spaces.encodings import CategoricalEncoding
+from infonas.encodings.categorical import CategoricalEncoding
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_spec_parsing():
 
 
 def test_additive_hamming_kernel_counts_weighted_matches(space, archs):
-    from infonas.kernels import AdditiveHammingKernel
+    from infonas.surrogates.kernels import AdditiveHammingKernel
 
     X = CategoricalEncoding(space)(archs)
     kernel = AdditiveHammingKernel(6).double()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from infonas.metrics import ArchitectureMetrics, count_flops, count_parameters, measure_latency_ms
+from search_spaces.metrics import ArchitectureMetrics, count_flops, count_parameters, measure_latency_ms
 from search_spaces import NB201Space
-from search_spaces.nb201_network import NetworkConfig
+from search_spaces.nb201.network import NetworkConfig
 
 SPACE = NB201Space()
 MIXED = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

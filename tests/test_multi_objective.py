@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from infonas.cost_tables import ArchitectureCosts
+from search_spaces.nb201.cost_tables import ArchitectureCosts
 from infonas.objectives import parse_objectives
 from infonas.strategies import make_strategy
 from infonas.strategies.multi_objective import ParetoStrategy
-from infonas.tabular import TabularBenchmark, TabularEvaluator
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.trials import EvaluationResult, Trial
-from search_spaces.nb201_network import NetworkConfig
+from search_spaces.nb201.network import NetworkConfig
 
 OBJECTIVES = parse_objectives("acc:max,flops:min")
 OPTIONS = {"n_init": 5, "maxiter": 15, "h_values": (1,), "num_samples": 16}

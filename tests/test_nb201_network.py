@@ -9,7 +9,7 @@ import torch
 
 from search_spaces import NB201_EDGES, NB201Space
 from search_spaces.base import Architecture, InvalidArchitectureError
-from search_spaces.nb201_network import NB201Cell, NB201Network, NetworkConfig, Zero, make_op
+from search_spaces.nb201.network import NB201Cell, NB201Network, NetworkConfig, Zero, make_op
 
 SPACE = NB201Space()
 MIXED = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

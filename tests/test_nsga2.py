@@ -9,7 +9,7 @@ from pymoo.core.population import Population
 from pymoo.core.problem import Problem
 from pymoo.indicators.hv import HV
 
-from infonas.evaluator import Evaluator, Fidelity
+from infonas.evaluators.base import Evaluator, Fidelity
 from infonas.objectives import parse_objectives
 from infonas.strategies import STRATEGIES, RandomSearch
 from infonas.strategies.nsga2 import BAD_VALUE, CanonicalDuplicateElimination, CategoricalMutation, NSGA2Strategy

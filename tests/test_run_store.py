@@ -1,4 +1,4 @@
-"""Tests for infonas.run_store: round trips, error messages, torn writes, corruption, kill -9."""
+"""Tests for infonas.storage.run_store: round trips, error messages, torn writes, corruption, kill -9."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from infonas import run_store
-from infonas.run_store import RepairReport, RunStore, RunStoreError, repair
+from infonas.storage import run_store
+from infonas.storage.run_store import RepairReport, RunStore, RunStoreError, repair
 
 CONFIG = {"space": "nb201", "seed": 0, "budget": 100, "fidelities": [12, 200]}
 

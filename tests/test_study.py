@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from infonas.run_store import RunStoreError
-from infonas.specs import build_evaluator, table_spec
+from infonas.storage.run_store import RunStoreError
+from infonas.evaluators.registry import build_evaluator, table_spec
 from infonas.study import Study, StudyError
 from infonas.trials import EvaluationResult, TrialStatus
 
@@ -108,7 +108,7 @@ def test_corrupted_journal_is_reported_with_repair(tmp_path, synthetic_table_fil
 
 WORKER = """
 import os, sys, time
-from infonas.specs import build_evaluator, table_spec
+from infonas.evaluators.registry import build_evaluator, table_spec
 from infonas.study import Study
 from search_spaces import NB201Space
 run_dir, table = sys.argv[1], sys.argv[2]
@@ -163,9 +163,9 @@ def test_kill_nine_at_random_moments_then_resume(tmp_path, synthetic_table_file,
 
 @pytest.fixture(scope="module")
 def flops_costs():
-    from infonas.cost_tables import ArchitectureCosts
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
     from search_spaces import NB201Space
-    from search_spaces.nb201_network import NetworkConfig
+    from search_spaces.nb201.network import NetworkConfig
 
     return ArchitectureCosts.measure(NB201Space(), NetworkConfig.for_dataset("cifar10"), latency=False)
 
@@ -193,7 +193,9 @@ def test_multi_fidelity_study_stop_resume_and_crash(tmp_path, synthetic_table_fi
         [(t.fidelity, *row[1:]) for t, row in zip(whole.finished_trials(), trajectory(whole))]
     # Only target-fidelity results compete for the best architecture; the learned correlation is reported.
     assert all(t.fidelity == "acc" for t in resumed.best(3))
-    correlation = resumed.fidelity_correlation()
+    from infonas.report import fidelity_correlation
+
+    correlation = fidelity_correlation(resumed)
     assert correlation.shape == (2, 2) and correlation[0, 1] > 0.3
     from infonas.report import summary_text
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from infonas.bench_surrogate import multifidelity_name, run_surrogate_benchmark, score_predictions
-from infonas.surrogate import (
+from infonas.bench.surrogate import multifidelity_name, run_surrogate_benchmark, score_predictions
+from infonas.surrogates.gp import (
     ArchitectureEncoder,
     Prediction,
     Surrogate,

@@ -1,6 +1,6 @@
 import pytest
 
-from infonas.tabular import TableError, TabularBenchmark, TabularEvaluator
+from infonas.evaluators.tabular import TableError, TabularBenchmark, TabularEvaluator
 from infonas.trials import TrialStatus
 
 CELL = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"

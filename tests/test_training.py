@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from infonas.trials import TrialStatus
-from infonas.training import TrainingEvaluator, load_digits_splits, split_dataset, stable_seed
+from infonas.evaluators.training import TrainingEvaluator, load_digits_splits, split_dataset, stable_seed
 from search_spaces import NB201Space
 from search_spaces.base import Architecture
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from infonas.kernels import WLSubtreeKernel
-from infonas.wl_features import WLFeaturizer, WLVocabulary, stable_hash, wl_label_counts
+from infonas.surrogates.kernels import WLSubtreeKernel
+from infonas.encodings.wl import WLFeaturizer, WLVocabulary, stable_hash, wl_label_counts
 from search_spaces import NB201Space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def test_features_identical_in_another_process(space, archs):
     script = (
         "import json, sys\n"
         "from search_spaces import NB201Space\n"
-        "from infonas.wl_features import WLFeaturizer\n"
+        "from infonas.encodings.wl import WLFeaturizer\n"
         "space = NB201Space()\n"
         "archs = [space.parse(s) for s in json.loads(sys.stdin.read())]\n"
         "f = WLFeaturizer(space, h_max=2)\n"

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from infonas.evaluator import Fidelity
+from infonas.exceptions import SpaceExhaustedError
+from infonas.evaluators.base import Fidelity
 from infonas.objectives import ComputedMetrics, Objective
 from infonas.trials import Trial
 from search_spaces.base import Architecture, SearchSpace
@@ -104,5 +105,5 @@ class Strategy(abc.ABC):
             arch = self.space.sample(rng)
             if arch.key not in exclude:
                 return arch
-        raise RuntimeError(f"could not find an unevaluated architecture in {max_tries} samples; "
+        raise SpaceExhaustedError(f"could not find an unevaluated architecture in {max_tries} samples; "
                            "the search space looks exhausted")

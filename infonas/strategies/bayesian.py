@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
+from infonas.exceptions import SpaceExhaustedError
 from infonas.acquisition import PoolPosterior, acquisition_for
-from infonas.candidates import candidate_pool
+from infonas.acquisition.candidates import candidate_pool
 from infonas.strategies.base import Strategy, Suggestion
-from infonas.surrogate import ArchitectureEncoder, Surrogate
+from infonas.surrogates.gp import ArchitectureEncoder, Surrogate
 from search_spaces.base import Architecture, SearchSpace
 
 # Feature caches are pure functions of the architectures: strategies of one space share them.
@@ -149,7 +150,7 @@ class BayesianStrategy(Strategy):
         incumbents = [archs[i] for i in np.argsort(-values, kind="stable")[:5]]
         pool = candidate_pool(self.space, exclude, rng, incumbents=incumbents)
         if not pool:
-            raise RuntimeError("the candidate pool is empty: every architecture has been evaluated")
+            raise SpaceExhaustedError("the candidate pool is empty: every architecture has been evaluated")
         targets = self.warp(values)
         surrogate = self._surrogate(seed=int(rng.integers(2**31)))
         surrogate.fit(archs, targets, h=self._wl_iterations(archs, values))

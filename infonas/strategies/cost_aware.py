@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from infonas.exceptions import SpaceExhaustedError
 from infonas.acquisition import PoolPosterior, fidelity_information_gain, max_value_samples
-from infonas.candidates import candidate_pool
-from infonas.multi_fidelity import MultiFidelitySurrogate
+from infonas.acquisition.candidates import candidate_pool
+from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
 from infonas.strategies.base import Suggestion
 from infonas.strategies.bayesian import BayesianStrategy
 from infonas.trials import Trial
@@ -43,7 +44,7 @@ class MultiFidelityStrategy(BayesianStrategy):
     one acquisition (no fantasies).
 
     Example:
-        >>> from infonas.evaluator import Fidelity
+        >>> from infonas.evaluators.base import Fidelity
         >>> from search_spaces import NB201Space
         >>> fidelities = [Fidelity("valid_12ep", 0.06, 0), Fidelity("test_200ep", 1.0, 1)]
         >>> strategy = MultiFidelityStrategy(NB201Space(), "test_200ep", seed=0, fidelities=fidelities)
@@ -184,7 +185,7 @@ class MultiFidelityStrategy(BayesianStrategy):
         by_bound = torch.argsort(bounds, descending=True, stable=True)
         by_bound = by_bound[bounds[by_bound] > float("-inf")]
         if by_bound.numel() == 0:
-            raise RuntimeError("every architecture has been evaluated at the target fidelity")
+            raise SpaceExhaustedError("every architecture has been evaluated at the target fidelity")
         exact = torch.full_like(bounds, float("-inf"))
         count = min(256, by_bound.numel())
         while True:

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from infonas.candidates import candidate_pool
+from infonas.exceptions import SpaceExhaustedError
+from infonas.acquisition.candidates import candidate_pool
 from infonas.objectives import Objective
 from infonas.pareto import pareto_mask
 from infonas.strategies.base import Suggestion
 from infonas.strategies.bayesian import BayesianStrategy
-from infonas.surrogate import Surrogate
+from infonas.surrogates.gp import Surrogate
 from search_spaces.base import Architecture, SearchSpace
 
 MULTI_OBJECTIVE_ACQUISITIONS = ("pfes", "log-nehvi")
@@ -45,10 +46,10 @@ class ParetoStrategy(BayesianStrategy):
         Other arguments are ``BayesianStrategy``'s.
 
     Example:
-        >>> from infonas.cost_tables import ArchitectureCosts
+        >>> from search_spaces.nb201.cost_tables import ArchitectureCosts
         >>> from infonas.objectives import parse_objectives
         >>> from search_spaces import NB201Space
-        >>> from search_spaces.nb201_network import NetworkConfig
+        >>> from search_spaces.nb201.network import NetworkConfig
         >>> space = NB201Space()
         >>> costs = ArchitectureCosts.measure(space, NetworkConfig.for_dataset("cifar10"), latency=False)
         >>> objectives = parse_objectives("acc:max,flops:min")
@@ -123,7 +124,7 @@ class ParetoStrategy(BayesianStrategy):
                 exclude: set[str]) -> list[Architecture]:
         pool = candidate_pool(self.space, exclude, rng, incumbents=archs[-5:])
         if not pool:
-            raise RuntimeError("the candidate pool is empty: every architecture has been evaluated")
+            raise SpaceExhaustedError("the candidate pool is empty: every architecture has been evaluated")
         surrogates = self._fit(rng, archs, values)
         self.surrogate = surrogates[0]
         predictions = [s.predict(pool) for s in surrogates]

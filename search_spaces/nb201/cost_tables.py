@@ -8,7 +8,7 @@ per-operation lookup table measured on this machine, as FBNet and ProxylessNAS d
 
 Example:
     >>> from search_spaces import NB201Space
-    >>> from search_spaces.nb201_network import NetworkConfig
+    >>> from search_spaces.nb201.network import NetworkConfig
     >>> space = NB201Space()
     >>> costs = ArchitectureCosts.measure(space, NetworkConfig.for_dataset("cifar10"), latency=False)
     >>> costs.values([space.make(["none"] * 6), space.make(["nor_conv_3x3"] * 6)], "flops")
@@ -30,15 +30,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from infonas.metrics import ArchitectureMetrics, measure_latency_ms
+from search_spaces.metrics import ArchitectureMetrics, measure_latency_ms
 from search_spaces import get_space
 from search_spaces.base import Architecture, InvalidArchitectureError, SearchSpace
 from search_spaces.nb201 import NB201Space
-from search_spaces.nb201_network import CELL_OPS, NB201Cell, NetworkConfig, make_op
+from search_spaces.nb201.network import CELL_OPS, NB201Cell, NetworkConfig, make_op
 
 __all__ = ["ArchitectureCosts", "OperationLatencyTable", "lookup_vs_measured", "stage_shapes"]
 
-FORMAT = "infonas.cost_tables/1"
+FORMAT = "search_spaces.nb201.cost_tables/1"
 NUM_EDGES = 6
 
 

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from infonas.bench import run_jobs, worker_table
-from infonas.cost_tables import ArchitectureCosts
+from infonas.bench.search import run_jobs, worker_table
+from search_spaces.nb201.cost_tables import ArchitectureCosts
 from infonas.objectives import Objective
 from infonas.pareto import hypervolume, hypervolume_curve, pareto_mask, unit_normaliser
 from infonas.strategies import make_strategy
-from infonas.tabular import TabularBenchmark, TabularEvaluator
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.trials import EvaluationResult, Trial
 
 REFERENCE_MARGIN = 0.01

@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
+import numpy as np
+
 from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture
 
@@ -50,6 +52,14 @@ class Evaluator(abc.ABC):
         except Exception as error:  # an evaluation that breaks is a failed trial, not a crash
             return EvaluationResult.failed(f"{type(error).__name__}: {error}")
         return result.checked()
+
+    def known_values(self, metric: str) -> np.ndarray | None:
+        """Every value of ``metric`` this evaluator already knows (a table's column), else ``None``.
+
+        Studies use it for defaults that need the range of an objective (a reference point) and
+        reports for the regret against a known optimum; evaluators that measure return ``None``.
+        """
+        return None
 
     @abc.abstractmethod
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:

@@ -1,7 +1,7 @@
 """GPyTorch kernels for architectures, and the spec language that combines them.
 
 Surrogate inputs are tensors whose columns are ``[categorical columns | WL columns]`` (see
-``infonas.surrogate``); every kernel reads its own columns through ``active_dims``:
+``infonas.surrogates.gp``); every kernel reads its own columns through ``active_dims``:
 
 * ``HammingKernel`` -- on the categorical encoding, one lengthscale per decision position.
 * ``WLSubtreeKernel`` -- the normalised linear kernel on Weisfeiler-Lehman subtree counts.

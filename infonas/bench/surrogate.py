@@ -40,8 +40,8 @@ from tqdm.auto import tqdm
 import torch
 from scipy import stats
 
-from infonas.multi_fidelity import MultiFidelitySurrogate
-from infonas.surrogate import KERNEL_SPECS, ArchitectureEncoder, Prediction, Surrogate
+from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
+from infonas.surrogates.gp import KERNEL_SPECS, ArchitectureEncoder, Prediction, Surrogate
 from search_spaces import get_space
 from search_spaces.base import Architecture, SearchSpace
 

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from infonas.exceptions import RunStoreError
+
 __all__ = ["RunStore", "RunStoreError", "RepairReport", "repair"]
 
 CONFIG_NAME = "config.json"
@@ -72,15 +74,6 @@ os.umask(_UMASK)
 
 _MISSING = object()
 _EXCERPT_CHARS = 160
-
-
-class RunStoreError(Exception):
-    """A problem with a run directory that the user has to act on.
-
-    The message says what is wrong and how to repair it, e.g.::
-
-        run directory runs/x does not exist; create it with RunStore.create(...)
-    """
 
 
 @dataclass(frozen=True)
@@ -260,7 +253,7 @@ def _corruption_error(journal: Path, scan: _Scan) -> RunStoreError:
         f"journal line {scan.bad_line} of {journal} is corrupted: {scan.reason} "
         f"(starts with {scan.bad_excerpt!r}); {last}. A crash can only damage the last line, "
         f"so the file was edited or the disk is damaged. To recover, call "
-        f"RunStore.open(...).repair() or infonas.run_store.repair({str(journal.parent)!r}): "
+        f"RunStore.open(...).repair() or infonas.storage.run_store.repair({str(journal.parent)!r}): "
         f"it keeps the {n} intact event(s) before line {scan.bad_line} and moves the original "
         f"file to {JOURNAL_NAME}{CORRUPT_SUFFIX}<n>."
     )

@@ -13,13 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from infonas.evaluator import Evaluator, Fidelity
+from infonas.exceptions import TableError
+from infonas.evaluators.base import Evaluator, Fidelity
 from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture, InvalidArchitectureError, SearchSpace
-
-
-class TableError(ValueError):
-    """A benchmark table that cannot be used, with the row and column at fault."""
 
 
 def _as_float(text: str) -> float | None:
@@ -172,6 +169,10 @@ class TabularEvaluator(Evaluator):
         ranked = sorted(cheap.items(), key=lambda item: item[1])
         self.fidelities = {name: Fidelity(name, cost, level) for level, (name, cost) in enumerate(ranked)}
         self.fidelities[objective] = Fidelity(objective, 1.0, len(ranked))
+
+    def known_values(self, metric: str) -> np.ndarray | None:
+        """The table's column ``metric`` (``None`` if the table has no such column)."""
+        return self.table.column(metric) if metric in self.table.metrics else None
 
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
         metrics = {self.objective: self.table.value(arch, fidelity)}

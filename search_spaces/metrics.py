@@ -8,7 +8,7 @@ cell) to 220.11969M (all-``nor_conv_3x3`` cell).
 
 Example:
     >>> from search_spaces import NB201Space
-    >>> from search_spaces.nb201_network import NetworkConfig
+    >>> from search_spaces.nb201.network import NetworkConfig
     >>> metrics = ArchitectureMetrics(NB201Space(), NetworkConfig.for_dataset("cifar10"))
     >>> metrics.flops(NB201Space().make(["none"] * 6)), metrics.params(NB201Space().make(["none"] * 6))
     (7783050, 73306)
@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from search_spaces.base import Architecture, SearchSpace
-from search_spaces.nb201_network import NetworkConfig
+from search_spaces.nb201.network import NetworkConfig
 
 __all__ = ["ArchitectureMetrics", "count_flops", "count_parameters", "measure_latency_ms"]
 

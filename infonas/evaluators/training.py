@@ -24,10 +24,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from infonas.evaluator import Evaluator, Fidelity
+from infonas.evaluators.base import Evaluator, Fidelity
 from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture
-from search_spaces.nb201_network import NB201Network
+from search_spaces.nb201.network import NB201Network
 
 __all__ = [
     "DEFAULT_FRACTIONS",

@@ -17,10 +17,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from infonas.evaluator import Evaluator
+from infonas.evaluators.base import Evaluator
 from infonas.strategies import make_strategy
 from infonas.strategies.base import Strategy
-from infonas.tabular import TabularBenchmark, TabularEvaluator
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.trials import Trial
 
 OPTIMUM_TOLERANCE = 1e-9

@@ -16,7 +16,7 @@ architectures always gives the same vocabulary, whatever their order, hence iden
 Labels of an encoded architecture that are outside the vocabulary get no column, but they are not
 lost: each row also carries, for every ``h``, the norm of the *complete* count vector of
 iterations ``0..h``, so a normalised kernel between an in-vocabulary cell (e.g. a training cell)
-and any other cell is exact (see ``infonas.kernels.WLSubtreeKernel``).
+and any other cell is exact (see ``infonas.surrogates.kernels.WLSubtreeKernel``).
 
 Example:
     >>> from search_spaces import NB201Space
@@ -88,7 +88,7 @@ class WLVocabulary:
     label, iteration 0 first, then ``norm_0 .. norm_h_max`` where ``norm_h`` is the Euclidean norm
     of the complete count vector of iterations ``0..h`` (out-of-vocabulary labels included).
     ``columns(h)`` selects the counts of iterations ``0..h`` followed by ``norm_h``: the input
-    ``infonas.kernels.WLSubtreeKernel`` expects.
+    ``infonas.surrogates.kernels.WLSubtreeKernel`` expects.
     """
 
     h_max: int

@@ -36,20 +36,9 @@ from gpytorch.distributions import MultivariateNormal
 from gpytorch.means import ConstantMean, MultitaskMean
 from linear_operator.operators import DiagLinearOperator
 
-from infonas.surrogate import (
-    DTYPE,
-    ArchitectureEncoder,
-    Prediction,
-    _arch_kernel,
-    _check_bound,
-    _check_training_data,
-    _fit_best_h,
-    _init_gp_surrogate,
-    _MarginalPredictor,
-    _prediction,
-    _warp_values,
-    deduplicate,
-)
+from infonas.encodings.inputs import ArchitectureEncoder
+from infonas.surrogates.base import GPSurrogateBase, architecture_kernel, check_training_data, deduplicate
+from infonas.surrogates.prediction import DTYPE, Prediction, check_bound, prediction, warp_values
 from search_spaces.base import Architecture, SearchSpace
 
 __all__ = ["MultiFidelitySurrogate", "PoolMoments"]
@@ -70,7 +59,7 @@ class PoolMoments:
     noise: torch.Tensor
 
 
-class MultiFidelitySurrogate:
+class MultiFidelitySurrogate(GPSurrogateBase):
     """One GP over (architecture, fidelity index): ``k_arch(x, x') * B[f, f']``.
 
     ``B`` is a learned positive index kernel over the ``num_fidelities`` discrete fidelities
@@ -100,7 +89,8 @@ class MultiFidelitySurrogate:
         target = num_fidelities - 1 if target_fidelity is None else int(target_fidelity)
         if not 0 <= target < num_fidelities:
             raise ValueError(f"target_fidelity must lie in 0..{num_fidelities - 1}, got {target_fidelity}")
-        _init_gp_surrogate(self, space, kernel, h_values, encoder, maxiter, seed, upper_bound)
+        super().__init__(space, kernel, h_values=h_values, encoder=encoder, maxiter=maxiter, seed=seed,
+                         upper_bound=upper_bound)
         self.num_fidelities = int(num_fidelities)
         self.target_fidelity = target
         self.rank = rank
@@ -108,7 +98,7 @@ class MultiFidelitySurrogate:
 
     def _build(self, X: torch.Tensor, Y: torch.Tensor, h: int | None) -> MultiTaskGP:
         assert self.layout is not None
-        covar = _arch_kernel(self.kernel, self.layout, h if h is not None else 0)
+        covar = architecture_kernel(self.kernel, self.layout, h if h is not None else 0)
         fidelities = torch.arange(self.num_fidelities, dtype=DTYPE)
         return MultiTaskGP(
             X,
@@ -135,8 +125,8 @@ class MultiFidelitySurrogate:
         Each fidelity needs at least two observations of distinct value: the targets are
         standardised per fidelity.
         """
-        archs, values = _check_training_data(self.space, archs, y)
-        _check_bound(values, self.upper_bound)
+        archs, values = check_training_data(self.space, archs, y)
+        check_bound(values, self.upper_bound)
         fidelity = np.asarray(fidelities)
         if fidelity.shape != (len(archs),):
             raise ValueError(f"got {len(archs)} architectures but {fidelity.size} fidelity indices; they must match")
@@ -148,16 +138,9 @@ class MultiFidelitySurrogate:
         X = torch.cat(
             [self.encoder.encode(archs, self.layout), torch.as_tensor(groups, dtype=DTYPE).unsqueeze(-1)], dim=-1
         )
-        Y = torch.as_tensor(_warp_values(values, self.upper_bound), dtype=DTYPE).unsqueeze(-1)
-        h_values = self.h_values if h is None or self.h_values == (None,) else (int(h),)
-        self.h, self.model, self.log_marginal_likelihoods = _fit_best_h(
-            self._build, X, Y, h_values, self.seed, self.maxiter)
-        self._predictor = None
+        Y = torch.as_tensor(warp_values(values, self.upper_bound), dtype=DTYPE).unsqueeze(-1)
+        self._fit_model(X, Y, h)
         return self
-
-    def _require_fit(self) -> None:
-        if self.model is None:
-            raise RuntimeError("the surrogate is not fitted yet; call fit(archs, y, fidelities) first")
 
     def encode(self, archs: Sequence[Architecture], fidelity: int | None = None) -> torch.Tensor:
         """Model input of ``archs`` at ``fidelity`` (default: the target fidelity)."""
@@ -167,11 +150,6 @@ class MultiFidelitySurrogate:
             raise ValueError(f"fidelity must lie in 0..{self.num_fidelities - 1}, got {fidelity}")
         X = self.encoder.encode(list(archs), self.layout)
         return torch.cat([X, torch.full((X.shape[0], 1), float(fidelity), dtype=DTYPE)], dim=-1)
-
-    def _marginals(self) -> _MarginalPredictor:
-        if self._predictor is None or self._predictor.model is not self.model:
-            self._predictor = _MarginalPredictor(self.model)
-        return self._predictor
 
     def predict(
         self,
@@ -184,7 +162,7 @@ class MultiFidelitySurrogate:
         """Posterior mean and variance at ``archs`` and ``fidelity`` (default: the target)."""
         X = self.encode(archs, fidelity)
         loc, variance = self._marginals()(X, observation_noise, batch_size)
-        return _prediction(loc, variance, self.upper_bound)
+        return prediction(loc, variance, self.upper_bound)
 
     # ----- pool moments for multi-fidelity acquisition -----
 

@@ -1,0 +1,73 @@
+"""Evaluators described as JSON, so a run directory can rebuild the evaluator it was made with.
+
+A spec is a small dict whose ``kind`` names a registered builder: ``{"kind": "table", "path": ...,
+"objective": ..., "cheap": {...}}`` or ``{"kind": "training", "dataset": "digits", ...}``.
+``Study.load`` calls ``build_evaluator(config["evaluator"], space)``; a new evaluator becomes
+resumable by ``register_evaluator("mine", builder)``.
+
+Example:
+    >>> from search_spaces import NB201Space
+    >>> spec = training_spec(epochs=1)
+    >>> type(build_evaluator(spec, NB201Space())).__name__
+    'TrainingEvaluator'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from infonas.evaluators.base import Evaluator
+from infonas.exceptions import UnsupportedError
+from search_spaces.base import SearchSpace
+
+EvaluatorBuilder = Callable[[Mapping[str, Any], SearchSpace], Evaluator]
+
+
+def table_spec(path: str | Path, objective: str, cheap: dict[str, float] | None = None,
+               extra_metrics: list[str] | None = None) -> dict[str, Any]:
+    """Spec of a tabular evaluator; the path is stored absolute so a resume works from anywhere."""
+    return {"kind": "table", "path": str(Path(path).resolve()), "objective": objective,
+            "cheap": dict(cheap or {}), "extra_metrics": list(extra_metrics or [])}
+
+
+def training_spec(**options: Any) -> dict[str, Any]:
+    """Spec of a from-scratch training evaluator on the embedded digits data."""
+    return {"kind": "training", "dataset": "digits", **options}
+
+
+def _build_table(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
+    from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator  # deferred: reads a file
+
+    table = TabularBenchmark.from_csv(spec["path"], space)
+    return TabularEvaluator(table, spec["objective"], cheap=spec.get("cheap"),
+                            extra_metrics=spec.get("extra_metrics", ()))
+
+
+def _build_training(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
+    from infonas.evaluators.training import TrainingEvaluator  # deferred: loads torch
+
+    if spec.get("dataset", "digits") != "digits":
+        raise UnsupportedError(f"training spec names dataset {spec.get('dataset')!r}; only 'digits' is embedded")
+    return TrainingEvaluator(**{k: v for k, v in spec.items() if k not in ("kind", "dataset")})
+
+
+#: Evaluator kind -> builder from (spec, space). Extend with ``register_evaluator``.
+EVALUATORS: dict[str, EvaluatorBuilder] = {"table": _build_table, "training": _build_training}
+
+
+def register_evaluator(kind: str, builder: EvaluatorBuilder) -> None:
+    """Make specs of ``kind`` buildable (and so runs made with them resumable by ``Study.load``)."""
+    if kind in EVALUATORS and EVALUATORS[kind] is not builder:
+        raise ValueError(f"evaluator kind {kind!r} is already registered; choose another name")
+    EVALUATORS[kind] = builder
+
+
+def build_evaluator(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
+    """The evaluator a spec describes."""
+    kind = spec.get("kind")
+    if kind not in EVALUATORS:
+        raise UnsupportedError(f"unknown evaluator kind {kind!r} in spec {dict(spec)}; "
+                               f"registered kinds: {sorted(EVALUATORS)} (add one with register_evaluator)")
+    return EVALUATORS[kind](spec, space)

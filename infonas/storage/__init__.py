@@ -1,0 +1,9 @@
+"""Storage of runs: the crash-safe run directory (``RunStore``: immutable config, append-only
+journal, atomic snapshots), an ``InMemoryStore`` with the same interface for runs that need no
+directory (benchmarks, tests), and the typed journal events both hold (``infonas.storage.events``).
+"""
+
+from infonas.storage.memory import InMemoryStore
+from infonas.storage.run_store import RepairReport, RunStore, repair
+
+__all__ = ["InMemoryStore", "RepairReport", "RunStore", "repair"]

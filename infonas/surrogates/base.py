@@ -1,0 +1,267 @@
+"""What every GP surrogate of infonas shares, and the contract a new one fulfils.
+
+A GP surrogate (``Surrogate``: one objective; ``MultiFidelitySurrogate``: one objective at
+several fidelities) is a BoTorch model over architecture encodings, in float64 on the CPU, fitted
+by ``fit_gpytorch_mll``. Subclasses of ``GPSurrogateBase`` implement one method:
+
+* ``_build(X, Y, h) -> model``: the BoTorch model for inputs ``X`` (the encoder's layout, plus
+  whatever columns the subclass appends), targets ``Y`` (``n x 1``, warped if ``upper_bound``)
+  and WL depth ``h``.
+
+and get, from the base: argument validation, the shared ``ArchitectureEncoder``, the choice of
+``h`` by marginal likelihood (``_fit_model``), batched posterior marginals without the
+test-test covariance (``_marginals``), and the fitted state (``model``, ``h``, ``layout``,
+``log_marginal_likelihoods``). The model is never pickled: a resumed search refits it from the
+journal, and the fixed seeds make the refit identical.
+"""
+
+from __future__ import annotations
+
+import abc
+import warnings
+from collections.abc import Mapping, Sequence
+
+import gpytorch
+from botorch.fit import fit_gpytorch_mll
+import numpy as np
+import torch
+from botorch.models.model import Model
+from gpytorch.distributions import MultivariateNormal
+from gpytorch.kernels import Kernel
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from linear_operator.operators import DiagLinearOperator
+
+from infonas.encodings.inputs import ArchitectureEncoder, InputLayout
+from infonas.surrogates.kernels import additive_factory, build_kernel, hamming_factory, parse_kernel_spec, wl_factory
+from infonas.surrogates.prediction import DTYPE
+from search_spaces.base import Architecture, SearchSpace
+
+__all__ = ["GPSurrogateBase", "MarginalPredictor", "architecture_kernel", "check_training_data", "deduplicate",
+           "fit_best_h", "fit_mll", "hyperparameters"]
+
+_MAX_CHOLESKY = 5000
+
+
+def check_training_data(
+    space: SearchSpace, archs: Sequence[Architecture], y: Sequence[float] | np.ndarray | torch.Tensor
+) -> tuple[list[Architecture], np.ndarray]:
+    archs = list(archs)
+    values = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
+    if values.ndim != 1:
+        values = values.reshape(-1) if values.ndim == 2 and values.shape[-1] == 1 else values
+    if values.ndim != 1:
+        raise ValueError(f"targets must be one value per architecture, got an array of shape {values.shape}")
+    if len(archs) == 0:
+        raise ValueError("cannot fit a surrogate on empty training data (no architectures given)")
+    if len(archs) != len(values):
+        raise ValueError(f"got {len(archs)} architectures but {len(values)} target values; they must match")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise ValueError(
+            f"targets must be finite; {len(bad)} NaN/inf value(s), first at position {int(bad[0])} "
+            f"({archs[int(bad[0])]}); drop failed evaluations before fitting"
+        )
+    for arch in archs:
+        space.validate(arch)
+    return archs, values
+
+
+def deduplicate(
+    archs: Sequence[Architecture], values: np.ndarray, groups: Sequence | None = None
+) -> tuple[list[Architecture], np.ndarray, list]:
+    """Merge architectures with the same canonical key (and group): first representative, mean y."""
+    order: dict = {}
+    sums: list[float] = []
+    counts: list[int] = []
+    representatives: list[Architecture] = []
+    group_of: list = []
+    for i, arch in enumerate(archs):
+        group = None if groups is None else groups[i]
+        token = (arch.key, group)
+        index = order.get(token)
+        if index is None:
+            index = order[token] = len(representatives)
+            representatives.append(arch)
+            group_of.append(group)
+            sums.append(0.0)
+            counts.append(0)
+        sums[index] += float(values[i])
+        counts[index] += 1
+    return representatives, np.asarray(sums) / np.asarray(counts), group_of
+
+
+def architecture_kernel(spec: str, layout: InputLayout, h: int) -> Kernel:
+    factories = {
+        "hamming": hamming_factory(layout.hamming_dims(), layout.num_categories),
+        "wl": wl_factory(layout.wl_dims(h)),
+        "additive": additive_factory(layout.hamming_dims()),
+    }
+    return build_kernel(spec, factories)
+
+
+def uses_wl(spec: str) -> bool:
+    return spec != "onehot-rbf" and any("wl" in factors for factors in parse_kernel_spec(spec))
+
+
+def fit_mll(model, maxiter: int | None) -> float:
+    """Fit by ``fit_gpytorch_mll`` and return the (per-datum) log marginal likelihood reached."""
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    optimizer_kwargs = {"options": {"maxiter": int(maxiter)}} if maxiter is not None else None
+    # Exact Cholesky up to a few thousand points (GPyTorch switches to iterative solves at 800).
+    with gpytorch.settings.max_cholesky_size(_MAX_CHOLESKY):
+        if maxiter is None or maxiter > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit_gpytorch_mll(mll, optimizer_kwargs=optimizer_kwargs)
+        model.train()
+        with torch.no_grad():
+            value = float(mll(model(*model.train_inputs), model.train_targets, *model.train_inputs).sum())
+    model.eval()
+    return value
+
+
+def fit_best_h(build, X: torch.Tensor, Y: torch.Tensor, h_values: Sequence[int | None], seed: int,
+                maxiter: int | None) -> tuple[int | None, object, dict]:
+    """Fit one model per WL iteration count and keep the one of highest marginal likelihood."""
+    best = None
+    log_marginal_likelihoods = {}
+    with torch.random.fork_rng():
+        for h_value in h_values:
+            torch.manual_seed(seed)
+            model = build(X, Y, h_value)
+            value = fit_mll(model, maxiter)
+            log_marginal_likelihoods[h_value] = value
+            if best is None or value > best[0]:
+                best = (value, h_value, model)
+    assert best is not None
+    return best[1], best[2], log_marginal_likelihoods
+
+
+def hyperparameters(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Hyperparameters only: drop column selections and data-dependent transform state."""
+    return {k: v for k, v in state.items() if "active_dims" not in k and not k.startswith("outcome_transform")}
+
+
+class MarginalPredictor:
+    """Posterior marginals of a fitted exact GP, computed in batches without the test-test matrix.
+
+    GPyTorch's exact prediction evaluates the dense test x test covariance of every batch even
+    when only the variances are wanted; for the 15,625-cell pool that dominates the cost. This
+    computes the textbook marginals from the model's own modules, once-factorised:
+    ``mu = m(x) + K_x*^T (K + S)^-1 (y - m)``, ``var = k(x, x) - K_x*^T (K + S)^-1 K_x*``
+    (``S``: the likelihood's noise), then the model's outcome transform is inverted.
+    """
+
+    def __init__(self, model) -> None:
+        model.eval()
+        self.model = model
+        with torch.no_grad():
+            train_X = model.train_inputs[0]
+            prior = model.forward(train_X)
+            noisy = model.likelihood(prior, train_X)
+            K = noisy.lazy_covariance_matrix.to_dense()
+            jitter = 0.0
+            for _ in range(6):
+                L, info = torch.linalg.cholesky_ex(K + jitter * torch.eye(K.shape[-1], dtype=K.dtype))
+                if int(info) == 0:
+                    break
+                jitter = max(jitter * 10, 1e-8)
+            residual = (model.train_targets - prior.mean).unsqueeze(-1)
+            self.train_X = train_X
+            self.L = L
+            self.alpha = torch.cholesky_solve(residual, L).squeeze(-1)
+
+    def __call__(self, X: torch.Tensor, observation_noise: bool, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        model = self.model
+        means, variances = [], []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], batch_size):
+                chunk = X[start : start + batch_size]
+                joint = model.forward(torch.cat([chunk, self.train_X], dim=0))
+                covariance = joint.lazy_covariance_matrix
+                m = len(chunk)
+                cross = covariance[..., :m, m:].to_dense()
+                prior_variance = covariance[..., :m, :m].diagonal(dim1=-2, dim2=-1)
+                mean = joint.mean[:m] + cross @ self.alpha
+                v = torch.linalg.solve_triangular(self.L, cross.transpose(-1, -2), upper=False)
+                variance = (prior_variance - (v * v).sum(0)).clamp_min(1e-12)
+                if observation_noise:
+                    marginal = MultivariateNormal(mean, DiagLinearOperator(variance))
+                    variance = model.likelihood(marginal, chunk).variance
+                if hasattr(model, "outcome_transform"):
+                    mean, variance = model.outcome_transform.untransform(
+                        mean.unsqueeze(-1), variance.unsqueeze(-1), X=chunk
+                    )
+                means.append(mean.reshape(-1))
+                variances.append(variance.reshape(-1))
+        if not means:
+            empty = torch.zeros(0, dtype=DTYPE)
+            return empty, empty.clone()
+        return torch.cat(means), torch.cat(variances).clamp_min(0.0)
+
+
+class GPSurrogateBase(abc.ABC):
+    """Shared state and fitting of GP surrogates over a search space (see the module docstring).
+
+    Args:
+        space: the search space.
+        kernel: a kernel spec: any sum of products of ``wl``, ``hamming`` and ``additive``
+            (``"wl+hamming+additive"``), or ``"onehot-rbf"`` (BoTorch's default on one-hot codes).
+        h_values: WL iteration counts to choose from by marginal likelihood.
+        encoder: an ``ArchitectureEncoder`` to share feature caches with other surrogates.
+        maxiter: L-BFGS iterations of a full fit (``None``: BoTorch's default).
+        seed: seeds hyperparameter initialisation and fitting (fits are reproducible).
+        upper_bound: optional known upper bound ``u`` of the objective: the GP then models
+            ``z = -log(u - y)``.
+    """
+
+    model: Model | None
+
+    def __init__(self, space: SearchSpace, kernel: str, *, h_values: Sequence[int] = (0, 1, 2),
+                 encoder: ArchitectureEncoder | None = None, maxiter: int | None = 50, seed: int = 0,
+                 upper_bound: float | None = None) -> None:
+        if kernel != "onehot-rbf":
+            parse_kernel_spec(kernel)
+        h_values = tuple(int(h) for h in h_values)
+        if not h_values:
+            raise ValueError("h_values must name at least one WL iteration count")
+        if encoder is None:
+            encoder = ArchitectureEncoder(space, h_max=max(h_values))
+        if encoder.space is not space and encoder.space.name != space.name:
+            raise ValueError("encoder belongs to another search space")
+        if max(h_values) > encoder.wl.h_max or min(h_values) < 0:
+            raise ValueError(f"h_values must lie in 0..{encoder.wl.h_max} (the encoder's h_max)")
+        self.space = space
+        self.kernel = kernel
+        self.h_values: tuple[int | None, ...] = h_values if uses_wl(kernel) else (None,)
+        self.encoder = encoder
+        self.maxiter = maxiter
+        self.seed = seed
+        self.upper_bound = None if upper_bound is None else float(upper_bound)
+        self.model = None
+        self.layout: InputLayout | None = None
+        self.h: int | None = None
+        self.log_marginal_likelihoods: dict[int | None, float] = {}
+        self._predictor: MarginalPredictor | None = None
+
+    @abc.abstractmethod
+    def _build(self, X: torch.Tensor, Y: torch.Tensor, h: int | None) -> Model:
+        """The (unfitted) BoTorch model of inputs ``X``, targets ``Y`` and WL depth ``h``."""
+
+    def _fit_model(self, X: torch.Tensor, Y: torch.Tensor, h: int | None) -> None:
+        """Fit ``_build`` for each candidate ``h`` (or the given one); keep the best by marginal likelihood."""
+        h_values = self.h_values if h is None or self.h_values == (None,) else (int(h),)
+        self.h, self.model, self.log_marginal_likelihoods = fit_best_h(
+            self._build, X, Y, h_values, self.seed, self.maxiter)
+        self._predictor = None
+
+    def _require_fit(self) -> None:
+        if self.model is None:
+            raise RuntimeError(f"the {type(self).__name__} is not fitted yet; call fit(...) first")
+
+    def _marginals(self) -> MarginalPredictor:
+        """Posterior marginals of the fitted model (factorised once per fit)."""
+        self._require_fit()
+        if self._predictor is None or self._predictor.model is not self.model:
+            self._predictor = MarginalPredictor(self.model)
+        return self._predictor
