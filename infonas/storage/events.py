@@ -82,17 +82,24 @@ def _with_time(data: dict[str, Any], time: float | None) -> dict[str, Any]:
     return data
 
 
+def _optional_float(data: Mapping[str, Any], name: str) -> float | None:
+    # Checked here so that a hand-edited timestamp fails at load, naming the event, rather than
+    # later in whatever formats the trial.
+    value = data.get(name)
+    return None if value is None else float(value)
+
+
 def parse_event(data: Mapping[str, Any]) -> Event:
     """The typed event of one journal object; ``RunStoreError`` naming what is wrong otherwise."""
     kind = data.get("event")
     try:
         if kind == TrialAsked.kind:
-            return TrialAsked(int(data["trial"]), str(data["arch"]), str(data["fidelity"]), data.get("time"),
-                              data.get("suggest_seconds"))
+            return TrialAsked(int(data["trial"]), str(data["arch"]), str(data["fidelity"]),
+                              _optional_float(data, "time"), _optional_float(data, "suggest_seconds"))
         if kind == TrialFinished.kind:
             metrics = {str(k): float(v) for k, v in dict(data["metrics"]).items()}
             return TrialFinished(int(data["trial"]), TrialStatus(data["status"]), metrics, float(data["cost"]),
-                                 data.get("error"), data.get("time"))
+                                 data.get("error"), _optional_float(data, "time"))
     except (KeyError, TypeError, ValueError) as error:
         raise RunStoreError(f"journal event {dict(data)!r} is malformed ({type(error).__name__}: {error}); "
                             "repair the journal with `infonas.storage.repair(run_dir)`") from None
