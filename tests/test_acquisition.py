@@ -4,8 +4,20 @@ import torch
 from botorch.acquisition import LogExpectedImprovement
 from botorch.models import SingleTaskGP
 
-from infonas.acquisition import (ACQUISITIONS, PoolPosterior, acquisition_for, log_expected_improvement,
-                                 max_value_entropy, max_value_samples, thompson_sample)
+from infonas.acquisition import (
+    ACQUISITIONS,
+    PROBLEM_ACQUISITIONS,
+    PoolPosterior,
+    acquisition_for,
+    acquisitions_for,
+    log_expected_improvement,
+    max_value_entropy,
+    max_value_samples,
+    thompson_sample,
+)
+from infonas.acquisition.gaussian import joint_draws, mes_gain
+from infonas.exceptions import UnsupportedError
+from infonas.linalg import jittered_cholesky
 
 
 def gp_posterior():
@@ -54,41 +66,63 @@ def test_thompson_sample_scores_only_a_subset_when_asked():
     assert torch.isfinite(scores).sum() == 50
 
 
-def test_acquisition_table():
-    assert set(ACQUISITIONS) >= {"log-ei", "mes", "ts"}
-    assert acquisition_for("mes") is max_value_entropy
-    with pytest.raises(ValueError, match="does not apply"):
-        acquisition_for("mes", "multi-objective", "single-fidelity")
-
-
-def test_fidelity_information_gain_limits_and_quadrature():
-    from scipy import integrate
+def test_mes_gain_matches_the_formula():
     from scipy.stats import norm
 
-    from infonas.acquisition import fidelity_information_gain
+    g = np.linspace(-4, 6, 11)
+    gamma = torch.as_tensor(g)
+    expected = g * norm.pdf(g) / (2 * norm.cdf(g)) - norm.logcdf(g)
+    assert torch.allclose(mes_gain(gamma), torch.as_tensor(expected), atol=1e-10)
+    expected = 0.25 * g * norm.pdf(g) / (2 * norm.cdf(g)) - norm.logcdf(g)
+    assert torch.allclose(mes_gain(gamma, torch.full_like(gamma, 0.25)), torch.as_tensor(expected), atol=1e-10)
 
-    mean = torch.tensor([0.0, 0.5, -1.0], dtype=torch.float64)
-    std = torch.tensor([1.0, 0.5, 2.0], dtype=torch.float64)
-    f_star = torch.tensor([1.0, 1.5, 2.0], dtype=torch.float64)
-    gamma = ((f_star.reshape(1, -1) - mean.reshape(-1, 1)) / std.reshape(-1, 1)).numpy()
-    mes = (gamma * norm.pdf(gamma) / (2 * norm.cdf(gamma)) - norm.logcdf(gamma)).mean(axis=1)
-    # rho = 1 is MES; rho = 0 tells nothing; the gain grows with |rho|.
-    assert torch.allclose(fidelity_information_gain(mean, std, torch.ones(3, dtype=torch.float64), f_star),
-                          torch.as_tensor(mes), atol=1e-6)
-    assert torch.allclose(fidelity_information_gain(mean, std, torch.zeros(3, dtype=torch.float64), f_star),
-                          torch.zeros(3, dtype=torch.float64), atol=1e-8)
-    gains = [fidelity_information_gain(mean, std, torch.full((3,), r, dtype=torch.float64), f_star)
-             for r in (0.3, 0.6, 0.9)]
-    assert all(bool((a < b).all()) for a, b in zip(gains, gains[1:]))
-    # Against the entropy difference computed by brute-force integration, at rho = 0.6.
-    rho, g = 0.6, 0.7
 
-    def truncated_density(z):
-        return norm.pdf(z) * norm.cdf((g - rho * z) / np.sqrt(1 - rho**2)) / norm.cdf(g)
+def test_joint_draws_are_seeded_and_have_the_covariance():
+    mean = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    covariance = torch.tensor([[1.0, 0.8], [0.8, 2.0]], dtype=torch.float64)
+    draws = joint_draws(mean, covariance, torch.Generator().manual_seed(0), 20_000)
+    assert draws.shape == (2, 20_000)
+    assert torch.equal(draws, joint_draws(mean, covariance, torch.Generator().manual_seed(0), 20_000))
+    assert torch.allclose(draws.mean(dim=1), mean, atol=0.05)
+    assert torch.allclose(torch.cov(draws), covariance, atol=0.06)
+    assert joint_draws(mean, covariance, torch.Generator().manual_seed(0)).shape == (2,)
 
-    entropy = integrate.quad(lambda z: -truncated_density(z) * np.log(max(truncated_density(z), 1e-300)), -12, 12,
-                             limit=200)[0]
-    expected = 0.5 * np.log(2 * np.pi * np.e) - entropy
-    got = fidelity_information_gain(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64),
-                                    torch.tensor([rho], dtype=torch.float64), torch.tensor([g], dtype=torch.float64))
-    assert float(got) == pytest.approx(expected, abs=1e-4)
+
+def test_jittered_cholesky_schedules():
+    A = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    # One try at a jitter relative to the mean variance: exactly the factor of A + eps I.
+    eps = 1e-8 * A.diagonal().mean()
+    expected = torch.linalg.cholesky(A + eps * torch.eye(2, dtype=A.dtype))
+    assert torch.equal(jittered_cholesky(A, relative_jitter=1e-8), expected)
+    # No jitter while the factorisation succeeds; a singular matrix gets 1e-8, then x10 ...
+    assert torch.equal(jittered_cholesky(A, max_tries=6), torch.linalg.cholesky(A))
+    singular = torch.ones(2, 2, dtype=torch.float64)
+    L = jittered_cholesky(singular, max_tries=6)
+    assert torch.isfinite(L).all() and torch.allclose(L @ L.T, singular + 1e-8 * torch.eye(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="max_tries"):
+        jittered_cholesky(A, max_tries=0)
+
+
+def test_every_table_entry_resolves():
+    named = set()
+    for (objectives, fidelities), names in PROBLEM_ACQUISITIONS.items():
+        assert names and acquisitions_for(objectives, fidelities) == names
+        for name in names:
+            assert acquisition_for(name, objectives, fidelities) is ACQUISITIONS[name]
+            assert callable(ACQUISITIONS[name])
+        named |= set(names)
+    assert named == set(ACQUISITIONS) >= {"log-ei", "mes", "ts", "mf-mes", "pfes", "log-nehvi"}
+    assert acquisition_for("mes") is max_value_entropy
+
+
+def test_wrong_problem_kinds_raise_unsupported():
+    with pytest.raises(UnsupportedError, match=r"does not apply.*choose one of \['pfes', 'log-nehvi'\]"):
+        acquisition_for("mes", "multi-objective", "single-fidelity")
+    with pytest.raises(UnsupportedError, match="does not apply.*'mf-mes'"):
+        acquisition_for("mes", "single-objective", "multi-fidelity")
+    with pytest.raises(UnsupportedError, match="no acquisition applies.*supported problem kinds"):
+        acquisitions_for("multi-objective", "multi-fidelity")
+    with pytest.raises(UnsupportedError, match="no acquisition applies"):
+        acquisition_for("mes", "many-objective")
+    with pytest.raises(TypeError):
+        ACQUISITIONS["mine"] = max_value_entropy  # the table is read-only

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infonas.bench.search import drive
 from infonas.evaluators.base import Fidelity
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from infonas.exceptions import UnsupportedError
 from infonas.strategies import make_strategy
 from infonas.strategies.cost_aware import MultiFidelityStrategy
-from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.trials import EvaluationResult, Trial
 
 OPTIONS = {"n_init": 6, "n_init_target": 2, "maxiter": 15, "h_values": (1,), "num_max_samples": 16}
@@ -29,16 +29,16 @@ def strategy_for(evaluator, seed=0, **options):
 
 
 def test_needs_two_fidelities(space):
-    with pytest.raises(ValueError, match="two or more fidelities"):
+    with pytest.raises(UnsupportedError, match="two or more fidelities"):
         MultiFidelityStrategy(space, "acc", fidelities=[Fidelity("acc", 1.0, 0)])
     with pytest.raises(ValueError, match="n_init_target"):
         MultiFidelityStrategy(space, "acc", fidelities=[Fidelity("c", 0.1, 0), Fidelity("acc", 1.0, 1)],
                               n_init_target=0)
 
 
-def test_initial_design_then_cost_aware_choices(evaluator):
-    strategy = strategy_for(evaluator, seed=1)
-    trials, _ = drive(strategy, evaluator, None, max_cost=6.0)
+def test_initial_design_then_cost_aware_choices(evaluator, run_study):
+    study = run_study(evaluator.table.space, evaluator, "bo-mf", cost=6.0, seed=1, **OPTIONS)
+    strategy, trials = study.strategy, study.finished_trials()
     fidelities = [t.fidelity for t in trials]
     assert fidelities[:6] == ["acc_cheap"] * 6
     # Then the two best cheap results are evaluated at the target.
@@ -56,10 +56,9 @@ def test_initial_design_then_cost_aware_choices(evaluator):
     assert strategy.surrogate is not None and strategy.surrogate.fidelity_correlation()[0, 1] > 0.5
 
 
-def test_same_seed_same_trajectory_and_resume(evaluator):
-    first, _ = drive(strategy_for(evaluator, seed=3), evaluator, 16)
-    again, _ = drive(strategy_for(evaluator, seed=3), evaluator, 16)
-    other, _ = drive(strategy_for(evaluator, seed=4), evaluator, 16)
+def test_same_seed_same_trajectory_and_resume(evaluator, run_study):
+    first, again, other = (run_study(evaluator.table.space, evaluator, "bo-mf", 16, seed=seed, **OPTIONS)
+                           .finished_trials() for seed in (3, 3, 4))
     as_pairs = lambda trials: [(t.arch, t.fidelity) for t in trials]
     assert as_pairs(first) == as_pairs(again) != as_pairs(other)
     resumed = strategy_for(evaluator, seed=3)
@@ -83,9 +82,9 @@ def test_measured_costs_are_learned(space):
         strategy.observe([Trial(9, space.sample(rng), "other").finished(EvaluationResult({"acc": 1.0}, 1.0))])
 
 
-def test_batch_suggestions_are_distinct(evaluator):
-    strategy = strategy_for(evaluator, seed=5)
-    trials, _ = drive(strategy, evaluator, 10)
+def test_batch_suggestions_are_distinct(evaluator, run_study):
+    study = run_study(evaluator.table.space, evaluator, "bo-mf", 10, seed=5, **OPTIONS)
+    strategy, trials = study.strategy, study.finished_trials()
     batch = strategy.suggest([10, 11, 12], pending=[trials[-1].arch])
     keys = [s.arch.key for s in batch]
     assert len(set(keys)) == 3 and trials[-1].arch.key not in keys

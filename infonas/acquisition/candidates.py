@@ -15,23 +15,31 @@ from search_spaces.base import Architecture, SearchSpace
 ENUMERATION_LIMIT = 100_000
 
 
-# A memo of a pure function (spaces are pure), keyed by the space's type and name so that every
-# instance of a space shares one enumeration.
-_REPRESENTATIVES: dict[tuple[type, str], tuple[Architecture, ...]] = {}
+#: The attribute of a space instance that holds its canonical representatives.
+_REPRESENTATIVES_ATTRIBUTE = "_infonas_canonical_representatives"
 
 
 def canonical_representatives(space: SearchSpace) -> tuple[Architecture, ...]:
-    """The first architecture (in enumeration order) of every canonical key of a space."""
-    cache_key = (type(space), space.name)
-    if cache_key not in _REPRESENTATIVES:
+    """The first architecture (in enumeration order) of every canonical key of a space.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> len(canonical_representatives(NB201Space()))
+        6466
+    """
+    # Memoised on the space instance itself: the memo lives and dies with its space (no global
+    # cache to grow), and two spaces sharing a type and name but not parameters never collide.
+    cached = getattr(space, _REPRESENTATIVES_ATTRIBUTE, None)
+    if cached is None:
         seen: set[str] = set()
         representatives = []
         for arch in space.enumerate():
             if arch.key not in seen:
                 seen.add(arch.key)
                 representatives.append(arch)
-        _REPRESENTATIVES[cache_key] = tuple(representatives)
-    return _REPRESENTATIVES[cache_key]
+        cached = tuple(representatives)
+        setattr(space, _REPRESENTATIVES_ATTRIBUTE, cached)
+    return cached
 
 
 def candidate_pool(space: SearchSpace, exclude_keys: set[str], rng: np.random.Generator,

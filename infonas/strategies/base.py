@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from infonas.exceptions import SpaceExhaustedError
 from infonas.evaluators.base import Fidelity
+from infonas.exceptions import SpaceExhaustedError
 from infonas.objectives import ComputedMetrics, Objective
 from infonas.trials import Trial
 from search_spaces.base import Architecture, SearchSpace
@@ -105,5 +105,6 @@ class Strategy(abc.ABC):
             arch = self.space.sample(rng)
             if arch.key not in exclude:
                 return arch
-        raise SpaceExhaustedError(f"could not find an unevaluated architecture in {max_tries} samples; "
-                           "the search space looks exhausted")
+        raise SpaceExhaustedError(f"{max_tries} random samples found no architecture outside the {len(exclude)} "
+                                  f"evaluated or pending canonical keys (the space has {self.space.size} "
+                                  "architectures): it looks exhausted; stop, or search a larger space")

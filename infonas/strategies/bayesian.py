@@ -14,22 +14,42 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from infonas.exceptions import SpaceExhaustedError
-from infonas.acquisition import PoolPosterior, acquisition_for
+from infonas.acquisition import (
+    MULTI_FIDELITY,
+    MULTI_OBJECTIVE,
+    SINGLE_FIDELITY,
+    SINGLE_OBJECTIVE,
+    PoolPosterior,
+    acquisition_for,
+)
 from infonas.acquisition.candidates import candidate_pool
+from infonas.exceptions import SpaceExhaustedError
 from infonas.strategies.base import Strategy, Suggestion
 from infonas.surrogates.gp import ArchitectureEncoder, Surrogate
 from search_spaces.base import Architecture, SearchSpace
 
-# Feature caches are pure functions of the architectures: strategies of one space share them.
-_ENCODERS: dict[tuple[type, str, int], ArchitectureEncoder] = {}
+#: The attribute of a space instance that holds its encoders, by WL depth.
+_ENCODERS_ATTRIBUTE = "_infonas_encoders"
 
 
 def shared_encoder(space: SearchSpace, h_max: int) -> ArchitectureEncoder:
-    key = (type(space), space.name, h_max)
-    if key not in _ENCODERS:
-        _ENCODERS[key] = ArchitectureEncoder(space, h_max=h_max)
-    return _ENCODERS[key]
+    """The ``ArchitectureEncoder`` of ``space`` up to WL depth ``h_max``, shared by its strategies.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> space = NB201Space()
+        >>> shared_encoder(space, 2) is shared_encoder(space, 2)
+        True
+    """
+    # Feature caches are pure functions of the architectures, so strategies of one space share
+    # them; memoised on the space instance, they die with it and never mix parameterised spaces.
+    encoders = getattr(space, _ENCODERS_ATTRIBUTE, None)
+    if encoders is None:
+        encoders = {}
+        setattr(space, _ENCODERS_ATTRIBUTE, encoders)
+    if h_max not in encoders:
+        encoders[h_max] = ArchitectureEncoder(space, h_max=h_max)
+    return encoders[h_max]
 
 
 def copula_warp(values: np.ndarray) -> np.ndarray:
@@ -71,12 +91,20 @@ def pool_posterior(surrogate: Surrogate, pool: Sequence[Architecture]) -> PoolPo
     return PoolPosterior(prediction.mean, prediction.variance.clamp_min(1e-12).sqrt(), joint)
 
 
+def empty_pool_message(space: SearchSpace, exclude: set[str]) -> str:
+    """Why a Bayesian strategy has nothing left to score, and what to do."""
+    return (f"a Bayesian step needs at least one candidate that is neither evaluated nor pending; the candidate "
+            f"pool of {space.name!r} ({space.size} architectures) is empty once {len(exclude)} evaluated or "
+            "pending canonical keys are excluded: stop the search, or search a larger space")
+
+
 class BayesianStrategy(Strategy):
     """GP-based search over a discrete pool.
 
     Args:
         kernel: surrogate kernel spec (``"wl+hamming"``, ``"hamming"``, ``"onehot-rbf"``...).
-        acquisition: ``"mes"`` (max-value entropy search), ``"log-ei"`` or ``"ts"``.
+        acquisition: ``"mes"`` (max-value entropy search), ``"log-ei"`` or ``"ts"``; subclasses for
+            other problem kinds take theirs (``infonas.acquisition.PROBLEM_ACQUISITIONS``).
         n_init: random architectures before the first model.
         warp: target transform before fitting (``"copula"`` or ``"none"``).
         h_values: WL iterations to choose from by marginal likelihood.
@@ -97,7 +125,9 @@ class BayesianStrategy(Strategy):
             raise ValueError(f"n_init must be at least 1, got {n_init}")
         if warp not in WARPS:
             raise ValueError(f"unknown warp {warp!r}; choose one of {sorted(WARPS)}")
-        self.acquisition = acquisition_for(acquisition)
+        self.acquisition_name = acquisition
+        self.acquisition = acquisition_for(acquisition, MULTI_OBJECTIVE if self.multi_objective else SINGLE_OBJECTIVE,
+                                           MULTI_FIDELITY if self.multi_fidelity else SINGLE_FIDELITY)
         self.kernel = kernel
         self.n_init = n_init
         self.warp = WARPS[warp]
@@ -150,7 +180,7 @@ class BayesianStrategy(Strategy):
         incumbents = [archs[i] for i in np.argsort(-values, kind="stable")[:5]]
         pool = candidate_pool(self.space, exclude, rng, incumbents=incumbents)
         if not pool:
-            raise SpaceExhaustedError("the candidate pool is empty: every architecture has been evaluated")
+            raise SpaceExhaustedError(empty_pool_message(self.space, exclude))
         targets = self.warp(values)
         surrogate = self._surrogate(seed=int(rng.integers(2**31)))
         surrogate.fit(archs, targets, h=self._wl_iterations(archs, values))

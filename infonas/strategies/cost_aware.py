@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from infonas.exceptions import SpaceExhaustedError
-from infonas.acquisition import PoolPosterior, fidelity_information_gain, max_value_samples
 from infonas.acquisition.candidates import candidate_pool
-from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
+from infonas.exceptions import SpaceExhaustedError, UnsupportedError
 from infonas.strategies.base import Suggestion
 from infonas.strategies.bayesian import BayesianStrategy
+from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
 from infonas.trials import Trial
 from search_spaces.base import Architecture, SearchSpace
 
@@ -57,11 +56,12 @@ class MultiFidelityStrategy(BayesianStrategy):
 
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
                  n_init: int = 10, n_init_target: int = 2, num_max_samples: int = 32, **options: Any) -> None:
-        options.setdefault("acquisition", "mes")
+        options.setdefault("acquisition", "mf-mes")
         super().__init__(space, objective, seed, maximize, n_init=n_init, **options)
         if len(self.fidelities) < 2:
-            raise ValueError(f"strategy {self.name!r} needs an evaluator with two or more fidelities; "
-                             f"got {[f.name for f in self.fidelities]}")
+            raise UnsupportedError(f"strategy {self.name!r} needs an evaluator with two or more fidelities (a cheap "
+                                   f"one and the target); got {[f.name for f in self.fidelities]}: give the "
+                                   "evaluator a cheap fidelity, or use a single-fidelity strategy such as 'bo-mes'")
         if n_init_target < 1:
             raise ValueError(f"n_init_target must be at least 1, got {n_init_target}")
         self.n_init_target = n_init_target
@@ -119,10 +119,18 @@ class MultiFidelityStrategy(BayesianStrategy):
             if suggestion is None:
                 if scored is None:
                     scored = self._ranked_pairs(number, taken)
-                arch, j = next((a, j) for a, j in scored if a.key not in taken)
+                arch, j = self._best_untaken(scored, taken)
                 suggestion = Suggestion(arch, self.fidelities[j].name)
             chosen.append(suggestion)
         return chosen
+
+    def _best_untaken(self, scored: list[tuple[Architecture, int]], taken: set[str]) -> tuple[Architecture, int]:
+        for arch, j in scored:
+            if arch.key not in taken:
+                return arch, j
+        raise SpaceExhaustedError(f"a batch of bo-mf takes distinct architectures from one ranking of "
+                                  f"{len(scored)} (architecture, fidelity) pairs, and all are taken by the "
+                                  f"{len(taken)} pending ones: ask for a smaller batch")
 
     def _initial_design(self, number: int, taken: set[str]) -> Suggestion | None:
         cheapest, target = 0, self.target_index
@@ -142,7 +150,8 @@ class MultiFidelityStrategy(BayesianStrategy):
         return None
 
     def _ranked_pairs(self, number: int, taken: set[str]) -> list[tuple[Architecture, int]]:
-        """Every admissible (architecture, fidelity) pair, best information gain per cost first."""
+        """Admissible (architecture, fidelity) pairs, best information gain per cost first (MF-MES:
+        ``infonas.acquisition.multi_fidelity``; only pairs that could win are scored and ranked)."""
         rng = self.rng_for(number)
         archs, values, fidelities = self.fidelity_data()
         target = self.target_index
@@ -155,7 +164,6 @@ class MultiFidelityStrategy(BayesianStrategy):
                       h=self._mf_wl_iterations(archs, values, fidelities))
         self.surrogate = surrogate
         moments = surrogate.pool_moments(universe)
-        std = moments.variance[target].sqrt()
         observed, observed_fidelity = surrogate.standardised_targets()
         at_target = observed[observed_fidelity == target]
         best = float(at_target.max()) if at_target.numel() else float("-inf")
@@ -164,43 +172,20 @@ class MultiFidelityStrategy(BayesianStrategy):
             return surrogate.target_joint([universe[int(i)] for i in indices])
 
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        f_star = max_value_samples(PoolPosterior(moments.mean[target], std, joint), best, generator,
-                                   self.num_max_samples)
-        costs = self.costs()
-        n, num_fidelities = len(universe), len(self.fidelities)
-        correlations = torch.stack([
-            moments.target_covariance[j] / (std * (moments.variance[j] + moments.noise[j]).sqrt())
-            for j in range(num_fidelities)])
-        admissible = torch.ones(num_fidelities, n, dtype=torch.bool)
-        for j in range(num_fidelities):
+        admissible = torch.ones(len(self.fidelities), len(universe), dtype=torch.bool)
+        for j in range(len(self.fidelities)):
             # A pair already evaluated (or an architecture already known at the target) is not
             # worth buying; pending architectures wait for their result.
             done = self.seen_at[target] | taken | (self.seen_at[j] if j != target else set())
             admissible[j] = torch.tensor([a.key not in done for a in universe])
-        # The gain grows with |rho| and equals MES at |rho| = 1, so MES / cost bounds every pair's
-        # score: the exact (quadrature) gain is needed only for pairs whose bound can still win.
-        mes = fidelity_information_gain(moments.mean[target], std, torch.ones(n, dtype=torch.float64), f_star)
-        bounds = torch.where(admissible, mes.unsqueeze(0) / costs.unsqueeze(1),
-                             torch.tensor(float("-inf"), dtype=torch.float64)).reshape(-1)
-        by_bound = torch.argsort(bounds, descending=True, stable=True)
-        by_bound = by_bound[bounds[by_bound] > float("-inf")]
-        if by_bound.numel() == 0:
-            raise SpaceExhaustedError("every architecture has been evaluated at the target fidelity")
-        exact = torch.full_like(bounds, float("-inf"))
-        count = min(256, by_bound.numel())
-        while True:
-            chosen = by_bound[:count]
-            fidelity_of, arch_of = chosen // n, chosen % n
-            gain = fidelity_information_gain(moments.mean[target][arch_of], std[arch_of],
-                                             correlations[fidelity_of, arch_of], f_star)
-            exact[chosen] = gain / costs[fidelity_of]
-            if count == by_bound.numel() or float(exact.max()) >= float(bounds[by_bound[count]]):
-                break
-            count = min(2 * count, by_bound.numel())
-        order = torch.argsort(exact, descending=True, stable=True)
-        order = order[exact[order] > float("-inf")]
-        ranked = [(universe[int(i) % n], int(i) // n) for i in order]
-        return ranked
+        if not bool(admissible.any()):
+            raise SpaceExhaustedError(
+                f"bo-mf proposes architectures not yet evaluated at the target fidelity; all {len(universe)} "
+                f"candidates of {self.space.name!r} are evaluated there or pending ({len(taken)} pending): "
+                "stop the search, or search a larger space")
+        ranked = self.acquisition(moments, target, joint, best, self.costs(), admissible, generator,
+                                  self.num_max_samples)
+        return [(universe[i], j) for i, j in ranked]
 
     def _mf_wl_iterations(self, archs: list[Architecture], values: np.ndarray, fidelities: np.ndarray) -> int | None:
         """``h`` chosen by marginal likelihood on the (raw, then warped) data prefix at schedule points
