@@ -90,3 +90,26 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def _run_study(space, evaluator, strategy: str, budget: int | None = None, *, objective: str = "acc", seed: int = 0,
+               cost: float | None = None, stop=None, **options):
+    """An in-memory Study of ``strategy`` (with ``options``) run for ``budget`` evaluations or up to
+    ``cost``; ``stop(trial)`` returning true ends it after that trial. Returns the Study: its
+    ``finished_trials()`` and its ``strategy`` are what tests look at."""
+    from infonas.study import Study
+
+    study = Study.create(None, space, evaluator, objective, strategy=strategy, seed=seed,
+                         strategy_options=options or None)
+
+    def stop_when(study, trial) -> None:
+        if stop(trial):
+            study.stop("the test's stop condition holds")
+
+    return study.optimize(budget, cost=cost, callbacks=[stop_when] if stop is not None else [])
+
+
+@pytest.fixture(scope="session")
+def run_study():
+    """``run_study(space, evaluator, strategy, budget, ...)``: drive a strategy through an in-memory Study."""
+    return _run_study

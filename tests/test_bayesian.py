@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from infonas.bench.search import drive
 from infonas.evaluators.registry import build_evaluator, table_spec
 from infonas.strategies import make_strategy
 from infonas.strategies.bayesian import copula_warp, power_warp
@@ -23,26 +22,26 @@ def test_warps_are_monotone():
 
 
 @pytest.mark.parametrize("name", ["bo-mes", "bo-ei"])
-def test_bayesian_beats_random_on_a_smooth_table(space, evaluator, name):
+def test_bayesian_beats_random_on_a_smooth_table(space, evaluator, run_study, name):
     table = evaluator.table
     optimum = table.column("acc").max()
-    bo, _ = drive(make_strategy(name, space, "acc", seed=0, n_init=5), evaluator, 25)
-    rs, _ = drive(make_strategy("rs", space, "acc", seed=0), evaluator, 25)
+    bo = run_study(space, evaluator, name, 25, seed=0, n_init=5).finished_trials()
+    rs = run_study(space, evaluator, "rs", 25, seed=0).finished_trials()
     best_bo = max(t.metrics["acc"] for t in bo)
     assert best_bo > max(t.metrics["acc"] for t in rs)
     assert optimum - best_bo < 2.0
     assert len({t.arch.key for t in bo}) == 25
 
 
-def test_same_seed_same_trajectory(space, evaluator):
-    runs = [[t.arch for t in drive(make_strategy("bo-ei", space, "acc", seed=3, n_init=4), evaluator, 10)[0]]
+def test_same_seed_same_trajectory(space, evaluator, run_study):
+    runs = [[t.arch for t in run_study(space, evaluator, "bo-ei", 10, seed=3, n_init=4).finished_trials()]
             for _ in range(2)]
     assert runs[0] == runs[1]
 
 
-def test_batch_suggestions_are_distinct(space, evaluator):
-    strategy = make_strategy("bo-mes", space, "acc", seed=0, n_init=4)
-    trials, _ = drive(strategy, evaluator, 6)
+def test_batch_suggestions_are_distinct(space, evaluator, run_study):
+    study = run_study(space, evaluator, "bo-mes", 6, seed=0, n_init=4)
+    strategy, trials = study.strategy, study.finished_trials()
     batch = strategy.suggest([6, 7, 8])
     keys = {s.arch.key for s in batch}
     assert len(keys) == 3 and not keys & {t.arch.key for t in trials}

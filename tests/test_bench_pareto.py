@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from infonas.bench.pareto import format_pareto_table, objective_matrix, run_pareto_benchmark
-from search_spaces.nb201.cost_tables import ArchitectureCosts
+from infonas.evaluators.tabular import TabularBenchmark
 from infonas.objectives import parse_objectives
 from infonas.pareto import hypervolume, pareto_mask, unit_normaliser
-from infonas.evaluators.tabular import TabularBenchmark
 from search_spaces import NB201Space
+from search_spaces.nb201.cost_tables import ArchitectureCosts
 from search_spaces.nb201.network import NetworkConfig
 
 SPACE = NB201Space()
@@ -103,6 +103,9 @@ def test_pareto_benchmark_needs_a_measured_objective(table, costs) -> None:
                              costs=costs, progress=False)
     with pytest.raises(ValueError, match="two or more"):
         run_pareto_benchmark(table, parse_objectives("acc"), ["rs"], seeds=1, budget=3, costs=costs, progress=False)
+    with pytest.raises(ValueError, match="first objective must be a table column"):
+        run_pareto_benchmark(table, parse_objectives("flops:min,acc:max"), ["rs"], seeds=1, budget=3, costs=costs,
+                             progress=False)
 
 
 def test_pareto_benchmark_bo_mesmo(table, costs) -> None:

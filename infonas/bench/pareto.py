@@ -10,20 +10,20 @@ table; a method's score after ``t`` evaluations is ``HV(found) / HV(true)``.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from infonas.bench.search import run_jobs, worker_table
-from search_spaces.nb201.cost_tables import ArchitectureCosts
+from infonas.bench.common import median_seconds, run_jobs, suggest_seconds, worker_table
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.objectives import Objective
 from infonas.pareto import hypervolume, hypervolume_curve, pareto_mask, unit_normaliser
-from infonas.strategies import make_strategy
-from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
-from infonas.trials import EvaluationResult, Trial
+from infonas.study import Study
+from search_spaces.nb201.cost_tables import ArchitectureCosts
+
+__all__ = ["REFERENCE_MARGIN", "format_pareto_table", "objective_matrix", "run_one_pareto", "run_pareto_benchmark"]
 
 REFERENCE_MARGIN = 0.01
 
@@ -47,33 +47,37 @@ def objective_matrix(table: TabularBenchmark, objectives: Sequence[Objective], c
 
 def run_one_pareto(table: TabularBenchmark, objectives: Sequence[Objective], costs: ArchitectureCosts,
                    method: str, seed: int, budget: int) -> dict[str, Any]:
-    """One seed of one method: its hypervolume curve (normalised objectives) and timings."""
+    """One seed of one method, as an in-memory ``Study``: its hypervolume curve and timings.
+
+    ``hv_curve[t]`` is the hypervolume, above ``-REFERENCE_MARGIN`` in every normalised objective,
+    of the front of the first ``t + 1`` trials (a failed trial adds nothing).
+
+    Example:
+        >>> run = run_one_pareto(table, parse_objectives("acc:max,flops:min"), costs, "rs", 0, 30)  # doctest: +SKIP
+        >>> len(run["hv_curve"]), len(run["seconds"])  # doctest: +SKIP
+        (30, 30)
+    """
     measured = [o for o in objectives if o.name not in costs.names]
     if not measured:
-        raise ValueError("at least one objective must be a table column (measured), not computed")
+        raise ValueError("at least one objective must be a table column (measured), not computed; got "
+                         f"{[str(o) for o in objectives]}, all of them in {sorted(costs.names)}")
+    if objectives[0] != measured[0]:
+        raise ValueError(f"the first objective must be a table column (measured), got {objectives[0]}; "
+                         f"list a measured objective such as {measured[0]} first")
     evaluator = TabularEvaluator(table, measured[0].name, extra_metrics=[o.name for o in measured[1:]])
-    strategy = make_strategy(method, table.space, objectives[0].name, seed=seed, maximize=objectives[0].maximize,
-                             objectives=objectives, computed=costs, fidelities=list(evaluator.fidelities.values()))
-    normalise = unit_normaliser(objective_matrix(table, objectives, costs))
-    rows, seconds = [], []
-    for number in range(budget):
-        start = time.perf_counter()
-        (suggestion,) = strategy.suggest([number])
-        seconds.append(time.perf_counter() - start)
-        result = evaluator.evaluate(suggestion.arch)
-        metrics = dict(result.metrics)
-        # Computed objectives are part of the trial's result, as a Study records them.
-        metrics.update({o.name: float(costs.value(suggestion.arch, o.name)) for o in objectives if o.name in costs.names})
-        result = EvaluationResult(metrics, result.cost, result.status, result.error)
-        trial = Trial(number, suggestion.arch, evaluator.target_fidelity).finished(result)
-        strategy.observe([trial])
-        if trial.is_complete:
-            rows.append([o.sign * trial.metrics[o.name] for o in objectives])
-        else:
-            rows.append([-np.inf] * len(objectives))
+    Y = objective_matrix(table, objectives, costs)
+    # The study's own reference point (used by its reports, not by this benchmark): the worst
+    # value of each objective over the table, given so that it is not recomputed over the space.
+    worst = {o.name: float(o.sign * Y[:, i].min()) for i, o in enumerate(objectives)}
+    study = Study.create(None, table.space, evaluator, strategy=method, seed=seed, objectives=objectives,
+                         computed=costs, reference_point=worst)
+    # Computed objectives are added to each trial's metrics by the Study, from ``costs``.
+    study.optimize(budget)
+    rows = [[o.sign * trial.metrics[o.name] for o in objectives] if trial.is_complete else [-np.inf] * len(objectives)
+            for trial in study.finished_trials()]
     reference = torch.full((len(objectives),), -REFERENCE_MARGIN, dtype=torch.float64)
-    curve = hypervolume_curve(normalise(np.asarray(rows)).nan_to_num(neginf=-1e9), reference)
-    return {"hv_curve": curve, "seconds": seconds}
+    curve = hypervolume_curve(unit_normaliser(Y)(np.asarray(rows)).nan_to_num(neginf=-1e9), reference)
+    return {"hv_curve": curve, "seconds": suggest_seconds(study)}
 
 
 def _pareto_worker(table_path: str, space_name: str, costs_json: dict, objectives: Sequence[Objective],
@@ -114,19 +118,18 @@ def run_pareto_benchmark(table: TabularBenchmark, objectives: Sequence[Objective
                     table, workers, progress, "bench pareto")
     for method in methods:
         per_seed = [runs[(method, seed)] for seed in range(seeds)]
-        seconds = [s for run in per_seed for s in run["seconds"]]
         results["methods"][method] = {
             "hv_ratio": [run["hv_curve"][-1] / true_volume for run in per_seed],
             "hv_curves": [[v / true_volume for v in run["hv_curve"]] for run in per_seed],
-            "seconds_per_suggestion": statistics.median(seconds) if seconds else 0.0,
+            "seconds_per_suggestion": median_seconds(per_seed),
         }
     return results
 
 
 def format_pareto_table(results: dict[str, Any]) -> str:
     """Plain text: per method, median / min / max hypervolume ratio after the budget."""
-    lines = [f"objectives {', '.join(results['objectives'])}; budget {results['budget']}; "
-             f"true front {results['true_front_size']} points",
+    lines = [(f"objectives {', '.join(results['objectives'])}; budget {results['budget']}; "
+              f"true front {results['true_front_size']} points"),
              f"{'method':<12}{'median hv':>12}{'min':>10}{'max':>10}{'s/suggest':>12}"]
     for name, record in results["methods"].items():
         ratios = record["hv_ratio"]

@@ -8,70 +8,53 @@ total cost in units of one target evaluation. Seeds run in parallel processes wi
 
 from __future__ import annotations
 
-import os
 import statistics
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from infonas.evaluators.base import Evaluator
-from infonas.strategies import make_strategy
-from infonas.strategies.base import Strategy
+from infonas.bench.common import median_seconds, run_jobs, suggest_seconds, worker_table
+from infonas.budget import Budget
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from infonas.study import Study
 from infonas.trials import Trial
 
+__all__ = ["OPTIMUM_TOLERANCE", "format_search_table", "format_surrogate_table", "run_one_search",
+           "run_search_benchmark"]
+
 OPTIMUM_TOLERANCE = 1e-9
-
-
-def drive(strategy: Strategy, evaluator: Evaluator, budget: int | None,
-          stop: Callable[[Trial], bool] | None = None, max_cost: float | None = None
-          ) -> tuple[list[Trial], list[float]]:
-    """Run ``strategy`` sequentially for ``budget`` evaluations (or until ``max_cost`` is spent);
-    stop early when ``stop(trial)``. Returns the trials and the seconds each suggestion took.
-    """
-    if budget is None and max_cost is None:
-        raise ValueError("drive needs a budget of evaluations or a max_cost")
-    trials: list[Trial] = []
-    suggest_seconds: list[float] = []
-    spent = 0.0
-    number = 0
-    while (budget is None or number < budget) and (max_cost is None or spent < max_cost):
-        start = time.perf_counter()
-        (suggestion,) = strategy.suggest([number])
-        suggest_seconds.append(time.perf_counter() - start)
-        fidelity = suggestion.fidelity or evaluator.target_fidelity
-        trial = Trial(number, suggestion.arch, fidelity).finished(evaluator.evaluate(suggestion.arch, fidelity))
-        strategy.observe([trial])
-        trials.append(trial)
-        spent += trial.cost
-        number += 1
-        if stop is not None and stop(trial):
-            break
-    return trials, suggest_seconds
 
 
 def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: int, budget: float,
                    maximize: bool = True, cheap: str | None = None, cheap_cost: float | None = None
                    ) -> dict[str, Any]:
-    """One seed of one method: the per-seed entries of ``run_search_benchmark``'s JSON."""
+    """One seed of one method, as an in-memory ``Study`` that stops once the optimum is observed at
+    the target fidelity: the per-seed entries of ``run_search_benchmark``'s JSON.
+
+    Regret after trial ``t`` is ``|optimum - best target value among trials <= t|`` (``None``
+    before the first target evaluation).
+
+    Example:
+        >>> run = run_one_search(table, "cifar10_test_200ep", "ls", seed=0, budget=150)  # doctest: +SKIP
+        >>> run["queries_to_optimum"], run["regret_curve"][-1]  # doctest: +SKIP
+        (47, 0.0)
+    """
     _, optimum = table.best(objective, maximize)
     evaluator = TabularEvaluator(table, objective, cheap={cheap: cheap_cost} if cheap else None)
     target = evaluator.target_fidelity
     sign = 1.0 if maximize else -1.0
-    strategy = make_strategy(method, table.space, objective, seed=seed, maximize=maximize,
-                             fidelities=list(evaluator.fidelities.values()))
 
     def reached(trial: Trial) -> bool:
         return (trial.is_complete and trial.fidelity == target
                 and sign * (optimum - trial.metrics[objective]) <= OPTIMUM_TOLERANCE)
 
-    if cheap:
-        trials, seconds = drive(strategy, evaluator, None, stop=reached, max_cost=budget)
-    else:
-        trials, seconds = drive(strategy, evaluator, int(budget), stop=reached)
+    def stop_at_optimum(study: Study, trial: Trial) -> None:
+        if reached(trial):
+            study.stop("the optimum was observed at the target fidelity")
+
+    study = Study.create(None, table.space, evaluator, objective, strategy=method, seed=seed, maximize=maximize)
+    # With a cheap fidelity the budget is total cost (a target evaluation costs 1), else evaluations.
+    study.optimize(Budget(cost=budget) if cheap else int(budget), callbacks=[stop_at_optimum])
+    trials = study.finished_trials()
     regret, costs, best, spent = [], [], None, 0.0
     for trial in trials:
         spent += trial.cost
@@ -82,6 +65,7 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
         costs.append(spent)
     hit = next((i for i, t in enumerate(trials) if reached(t)), None)
     if not cheap:
+        # A seed that found the optimum stops there; its curve is padded to the budget.
         regret += [0.0 if hit is not None else regret[-1]] * (int(budget) - len(regret))
     return {
         "queries_to_optimum": hit + 1 if hit is not None else None,
@@ -90,55 +74,14 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
         "regret_curve": regret,
         "cost_curve": costs,
         "target_evaluations": sum(1 for t in trials if t.fidelity == target),
-        "seconds": seconds,
+        "seconds": suggest_seconds(study),
     }
-
-
-_WORKER_TABLE: dict[str, TabularBenchmark] = {}
-
-
-def worker_table(table_path: str, space_name: str) -> TabularBenchmark:
-    """The table a worker process runs on, loaded once per process; torch kept to one thread
-    (the GP's matrices are small, and processes with several threads each oversubscribe cores)."""
-    import torch
-
-    from search_spaces import get_space
-
-    torch.set_num_threads(1)
-    if table_path not in _WORKER_TABLE:
-        _WORKER_TABLE[table_path] = TabularBenchmark.from_csv(table_path, get_space(space_name))
-    return _WORKER_TABLE[table_path]
 
 
 def _search_worker(table_path: str, space_name: str, objective: str, budget: float, maximize: bool,
                    cheap: str | None, cheap_cost: float | None, method: str, seed: int) -> dict[str, Any]:
     return run_one_search(worker_table(table_path, space_name), objective, method, seed, budget, maximize, cheap,
                           cheap_cost)
-
-
-def run_jobs(jobs: Sequence[tuple[str, int]], local: Callable[[str, int], dict[str, Any]],
-             remote: Callable[..., dict[str, Any]], remote_args: tuple, table: TabularBenchmark, workers: int,
-             progress: bool, desc: str) -> dict[tuple[str, int], dict[str, Any]]:
-    """Run every (method, seed) job: ``local(method, seed)`` in this process, or with ``workers > 1``
-    ``remote(*remote_args, method, seed)`` in a pool of processes (which reload the table file)."""
-    runs: dict[tuple[str, int], dict[str, Any]] = {}
-    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
-    if workers > 1:
-        if not os.path.isfile(table.source):
-            raise ValueError("workers > 1 needs a table loaded from a file")
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(remote, *remote_args, method, seed): (method, seed) for method, seed in jobs}
-            for future in as_completed(futures):
-                runs[futures[future]] = future.result()
-                bar.update(1)
-                bar.set_postfix(method=futures[future][0], seed=futures[future][1])
-    else:
-        for method, seed in jobs:
-            runs[(method, seed)] = local(method, seed)
-            bar.update(1)
-            bar.set_postfix(method=method, seed=seed)
-    bar.close()
-    return runs
 
 
 def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Sequence[str], seeds: int,
@@ -168,14 +111,13 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
                     table, workers, progress, "bench search")
     for method in methods:
         per_seed = [runs[(method, seed)] for seed in range(seeds)]
-        seconds = [s for run in per_seed for s in run["seconds"]]
         record = {
             "queries_to_optimum": [run["queries_to_optimum"] for run in per_seed],
             "cost_to_optimum": [run["cost_to_optimum"] for run in per_seed],
             "final_regret": [run["final_regret"] for run in per_seed],
             "regret_curves": [run["regret_curve"] for run in per_seed],
             "target_evaluations": [run["target_evaluations"] for run in per_seed],
-            "seconds_per_suggestion": statistics.median(seconds) if seconds else 0.0,
+            "seconds_per_suggestion": median_seconds(per_seed),
         }
         if cheap:
             record["cost_curves"] = [run["cost_curve"] for run in per_seed]
@@ -192,8 +134,8 @@ def format_search_table(results: dict[str, Any]) -> str:
     """A plain-text summary: per method, seeds reaching the optimum, median queries and cost to it."""
     lines = [f"objective {results['objective']}  optimum {results['optimum']:.4f}"
              + (f"  cheap {results['cheap']} at cost {results['cheap_cost']:g}" if results.get("cheap") else ""),
-             f"{'method':<12}{'reached':>10}{'median q':>10}{'median cost':>13}{'mean final regret':>20}"
-             f"{'s/suggest':>12}"]
+             (f"{'method':<12}{'reached':>10}{'median q':>10}{'median cost':>13}{'mean final regret':>20}"
+              f"{'s/suggest':>12}")]
     for name, record in results["methods"].items():
         hits = [q for q in record["queries_to_optimum"] if q is not None]
         median_q = _median_or_none(record["queries_to_optimum"])

@@ -36,16 +36,18 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 import torch
 from scipy import stats
+from tqdm.auto import tqdm
 
+from infonas.encodings.inputs import ArchitectureEncoder
+from infonas.surrogates.gp import KERNEL_SPECS, Surrogate
 from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
-from infonas.surrogates.gp import KERNEL_SPECS, ArchitectureEncoder, Prediction, Surrogate
+from infonas.surrogates.prediction import Prediction
 from search_spaces import get_space
 from search_spaces.base import Architecture, SearchSpace
 
-__all__ = ["run_surrogate_benchmark", "score_predictions", "multifidelity_name"]
+__all__ = ["multifidelity_name", "run_surrogate_benchmark", "score_predictions"]
 
 
 def multifidelity_name(kernel: str) -> str:
@@ -209,7 +211,9 @@ def run_surrogate_benchmark(
 
 
 def _summarise(name: str, n: int, scores: list[dict[str, float]]) -> dict:
-    column = lambda key: np.asarray([s[key] for s in scores], dtype=np.float64)  # noqa: E731
+    def column(key: str) -> np.ndarray:
+        return np.asarray([s[key] for s in scores], dtype=np.float64)
+
     return {
         "model": name,
         "train_size": int(n),
