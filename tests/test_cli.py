@@ -122,3 +122,89 @@ def test_bench_pareto_writes_contract_json(tmp_path, synthetic_table_file):
     assert data["objectives"] == ["acc:max", "params:min"] and data["reference_point"] == [-0.01, -0.01]
     for record in data["methods"].values():
         assert len(record["hv_ratio"]) == 2 and all(len(c) == 12 for c in record["hv_curves"])
+
+
+def test_a_search_stopped_early_says_why_in_one_line(tmp_path, synthetic_table_file, monkeypatch):
+    from infonas.study import Study
+
+    optimize = Study.optimize
+
+    def stopping(self, *args, **kwargs):
+        optimize(self, *args, **kwargs)
+        self.stop("the space ran out\nof cells")  # what a SpaceExhaustedError or a callback leaves
+        return self
+
+    monkeypatch.setattr(Study, "optimize", stopping)
+    result = invoke("search", "--table", synthetic_table_file, "--objective", "acc", "--strategy", "rs",
+                    "--budget", 3, "--run-dir", tmp_path / "run", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "note: the search stopped before its budget: the space ran out of cells\n" in result.output
+
+
+def test_expected_errors_are_one_line_without_a_traceback(tmp_path, synthetic_table_file, monkeypatch):
+    from infonas.exceptions import StudyError
+    from infonas.study import Study
+
+    unknown = invoke("search", "--space", "nb999", "--table", synthetic_table_file, "--objective", "acc",
+                     "--run-dir", tmp_path / "a", "--quiet")
+    assert unknown.exit_code == 1 and "Error: unknown search space 'nb999'" in unknown.output
+    assert "Traceback" not in unknown.output
+
+    def broken(self, *args, **kwargs):
+        raise StudyError("a rule was broken; the fix is named here")
+
+    monkeypatch.setattr(Study, "optimize", broken)
+    result = invoke("search", "--table", synthetic_table_file, "--objective", "acc", "--strategy", "rs",
+                    "--budget", 2, "--run-dir", tmp_path / "b", "--quiet")  # catch_exceptions=False: must not raise
+    assert result.exit_code == 1 and result.output.splitlines()[-1] == "Error: a rule was broken; the fix is named here"
+
+
+def test_library_warnings_reach_stderr_as_bare_lines(tmp_path, synthetic_table_file, monkeypatch):
+    import logging
+
+    from infonas.study import Study
+
+    def warn(self, *args, **kwargs):
+        logging.getLogger("infonas.study").warning("a warning from the library")
+        return self
+
+    monkeypatch.setattr(Study, "optimize", warn)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers.clear()  # as in a fresh process: pytest's own handlers would make basicConfig a no-op
+    try:
+        result = CliRunner().invoke(main, ["search", "--table", str(synthetic_table_file), "--objective", "acc",
+                                           "--strategy", "rs", "--budget", "2", "--run-dir", str(tmp_path / "run"),
+                                           "--quiet"], catch_exceptions=False)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    assert result.exit_code == 0, result.output
+    assert "a warning from the library\n" in result.stderr and "a warning" not in result.stdout
+
+
+def test_search_defaults_are_the_study_defaults():
+    from infonas.cli import search
+    from infonas.study import DEFAULT_BATCH_SIZE, DEFAULT_SEED, DEFAULT_STRATEGY
+
+    defaults = {p.name: p.default for p in search.params}
+    assert (defaults["strategy"], defaults["seed"], defaults["batch_size"]) == (
+        DEFAULT_STRATEGY, DEFAULT_SEED, DEFAULT_BATCH_SIZE)
+
+
+def test_progress_follows_quiet(tmp_path, synthetic_table_file, monkeypatch):
+    from infonas.study import Study
+
+    seen = []
+    optimize = Study.optimize
+
+    def record(self, *args, **kwargs):
+        seen.append(kwargs.get("progress"))
+        return optimize(self, *args, **kwargs)
+
+    monkeypatch.setattr(Study, "optimize", record)
+    run = tmp_path / "run"
+    invoke("search", "--table", synthetic_table_file, "--objective", "acc", "--strategy", "rs", "--budget", 2,
+           "--run-dir", run)
+    invoke("resume", run, "--budget", 3, "--quiet")
+    assert seen == [True, False]

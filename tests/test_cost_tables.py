@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from search_spaces.nb201.cost_tables import ArchitectureCosts, OperationLatencyTable, lookup_vs_measured, stage_shapes
-from search_spaces.metrics import ArchitectureMetrics
 from infonas.objectives import ComputedMetrics
 from search_spaces import NB201Space
 from search_spaces.base import Architecture, InvalidArchitectureError
+from search_spaces.metrics import ArchitectureMetrics
+from search_spaces.nb201.cost_tables import ArchitectureCosts, OperationLatencyTable, lookup_vs_measured, stage_shapes
 from search_spaces.nb201.network import NB201Cell, NetworkConfig
 
 SPACE = NB201Space()
@@ -133,3 +133,24 @@ def test_lookup_vs_measured(digits_costs: ArchitectureCosts) -> None:
     assert all(ms > 0 for ms in result["measured_ms"])
     assert -1.0 <= result["spearman_rho"] <= 1.0
     json.dumps(result)
+
+
+def test_latency_names_stay_importable_from_cost_tables() -> None:
+    from search_spaces.nb201 import latency
+
+    assert (OperationLatencyTable, lookup_vs_measured, stage_shapes) == (
+        latency.OperationLatencyTable, latency.lookup_vs_measured, latency.stage_shapes)
+
+
+def test_broken_additivity_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import search_spaces.nb201.cost_tables as cost_tables
+
+    class Squared(ArchitectureMetrics):
+        """FLOPs that grow with the square of the conv count: not additive over edges."""
+
+        def flops(self, arch: Architecture) -> int:
+            return sum(op == "nor_conv_3x3" for op in arch.ops) ** 2
+
+    monkeypatch.setattr(cost_tables, "ArchitectureMetrics", Squared)
+    with pytest.raises(RuntimeError, match=r"must add up over edges.*'nor_conv_3x3'.*\(36, .*\(6, .*fix the network"):
+        ArchitectureCosts.measure(SPACE, DIGITS, latency=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from search_spaces.metrics import ArchitectureMetrics, count_flops, count_parameters, measure_latency_ms
 from search_spaces import NB201Space
+from search_spaces.metrics import ArchitectureMetrics, count_flops, count_parameters, measure_latency_ms
 from search_spaces.nb201.network import NetworkConfig
 
 SPACE = NB201Space()

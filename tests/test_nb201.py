@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from search_spaces import Architecture, InvalidArchitectureError, NB201Space, get_space
+import search_spaces
+from infonas.exceptions import InfonasError
+from search_spaces import (
+    Architecture,
+    InvalidArchitectureError,
+    InvalidArgumentError,
+    NB201Space,
+    get_space,
+    register_space,
+)
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -82,8 +91,27 @@ def test_graph_pruning(space):
 
 def test_get_space_unknown():
     assert isinstance(get_space("nb201"), NB201Space)
-    with pytest.raises(ValueError, match="unknown search space 'nb301'"):
+    with pytest.raises(InvalidArgumentError, match=r"unknown search space 'nb301'.*\['nb201'\].*register_space") as info:
         get_space("nb301")
+    assert isinstance(info.value, InfonasError) and isinstance(info.value, ValueError)
+
+
+def test_register_space(monkeypatch):
+    monkeypatch.setattr(search_spaces, "SPACES", dict(search_spaces.SPACES))
+
+    class Wide(NB201Space):
+        name = "nb201-wide"
+
+    register_space("nb201-wide", Wide)
+    register_space("nb201-wide", Wide)  # the same class again: no change
+    assert type(get_space("nb201-wide")) is Wide
+    with pytest.raises(InvalidArgumentError, match="'nb201' is already NB201Space, not Other"):
+        register_space("nb201", type("Other", (NB201Space,), {}))
+    with pytest.raises(InvalidArgumentError, match="Wide.name is 'nb201-wide', not 'other'"):
+        register_space("other", Wide)
+    with pytest.raises(TypeError, match="SearchSpace subclass"):
+        register_space("nothing", object)
+    assert sorted(search_spaces.SPACES) == ["nb201", "nb201-wide"]
 
 
 @pytest.mark.table

@@ -27,7 +27,7 @@ def test_loads_any_table_with_arch_and_metric_columns(tiny_table_file, space):
     (f"arch,acc\n{CELL},1.0\n{CELL2},\n", "row 2, column 'acc': the value is missing"),
     (f"arch,acc\n{CELL},nan\n{CELL2},1.0\n", "row 1, column 'acc': the value is 'nan'"),
     (f"arch,acc\n{CELL},1.0\n{CELL2},high\n", "row 2, column 'acc': the value is not a number"),
-    (f"arch,acc\n{CELL},1.0\n{CELL},2.0\n", "more than one row"),
+    (f"arch,acc\n{CELL},1.0\n{CELL},2.0\n", "appears in rows 1 and 2: remove or merge"),
     (f"arch,acc\n{CELL},1.0,3\n", "row 1 has 3 fields"),
     ("", "empty"),
     ("arch,acc\n", "no data rows"),

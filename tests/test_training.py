@@ -8,8 +8,14 @@ import pytest
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from infonas.evaluators.training import (
+    TrainingEvaluator,
+    load_digits_splits,
+    split_dataset,
+    stable_seed,
+    torch_threads,
+)
 from infonas.trials import TrialStatus
-from infonas.evaluators.training import TrainingEvaluator, load_digits_splits, split_dataset, stable_seed
 from search_spaces import NB201Space
 from search_spaces.base import Architecture
 
@@ -63,6 +69,23 @@ def test_leaves_global_random_state_alone(digits_evaluator: TrainingEvaluator) -
     digits_evaluator.evaluate(NONE, "one")
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.get_num_threads() == threads
+
+
+def test_threads_are_scoped_to_an_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
+    before = torch.get_num_threads()
+    with torch_threads(before):  # already the count: no global change
+        pass
+    with torch_threads(None):
+        pass
+    assert calls == []
+    with pytest.raises(RuntimeError, match="inside"):
+        with torch_threads(before + 1):
+            assert torch.get_num_threads() == before + 1
+            raise RuntimeError("inside")
+    assert calls == [before + 1, before] and torch.get_num_threads() == before
 
 
 def test_conv_cell_beats_zero_cell(digits_evaluator: TrainingEvaluator) -> None:

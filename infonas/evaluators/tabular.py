@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from infonas.exceptions import TableError
 from infonas.evaluators.base import Evaluator, Fidelity
+from infonas.exceptions import TableError
 from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture, InvalidArchitectureError, SearchSpace
 
@@ -49,10 +49,16 @@ class TabularBenchmark:
         self.source = source
         self._row = {arch: row for row, arch in enumerate(self.archs)}
         if len(self._row) != len(self.archs):
-            raise TableError(f"{source}: the same architecture appears in more than one row")
+            first: dict[Architecture, int] = {}
+            for row, arch in enumerate(self.archs, start=1):
+                if arch in first:
+                    raise TableError(f"{source}: each architecture may have one row; {space.format(arch)} appears "
+                                     f"in rows {first[arch]} and {row}: remove or merge the duplicates")
+                first[arch] = row
         for name, values in self.metrics.items():
             if values.shape != (len(self.archs),):
-                raise TableError(f"{source}: column {name!r} has {values.shape[0]} values for {len(self.archs)} rows")
+                raise TableError(f"{source}: every metric column needs one value per row; column {name!r} has "
+                                 f"{values.shape[0]} values for {len(self.archs)} rows")
 
     @classmethod
     def from_csv(cls, path: str | Path, space: SearchSpace, arch_column: str = "arch",
@@ -63,24 +69,29 @@ class TabularBenchmark:
         """
         path = Path(path)
         if not path.is_file():
-            raise TableError(f"benchmark table {path} does not exist")
+            raise TableError(f"benchmark table {path} does not exist; give the path of a CSV file with an "
+                             f"{arch_column!r} column and one row per architecture")
         with path.open(newline="") as handle:
             reader = csv.reader(handle)
             try:
                 header = next(reader)
             except StopIteration:
-                raise TableError(f"{path}: the file is empty") from None
+                raise TableError(f"{path}: the file is empty; a benchmark table needs a header with an "
+                                 f"{arch_column!r} column and one row per architecture") from None
             rows = list(reader)
         header = [h.strip() for h in header]
         if arch_column not in header:
-            raise TableError(f"{path}: no {arch_column!r} column; columns are {header}")
+            raise TableError(f"{path}: no {arch_column!r} column; columns are {header}: name the column of "
+                             f"architecture strings {arch_column!r}")
         if len(set(header)) != len(header):
-            raise TableError(f"{path}: duplicated column names in {header}")
+            repeated = sorted({h for h in header if header.count(h) > 1})
+            raise TableError(f"{path}: column names must be unique; {repeated} appear more than once in {header}")
         if not rows:
-            raise TableError(f"{path}: the table has no data rows")
+            raise TableError(f"{path}: the table has no data rows; add one row per architecture below the header")
         for line, row in enumerate(rows, start=1):
             if len(row) != len(header):
-                raise TableError(f"{path}: row {line} has {len(row)} fields, the header has {len(header)}")
+                raise TableError(f"{path}: row {line} has {len(row)} fields, the header has {len(header)}; every "
+                                 "row needs one field per column (quote fields that contain commas)")
         arch_index = header.index(arch_column)
         archs = []
         for line, row in enumerate(rows, start=1):
@@ -101,13 +112,16 @@ class TabularBenchmark:
             for line, (text, value) in enumerate(zip(texts, parsed), start=1):
                 if value is None:
                     what = "is missing" if not text else f"is not a number ({text!r})"
-                    raise TableError(f"{path}: row {line}, column {name!r}: the value {what}")
+                    raise TableError(f"{path}: row {line}, column {name!r}: the value {what}; a metric column "
+                                     "needs a number in every row (a column of text only is kept as an annotation)")
                 if not math.isfinite(value):
-                    raise TableError(f"{path}: row {line}, column {name!r}: the value is {text!r}, not a finite number")
+                    raise TableError(f"{path}: row {line}, column {name!r}: the value is {text!r}, not a finite "
+                                     "number; a metric column needs a finite number in every row")
             metrics[name] = np.array(parsed, dtype=np.float64)
         missing = [name for name in required if name not in metrics]
         if missing:
-            raise TableError(f"{path}: missing metric column(s) {missing}; metric columns are {sorted(metrics)}")
+            raise TableError(f"{path}: missing metric column(s) {missing}; metric columns are {sorted(metrics)}: "
+                             "check the name, and that the column holds numbers")
         return cls(space, archs, metrics, annotations, source=str(path))
 
     def __len__(self) -> int:
@@ -124,7 +138,8 @@ class TabularBenchmark:
     def require(self, *names: str) -> None:
         missing = [n for n in names if n not in self.metrics]
         if missing:
-            raise TableError(f"{self.source}: no metric column(s) {missing}; metric columns are {sorted(self.metrics)}")
+            raise TableError(f"{self.source}: no metric column(s) {missing}; metric columns are "
+                             f"{sorted(self.metrics)}: name one of those")
 
     def value(self, arch: Architecture, name: str) -> float:
         """The recorded ``name`` of ``arch``; ``KeyError`` if the table has no row for it."""
@@ -132,7 +147,8 @@ class TabularBenchmark:
         try:
             row = self._row[arch]
         except KeyError:
-            raise KeyError(f"architecture {self.space.format(arch)} is not in table {self.source}") from None
+            raise KeyError(f"architecture {self.space.format(arch)} is not in table {self.source}, which answers "
+                           f"only for its {len(self.archs)} rows: evaluate architectures of the table") from None
         return float(self.metrics[name][row])
 
     def best(self, name: str, maximize: bool = True) -> tuple[Architecture, float]:
@@ -161,7 +177,8 @@ class TabularEvaluator(Evaluator):
         table.require(objective, *cheap, *extra_metrics)
         for column, cost in cheap.items():
             if not (cost > 0):
-                raise ValueError(f"the cost of fidelity {column!r} must be positive, got {cost}")
+                raise ValueError(f"the cost of fidelity {column!r} must be positive (in units of one target "
+                                 f"evaluation), got {cost}; e.g. cheap={{{column!r}: 0.1}}")
         self.table = table
         self.objective = objective
         self.extra_metrics = tuple(extra_metrics)

@@ -14,10 +14,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ __all__ = [
     "load_digits_splits",
     "split_dataset",
     "stable_seed",
+    "torch_threads",
 ]
 
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -54,6 +56,33 @@ def stable_seed(*parts: object) -> int:
     """
     digest = hashlib.sha256("\x1f".join(repr(part) for part in parts).encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
+
+
+@contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads, then put the previous count back.
+
+    ``None``, or the count torch already uses, touches nothing: a process that set its threads
+    once (``infonas --threads``, a benchmark worker) pays no global change per evaluation. The
+    setting is process-wide, so blocks running at once in threads of one process must agree.
+
+    Example:
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    previous = torch.get_num_threads()
+    if count is None or count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _split_sizes(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
@@ -152,10 +181,12 @@ class TrainingEvaluator(Evaluator):
     ``data`` is ``None`` (the digits, split by ``split_seed``), one dataset (split the same way),
     or an explicit ``(train, valid, test)`` triple. The initial weights and the batch order derive
     from ``seed`` and the architecture's canonical key, so one cell always gets the same result
-    (for a given device and ``num_threads``). ``num_threads`` (default 1) applies during an
-    evaluation only: these small networks gain little from intra-op threads, and on a loaded
-    machine oversubscribed threads slow training down by an order of magnitude; ``None`` keeps
-    torch's setting.
+    (for a given device and ``num_threads``). ``num_threads`` (default 1) is the number of torch
+    intra-op threads an evaluation trains with, set for the evaluation only (``torch_threads``:
+    the caller's count is restored after, and nothing changes when it already matches): these
+    small networks gain little from intra-op threads, and on a loaded machine oversubscribed
+    threads slow training down by an order of magnitude. ``None`` trains with whatever the
+    process set, e.g. once with ``infonas --threads`` or in a worker's initialiser.
 
     Example:
         >>> from search_spaces import NB201Space
@@ -238,14 +269,8 @@ class TrainingEvaluator(Evaluator):
 
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
         start = time.perf_counter()
-        previous_threads = torch.get_num_threads()
-        if self.num_threads is not None:
-            torch.set_num_threads(self.num_threads)
-        try:
+        with torch_threads(self.num_threads):
             metrics = self._train_and_test(arch, self.epochs[fidelity])
-        finally:
-            if self.num_threads is not None:
-                torch.set_num_threads(previous_threads)
         return EvaluationResult(metrics=metrics, cost=time.perf_counter() - start)
 
     def _train_and_test(self, arch: Architecture, epochs: int) -> dict[str, float]:
