@@ -26,6 +26,7 @@ _PUBLIC = {
     # errors
     "InfonasError": "infonas.exceptions",
     "InvalidArchitectureError": "infonas.exceptions",
+    "InvalidArgumentError": "infonas.exceptions",
     "SpaceExhaustedError": "infonas.exceptions",
     "RunStoreError": "infonas.exceptions",
     "IncompatibleRunError": "infonas.exceptions",
@@ -52,10 +53,13 @@ _PUBLIC = {
     "Surrogate": "infonas.surrogates",
     "MultiFidelitySurrogate": "infonas.surrogates",
     "GPSurrogateBase": "infonas.surrogates",
+    "KERNELS": "infonas.surrogates",
+    "register_kernel": "infonas.surrogates",
     # acquisition
     "ACQUISITIONS": "infonas.acquisition",
     "PROBLEM_ACQUISITIONS": "infonas.acquisition",
     "acquisition_for": "infonas.acquisition",
+    "register_acquisition": "infonas.acquisition",
     # strategies
     "STRATEGIES": "infonas.strategies",
     "Strategy": "infonas.strategies",
@@ -82,6 +86,8 @@ _PUBLIC = {
     "RunStore": "infonas.storage",
     "InMemoryStore": "infonas.storage",
     "Study": "infonas.study",
+    "Executor": "infonas.execution",
+    "SerialExecutor": "infonas.execution",
     # architecture costs (exact FLOPs and parameters, latency lookup) and measurements
     "ArchitectureCosts": "search_spaces.nb201.cost_tables",
     "OperationLatencyTable": "search_spaces.nb201.cost_tables",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infonas.exceptions import InvalidArgumentError
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -23,11 +25,11 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.evaluations is None and self.cost is None and self.seconds is None:
-            raise ValueError("a budget needs at least one of evaluations, cost, seconds")
+            raise InvalidArgumentError("a budget needs at least one of evaluations, cost, seconds")
         for name in ("evaluations", "cost", "seconds"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise ValueError(f"budget {name} must be positive, got {value}")
+                raise InvalidArgumentError(f"budget {name} must be positive, got {value}")
 
     @classmethod
     def coerce(cls, budget: Budget | int | None = None, *, evaluations: int | None = None,
@@ -37,7 +39,7 @@ class Budget:
             return budget
         if budget is not None:
             if isinstance(budget, bool) or not isinstance(budget, int):
-                raise TypeError(f"budget must be a Budget or an int number of evaluations, got {budget!r}")
+                raise InvalidArgumentError(f"budget must be a Budget or an int number of evaluations, got {budget!r}")
             evaluations = budget
         return cls(evaluations=evaluations, cost=cost, seconds=seconds)
 

@@ -19,6 +19,7 @@ __all__ = [
     "IncompatibleRunError",
     "InfonasError",
     "InvalidArchitectureError",
+    "InvalidArgumentError",
     "RunStoreError",
     "SpaceExhaustedError",
     "StudyError",
@@ -29,6 +30,11 @@ __all__ = [
 
 class InfonasError(Exception):
     """Root of every error infonas raises on purpose: ``except InfonasError`` catches them all."""
+
+
+class InvalidArgumentError(InfonasError, ValueError):
+    """An argument or option outside what is allowed (a non-positive budget, an unknown strategy,
+    space or evaluator name, an objective the evaluator does not measure)."""
 
 
 class InvalidArchitectureError(InfonasError, ValueError):

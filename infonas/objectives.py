@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from infonas.exceptions import InvalidArgumentError
 from search_spaces.base import Architecture
 
 __all__ = ["ComputedMetrics", "Objective", "parse_objectives", "signed_values"]
@@ -44,9 +45,9 @@ class Objective:
         name, _, direction = text.strip().partition(":")
         name, direction = name.strip(), direction.strip().lower() or "max"
         if not name:
-            raise ValueError(f"objective {text!r} has no metric name")
+            raise InvalidArgumentError(f"objective {text!r} has no metric name")
         if direction not in ("max", "min"):
-            raise ValueError(f"objective {text!r}: the direction must be 'max' or 'min', got {direction!r}")
+            raise InvalidArgumentError(f"objective {text!r}: the direction must be 'max' or 'min', got {direction!r}")
         return cls(name, direction == "max")
 
     def to_json(self) -> dict[str, object]:
@@ -63,10 +64,10 @@ def parse_objectives(text: str | Sequence[str] | Sequence[Objective]) -> tuple[O
     objectives = tuple(item if isinstance(item, Objective) else Objective.parse(item) for item in items
                        if isinstance(item, Objective) or item.strip())
     if not objectives:
-        raise ValueError("at least one objective is needed")
+        raise InvalidArgumentError("at least one objective is needed")
     names = [o.name for o in objectives]
     if len(set(names)) != len(names):
-        raise ValueError(f"an objective is named twice in {names}")
+        raise InvalidArgumentError(f"an objective is named twice in {names}")
     return objectives
 
 

@@ -19,9 +19,22 @@ import numpy as np
 
 from infonas.budget import Budget
 from infonas.evaluators import Evaluator, build_evaluator
-from infonas.exceptions import IncompatibleRunError, SpaceExhaustedError, StudyError
+from infonas.exceptions import (
+    IncompatibleRunError,
+    InvalidArgumentError,
+    SpaceExhaustedError,
+    StudyError,
+)
+from infonas.execution import Executor, SerialExecutor
 from infonas.objectives import ComputedMetrics, Objective, parse_objectives
-from infonas.results import best_trials, front_candidates, history, hypervolume_of, pareto_front, trials_dataframe
+from infonas.results import (
+    best_trials,
+    front_candidates,
+    history,
+    hypervolume_of,
+    pareto_front,
+    trials_dataframe,
+)
 from infonas.storage import InMemoryStore, RunStore
 from infonas.storage.events import FORMAT_VERSION, TrialAsked, TrialFinished, replay
 from infonas.strategies import make_strategy
@@ -65,7 +78,7 @@ def _reference_point(objectives: Sequence[Objective], given: dict[str, float] | 
     reference = dict(given or {})
     unknown = [name for name in reference if name not in {o.name for o in objectives}]
     if unknown:
-        raise ValueError(f"reference point names {unknown}, which are not objectives")
+        raise InvalidArgumentError(f"reference point names {unknown}, which are not objectives")
     for o in objectives:
         if o.name in reference:
             continue
@@ -74,7 +87,7 @@ def _reference_point(objectives: Sequence[Objective], given: dict[str, float] | 
         elif evaluator.known_values(o.name) is not None:
             values = evaluator.known_values(o.name)
         else:
-            raise ValueError(f"give a reference point for objective {o.name!r} (its worst acceptable value): "
+            raise InvalidArgumentError(f"give a reference point for objective {o.name!r} (its worst acceptable value): "
                              "it is neither a table column nor computed over an enumerable space")
         reference[o.name] = float(np.min(values) if o.maximize else np.max(values))
     return {o.name: float(reference[o.name]) for o in objectives}
@@ -87,22 +100,22 @@ def study_config(space: SearchSpace, evaluator: Evaluator, objective: str | None
     """The frozen config of a new study, after checking every argument (nothing is created before)."""
     if objectives is None:
         if objective is None:
-            raise ValueError("give an objective (or objectives)")
+            raise InvalidArgumentError("give an objective (or objectives)")
         parsed = (Objective(objective, maximize),)
     else:
         parsed = parse_objectives(objectives)
         if objective is not None and objective != parsed[0].name:
-            raise ValueError(f"objective {objective!r} is not the first of objectives {[str(o) for o in parsed]}")
+            raise InvalidArgumentError(f"objective {objective!r} is not the first of objectives {[str(o) for o in parsed]}")
     computed_names = set(computed.names) if computed is not None else set()
     for o in parsed:
         if o.name not in evaluator.metric_names and o.name not in computed_names:
-            raise ValueError(f"objective {o.name!r} is neither a metric of the evaluator {list(evaluator.metric_names)} "
+            raise InvalidArgumentError(f"objective {o.name!r} is neither a metric of the evaluator {list(evaluator.metric_names)} "
                              f"nor a computed metric {sorted(computed_names)}")
     if parsed[0].name not in evaluator.metric_names:
-        raise ValueError(f"the first objective {parsed[0].name!r} must be measured by the evaluator: "
+        raise InvalidArgumentError(f"the first objective {parsed[0].name!r} must be measured by the evaluator: "
                          f"{list(evaluator.metric_names)}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
     if len(parsed) > 1:
         reference_point = _reference_point(parsed, reference_point, evaluator, computed, space)
     make_strategy(strategy, space, parsed[0].name, seed=seed, maximize=parsed[0].maximize, objectives=parsed,
@@ -219,7 +232,7 @@ class Study:
         Raises ``SpaceExhaustedError`` when the strategy has nothing left to propose.
         """
         if n < 1:
-            raise ValueError(f"ask needs n >= 1, got {n}")
+            raise InvalidArgumentError(f"ask needs n >= 1, got {n}")
         numbers = list(range(len(self._asked), len(self._asked) + n))
         started = time.perf_counter()
         suggestions = self.strategy.suggest(numbers, pending=[t.arch for t in self.pending])
@@ -263,7 +276,7 @@ class Study:
 
     def optimize(self, budget: Budget | int | None = None, *, evaluations: int | None = None,
                  cost: float | None = None, seconds: float | None = None, progress: bool = False,
-                 callbacks: Sequence[Callable[[Study, Trial], None]] = ()) -> Study:
+                 callbacks: Sequence[Callable[[Study, Trial], None]] = (), executor: Executor | None = None) -> Study:
         """Ask, evaluate and tell until the budget is spent; in-flight trials of a crash come first.
 
         ``budget`` (or ``evaluations``) counts finished trials over the study's whole life;
@@ -271,12 +284,14 @@ class Study:
         ``callbacks`` are called as ``callback(study, trial)`` after each told trial; one may
         call ``study.stop(reason)`` to end the loop there. A search space with nothing left to
         propose also ends it early. ``stop_reason`` says why a loop ended before its budget.
+        ``executor`` runs the evaluations (default: ``SerialExecutor``, in this process).
         """
         from tqdm.auto import tqdm
 
         budget = Budget.coerce(budget, evaluations=evaluations, cost=cost, seconds=seconds)
         # Kept so that `infonas resume` can finish what was asked without being told again.
         self.store.write_snapshot("budget", dataclasses.asdict(budget))
+        executor = SerialExecutor() if executor is None else executor
         started = time.perf_counter()
         self.stop_reason = None
 
@@ -292,10 +307,10 @@ class Study:
                     batch = self.pending or self.ask(self._batch_to_ask(budget))
                 except SpaceExhaustedError as error:
                     self.stop_reason = str(error)
-                    logger.warning("search stopped before its budget: %s", error)
+                    logger.info("search stopped before its budget: %s", error)
                     break
-                for trial in batch:
-                    told = self.tell(trial, self.evaluator.evaluate(trial.arch, trial.fidelity))
+                for trial, result in executor.run(lambda t: self.evaluator.evaluate(t.arch, t.fidelity), batch):
+                    told = self.tell(trial, result)
                     for callback in callbacks:
                         callback(self, told)
                     bar.update(1)

@@ -1,6 +1,7 @@
 import pytest
 
 from infonas.budget import Budget
+from infonas.exceptions import InvalidArgumentError
 
 
 def test_budget_limits():
@@ -16,7 +17,7 @@ def test_budget_validation():
         Budget()
     with pytest.raises(ValueError, match="must be positive"):
         Budget(evaluations=0)
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidArgumentError, match="must be a Budget or an int"):
         Budget.coerce(2.5)
     assert Budget.coerce(7) == Budget(evaluations=7)
     assert Budget.coerce(None, seconds=3.0) == Budget(seconds=3.0)

@@ -8,10 +8,17 @@ import torch
 from botorch.models.kernels.categorical import CategoricalKernel
 from gpytorch.kernels import AdditiveKernel, ProductKernel, ScaleKernel
 
-from infonas.surrogates.kernels import HammingKernel, WLSubtreeKernel, build_kernel, hamming_factory, parse_kernel_spec, wl_factory
-from infonas.encodings.wl import WLFeaturizer
-from search_spaces import NB201Space
 from infonas.encodings.categorical import CategoricalEncoding
+from infonas.encodings.wl import WLFeaturizer
+from infonas.surrogates.kernels import (
+    HammingKernel,
+    WLSubtreeKernel,
+    build_kernel,
+    hamming_factory,
+    parse_kernel_spec,
+    wl_factory,
+)
+from search_spaces import NB201Space
 
 
 @pytest.fixture(scope="module")

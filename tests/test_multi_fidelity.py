@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from infonas.bench.surrogate import score_predictions
-from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
-from infonas.surrogates.gp import Surrogate
 # The surrogate tests' synthetic objective and fixtures (tests/ is on sys.path under pytest).
 from test_surrogate import _score, data, encoder, space  # noqa: F401
+
+from infonas.bench.surrogate import score_predictions
+from infonas.surrogates.gp import Surrogate
+from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
 
 
 def test_multifidelity_validation(space, data):

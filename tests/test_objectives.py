@@ -87,8 +87,8 @@ def test_json_round_trip() -> None:
 
 
 def test_architecture_costs_are_computed_metrics() -> None:
-    from search_spaces.nb201.cost_tables import ArchitectureCosts
     from search_spaces import NB201Space
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
     from search_spaces.nb201.network import NetworkConfig
 
     space = NB201Space()

@@ -8,8 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from infonas.storage.run_store import RunStoreError
+from infonas.evaluators import Evaluator, Fidelity
 from infonas.evaluators.registry import build_evaluator, table_spec
+from infonas.exceptions import RunStoreError
 from infonas.study import Study, StudyError
 from infonas.trials import EvaluationResult, TrialStatus
 
@@ -163,8 +164,8 @@ def test_kill_nine_at_random_moments_then_resume(tmp_path, synthetic_table_file,
 
 @pytest.fixture(scope="module")
 def flops_costs():
-    from search_spaces.nb201.cost_tables import ArchitectureCosts
     from search_spaces import NB201Space
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
     from search_spaces.nb201.network import NetworkConfig
 
     return ArchitectureCosts.measure(NB201Space(), NetworkConfig.for_dataset("cifar10"), latency=False)
@@ -248,3 +249,108 @@ def test_multi_objective_study_validation(tmp_path, synthetic_table_file, space,
     single = Study.create(tmp_path / "d", space, evaluator, "acc", strategy="rs")
     with pytest.raises(StudyError, match="no reference point"):
         single.hypervolume()
+
+
+class _ChainSpace:
+    """A 3-position chain of operations: 27 architectures, small enough to run out of."""
+
+    @staticmethod
+    def build():
+        import networkx as nx
+
+        from search_spaces.base import SearchSpace
+
+        class ChainSpace(SearchSpace):
+            name = "chain"
+            choices = (("conv", "pool", "skip"),) * 3
+
+            def canonical_key(self, ops):
+                return "-".join(ops)
+
+            def parse(self, text):
+                return self.make(text.split("-"))
+
+            def format(self, arch):
+                return "-".join(arch.ops)
+
+            def to_graph(self, arch, prune=True):
+                graph = nx.DiGraph()
+                labels = ["input", *arch.ops, "output"]
+                graph.add_nodes_from((i, {"op": op}) for i, op in enumerate(labels))
+                graph.add_edges_from((i, i + 1) for i in range(len(labels) - 1))
+                return graph
+
+        return ChainSpace()
+
+
+class _ChainEvaluator(Evaluator):
+    fidelities = {"full": Fidelity("full", 1.0)}
+    metric_names = ("score",)
+
+    def _evaluate(self, arch, fidelity):
+        weights = {"conv": 3.0, "pool": 1.0, "skip": 0.0}
+        return EvaluationResult({"score": sum(weights[op] for op in arch.ops) + 0.1 * (arch.ops[0] == "pool")}, 1.0)
+
+
+@pytest.mark.parametrize("strategy", ["rs", "rea", "ls", "bo-ei"])
+def test_an_exhausted_space_ends_optimize_cleanly(strategy, caplog):
+    space = _ChainSpace.build()
+    study = Study.create(None, space, _ChainEvaluator(), "score", strategy=strategy, seed=0)
+    with caplog.at_level("INFO", logger="infonas.study"):
+        study.optimize(40)
+    keys = [t.arch.key for t in study.finished_trials()]
+    assert len(keys) == len(set(keys)) <= space.size
+    assert study.stop_reason is not None and "stopped before its budget" in caplog.text
+    assert study.best()[0].metrics["score"] == 9.0
+
+
+def test_trials_best_and_report_share_one_record(tmp_path):
+    from infonas.report import trials_json
+
+    space = _ChainSpace.build()
+    study = Study.create(tmp_path / "run", space, _ChainEvaluator(), "score", strategy="rs", seed=1)
+    study.optimize(5)
+    records = study.trials()
+    assert records == trials_json(study) == [study.record(t) for t in study.finished_trials()]
+    assert set(records[0]) == {"number", "arch", "fidelity", "status", "values", "cost", "error", "asked_at",
+                               "finished_at", "suggest_seconds"}
+    assert all(r["asked_at"] <= r["finished_at"] and r["suggest_seconds"] >= 0 for r in records)
+    # The journal holds the same facts: a reloaded study gives the same records.
+    from infonas.storage import RunStore
+
+    assert Study(RunStore.open(tmp_path / "run"), space, _ChainEvaluator()).trials() == records
+    best = study.best()[0]
+    assert study.record(best) in records
+
+
+def test_trials_dataframe_needs_pandas_and_says_so(monkeypatch):
+    from infonas.exceptions import UnsupportedError
+
+    study = Study.create(None, _ChainSpace.build(), _ChainEvaluator(), "score", strategy="rs", seed=0).optimize(3)
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if pandas were not installed
+    with pytest.raises(UnsupportedError, match=r"infonas\[pandas\]"):
+        study.trials_dataframe()
+
+
+def test_a_callback_can_stop_the_loop():
+    study = Study.create(None, _ChainSpace.build(), _ChainEvaluator(), "score", strategy="rs", seed=0)
+    seen = []
+
+    def stop_at_three(study, trial):
+        seen.append(trial.number)
+        if len(seen) == 3:
+            study.stop("three is enough")
+
+    study.optimize(10, callbacks=[stop_at_three])
+    assert seen == [0, 1, 2] and len(study.finished_trials()) == 3 and study.stop_reason == "three is enough"
+    study.optimize(5)  # a new call starts afresh
+    assert study.stop_reason is None and len(study.finished_trials()) == 5
+
+
+def test_trials_dataframe_has_a_column_per_metric():
+    pd = pytest.importorskip("pandas")
+    study = Study.create(None, _ChainSpace.build(), _ChainEvaluator(), "score", strategy="rs", seed=0).optimize(4)
+    frame = study.trials_dataframe()
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 4
+    assert list(frame["score"]) == [r["values"]["score"] for r in study.trials()]
+    assert "values" not in frame.columns and {"arch", "fidelity", "status", "cost"} <= set(frame.columns)

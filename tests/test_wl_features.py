@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from infonas.surrogates.kernels import WLSubtreeKernel
 from infonas.encodings.wl import WLFeaturizer, WLVocabulary, stable_hash, wl_label_counts
+from infonas.surrogates.kernels import WLSubtreeKernel
 from search_spaces import NB201Space
 
 ROOT = Path(__file__).resolve().parents[1]

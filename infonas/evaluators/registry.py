@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from infonas.evaluators.base import Evaluator
-from infonas.exceptions import UnsupportedError
+from infonas.exceptions import InvalidArgumentError, UnsupportedError
 from search_spaces.base import SearchSpace
 
 EvaluatorBuilder = Callable[[Mapping[str, Any], SearchSpace], Evaluator]
@@ -38,7 +38,10 @@ def training_spec(**options: Any) -> dict[str, Any]:
 
 
 def _build_table(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
-    from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator  # deferred: reads a file
+    from infonas.evaluators.tabular import (  # deferred: reads a file
+        TabularBenchmark,
+        TabularEvaluator,
+    )
 
     table = TabularBenchmark.from_csv(spec["path"], space)
     return TabularEvaluator(table, spec["objective"], cheap=spec.get("cheap"),
@@ -60,7 +63,7 @@ EVALUATORS: dict[str, EvaluatorBuilder] = {"table": _build_table, "training": _b
 def register_evaluator(kind: str, builder: EvaluatorBuilder) -> None:
     """Make specs of ``kind`` buildable (and so runs made with them resumable by ``Study.load``)."""
     if kind in EVALUATORS and EVALUATORS[kind] is not builder:
-        raise ValueError(f"evaluator kind {kind!r} is already registered; choose another name")
+        raise InvalidArgumentError(f"evaluator kind {kind!r} is already registered; choose another name")
     EVALUATORS[kind] = builder
 
 
@@ -68,6 +71,6 @@ def build_evaluator(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
     """The evaluator a spec describes."""
     kind = spec.get("kind")
     if kind not in EVALUATORS:
-        raise UnsupportedError(f"unknown evaluator kind {kind!r} in spec {dict(spec)}; "
+        raise InvalidArgumentError(f"unknown evaluator kind {kind!r} in spec {dict(spec)}; "
                                f"registered kinds: {sorted(EVALUATORS)} (add one with register_evaluator)")
     return EVALUATORS[kind](spec, space)

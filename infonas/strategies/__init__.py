@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from infonas.exceptions import InvalidArgumentError
 from infonas.strategies.base import Strategy, Suggestion
 from infonas.strategies.baselines import LocalSearch, RandomSearch, RegularizedEvolution
 from search_spaces.base import SearchSpace
@@ -49,15 +50,45 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
 }
 
 
+def register_strategy(name: str, factory: Callable[..., Strategy]) -> None:
+    """Make ``name`` usable by ``make_strategy``, ``Study.create(strategy=name)`` and ``Study.load``.
+
+    ``factory(space, objective, seed=..., maximize=..., **options)`` returns a new ``Strategy``;
+    a ``Strategy`` subclass is one. Run ``infonas.testing.strategies.StrategyConformance`` on it.
+
+    Example:
+        >>> from infonas.strategies.baselines import RandomSearch
+        >>> register_strategy("rs", RandomSearch)  # the same factory again: nothing to do
+        >>> register_strategy("rs", LocalSearch)
+        Traceback (most recent call last):
+        ...
+        ValueError: strategy 'rs' is already registered (to RandomSearch); register LocalSearch under another name
+    """
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise InvalidArgumentError(f"a strategy name must be a non-empty string without surrounding spaces, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"factory for strategy {name!r} must be callable (a Strategy subclass, say), got {factory!r}")
+    registered = STRATEGIES.get(name)
+    if registered is not None and registered is not factory:
+        raise InvalidArgumentError(f"strategy {name!r} is already registered (to {_describe(registered)}); "
+                         f"register {_describe(factory)} under another name")
+    STRATEGIES[name] = factory
+
+
+def _describe(factory: Callable[..., Strategy]) -> str:
+    return getattr(factory, "__qualname__", repr(factory))
+
+
 def make_strategy(name: str, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True,
                   **options: Any) -> Strategy:
     """The strategy registered under ``name``, bound to a space, an objective and a seed."""
     try:
         cls = STRATEGIES[name]
     except KeyError:
-        raise ValueError(f"unknown strategy {name!r}; available: {sorted(STRATEGIES)}") from None
+        raise InvalidArgumentError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)} "
+                                   "(or add one with register_strategy)") from None
     return cls(space, objective, seed=seed, maximize=maximize, **options)
 
 
 __all__ = ["STRATEGIES", "LocalSearch", "RandomSearch", "RegularizedEvolution", "Strategy", "Suggestion",
-           "make_strategy"]
+           "make_strategy", "register_strategy"]

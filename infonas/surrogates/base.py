@@ -20,11 +20,12 @@ from __future__ import annotations
 import abc
 import warnings
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import gpytorch
-from botorch.fit import fit_gpytorch_mll
 import numpy as np
 import torch
+from botorch.fit import fit_gpytorch_mll
 from botorch.models.model import Model
 from gpytorch.distributions import MultivariateNormal
 from gpytorch.kernels import Kernel
@@ -32,7 +33,8 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from linear_operator.operators import DiagLinearOperator
 
 from infonas.encodings.inputs import ArchitectureEncoder, InputLayout
-from infonas.surrogates.kernels import additive_factory, build_kernel, hamming_factory, parse_kernel_spec, wl_factory
+from infonas.linalg import jittered_cholesky
+from infonas.surrogates.kernels import KERNELS, build_kernel, parse_kernel_spec
 from infonas.surrogates.prediction import DTYPE
 from search_spaces.base import Architecture, SearchSpace
 
@@ -91,12 +93,9 @@ def deduplicate(
 
 
 def architecture_kernel(spec: str, layout: InputLayout, h: int) -> Kernel:
-    factories = {
-        "hamming": hamming_factory(layout.hamming_dims(), layout.num_categories),
-        "wl": wl_factory(layout.wl_dims(h)),
-        "additive": additive_factory(layout.hamming_dims()),
-    }
-    return build_kernel(spec, factories)
+    """The kernel of ``spec`` over inputs laid out by ``layout``, WL terms at depth ``h``."""
+    used = {name for factors in parse_kernel_spec(spec) for name in factors}
+    return build_kernel(spec, {name: partial(KERNELS[name], layout, h) for name in used})
 
 
 def uses_wl(spec: str) -> bool:
@@ -160,12 +159,7 @@ class MarginalPredictor:
             prior = model.forward(train_X)
             noisy = model.likelihood(prior, train_X)
             K = noisy.lazy_covariance_matrix.to_dense()
-            jitter = 0.0
-            for _ in range(6):
-                L, info = torch.linalg.cholesky_ex(K + jitter * torch.eye(K.shape[-1], dtype=K.dtype))
-                if int(info) == 0:
-                    break
-                jitter = max(jitter * 10, 1e-8)
+            L = jittered_cholesky(K, relative_jitter=0.0, max_tries=6)
             residual = (model.train_targets - prior.mean).unsqueeze(-1)
             self.train_X = train_X
             self.L = L

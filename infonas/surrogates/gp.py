@@ -40,8 +40,14 @@ from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 
 from infonas.encodings.inputs import ArchitectureEncoder
-from infonas.surrogates.base import (GPSurrogateBase, architecture_kernel, check_training_data, deduplicate, fit_mll,
-                                     hyperparameters)
+from infonas.surrogates.base import (
+    GPSurrogateBase,
+    architecture_kernel,
+    check_training_data,
+    deduplicate,
+    fit_mll,
+    hyperparameters,
+)
 from infonas.surrogates.prediction import DTYPE, Prediction, check_bound, prediction, warp_values
 from search_spaces.base import Architecture, SearchSpace
 

@@ -10,7 +10,9 @@ Surrogate inputs are tensors whose columns are ``[categorical columns | WL colum
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from botorch.models.kernels.categorical import CategoricalKernel
@@ -19,7 +21,10 @@ from gpytorch.kernels import Kernel, ProductKernel, ScaleKernel
 from gpytorch.priors import GammaPrior, LogNormalPrior
 from torch import Tensor
 
-__all__ = ["AdditiveHammingKernel", "HammingKernel", "WLSubtreeKernel", "build_kernel", "parse_kernel_spec", "BASE_KERNELS"]
+from infonas.exceptions import InvalidArgumentError
+
+__all__ = ["KERNELS", "AdditiveHammingKernel", "HammingKernel", "WLSubtreeKernel", "build_kernel", "parse_kernel_spec",
+           "register_kernel"]
 
 
 class HammingKernel(CategoricalKernel):
@@ -48,13 +53,14 @@ class HammingKernel(CategoricalKernel):
         self.num_categories = None if num_categories is None else tuple(int(c) for c in num_categories)
         if self.num_categories is not None:
             if self.ard_num_dims not in (None, len(self.num_categories)):
-                raise ValueError("num_categories needs one entry per ARD dimension")
+                raise InvalidArgumentError("num_categories needs one entry per ARD dimension")
             owner = torch.repeat_interleave(
                 torch.arange(len(self.num_categories)), torch.tensor(self.num_categories)
             )
             offsets = torch.tensor([0, *self.num_categories[:-1]]).cumsum(0)
-            self.register_buffer("_owner", owner, persistent=False)
-            self.register_buffer("_offsets", offsets, persistent=False)
+            # Plain attributes, not buffers: Kernel.__getitem__ indexes every buffer by the batch
+            # index, and these are per-category, not per-batch.
+            self._owner, self._offsets = owner, offsets
 
     def _onehot(self, x: Tensor) -> Tensor:
         index = x.round().long() + self._offsets.to(x.device)
@@ -69,7 +75,8 @@ class HammingKernel(CategoricalKernel):
             return torch.exp(-(delta / self.lengthscale).mean(-1))
         if self.num_categories is None or x1.shape[-1] != len(self.num_categories):
             return super().forward(x1, x2)
-        weights = 1.0 / (self.lengthscale * x1.shape[-1])  # (*batch, 1, d)
+        weights = 1.0 / (self.lengthscale * x1.shape[-1])  # (*batch, 1, d), or (*batch, 1, 1) shared
+        weights = weights.expand(*weights.shape[:-1], x1.shape[-1])
         expanded = weights.index_select(-1, self._owner.to(x1.device))  # (*batch, 1, C)
         same = (self._onehot(x1) * expanded) @ self._onehot(x2).transpose(-1, -2)
         return torch.exp(same - weights.sum(-1, keepdim=True))
@@ -123,6 +130,15 @@ class WLSubtreeKernel(Kernel):
         residual = torch.where(norms.squeeze(-1) > 0, residual, torch.zeros_like(residual))
         return scaled, residual, counts
 
+    def __getitem__(self, index: Any) -> Kernel:
+        # Kernel.__getitem__ narrows batch_shape through the parameters it indexes; this kernel
+        # has none, so narrow it directly.
+        if len(self.batch_shape) == 0:
+            return self
+        kernel = copy.deepcopy(self)
+        kernel.batch_shape = torch.empty(self.batch_shape)[index].shape
+        return kernel
+
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, last_dim_is_batch: bool = False, **params) -> Tensor:
         if last_dim_is_batch:
             raise NotImplementedError("WLSubtreeKernel does not support last_dim_is_batch")
@@ -171,9 +187,9 @@ class AdditiveHammingKernel(Kernel):
 
     def __init__(self, num_positions: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.register_parameter("raw_weights", torch.nn.Parameter(torch.zeros(num_positions)))
+        self.register_parameter("raw_weights", torch.nn.Parameter(torch.zeros(*self.batch_shape, num_positions)))
         self.register_constraint("raw_weights", Positive())
-        self.weights = torch.full((num_positions,), 1.0 / num_positions)
+        self.weights = torch.full((*self.batch_shape, num_positions), 1.0 / num_positions)
 
     @property
     def weights(self) -> Tensor:
@@ -187,27 +203,27 @@ class AdditiveHammingKernel(Kernel):
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:
         weights = self.weights.to(x1.dtype)
         if diag:
-            return weights.sum().expand(x1.shape[:-1])
-        equal = (x1.unsqueeze(-2) == x2.unsqueeze(-3)).to(x1.dtype)
-        return equal @ weights
+            total = weights.sum(-1).unsqueeze(-1)  # (*batch_shape, 1)
+            return total.expand(torch.broadcast_shapes(total.shape, x1.shape[:-1]))
+        equal = (x1.unsqueeze(-2) == x2.unsqueeze(-3)).to(x1.dtype)  # (*batch, n, m, d)
+        if weights.dim() == 1:
+            return equal @ weights
+        return (equal @ weights[..., None, :, None]).squeeze(-1)
 
 
 # ----- kernel specs -----
 
-#: Base kernel names accepted by ``build_kernel``.
-BASE_KERNELS = ("hamming", "wl", "additive")
-
-
 def parse_kernel_spec(spec: str) -> list[list[str]]:
     """``"wl+hamming*wl"`` -> ``[["wl"], ["hamming", "wl"]]`` (sum of products); validated."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"a kernel spec must be a non-empty string, got {spec!r}")
+        raise InvalidArgumentError(f"a kernel spec must be a non-empty string, got {spec!r}")
     terms = []
     for term in spec.replace(" ", "").split("+"):
         factors = term.split("*")
         for name in factors:
-            if name not in BASE_KERNELS:
-                raise ValueError(f"unknown base kernel {name!r} in spec {spec!r}; expected one of {list(BASE_KERNELS)}")
+            if name not in KERNELS:
+                raise InvalidArgumentError(f"unknown base kernel {name!r} in spec {spec!r}; expected one of {list(KERNELS)} "
+                                 "(add one with register_kernel)")
         terms.append(factors)
     return terms
 
@@ -265,3 +281,29 @@ def wl_factory(active_dims: Sequence[int]) -> Callable[[], Kernel]:
         return WLSubtreeKernel(active_dims=tuple(active_dims))
 
     return make
+
+
+#: Base kernel name -> ``factory(layout, h)`` of a fresh kernel that reads its own columns of a
+#: model input laid out by ``infonas.encodings.InputLayout`` (``h``: the WL depth chosen for the
+#: fit). Kernel specs (``"wl+hamming+additive"``) combine these names; extend with ``register_kernel``.
+KERNELS: dict[str, Callable[[Any, int], Kernel]] = {
+    "hamming": lambda layout, h: hamming_factory(layout.hamming_dims(), layout.num_categories)(),
+    "wl": lambda layout, h: wl_factory(layout.wl_dims(h))(),
+    "additive": lambda layout, h: additive_factory(layout.hamming_dims())(),
+}
+
+
+def register_kernel(name: str, factory: Callable[[Any, int], Kernel]) -> None:
+    """Make ``name`` usable in kernel specs: ``factory(layout, h)`` returns a fresh base kernel.
+
+    Example:
+        >>> from gpytorch.kernels import RBFKernel
+        >>> register_kernel("rbf-categorical", lambda layout, h: RBFKernel(active_dims=tuple(layout.hamming_dims())))
+        >>> parse_kernel_spec("wl+rbf-categorical")
+        [['wl'], ['rbf-categorical']]
+    """
+    if not name or any(c in name for c in "+* "):
+        raise InvalidArgumentError(f"a kernel name must be non-empty without '+', '*' or spaces, got {name!r}")
+    if name in KERNELS and KERNELS[name] is not factory:
+        raise InvalidArgumentError(f"kernel {name!r} is already registered; choose another name")
+    KERNELS[name] = factory
