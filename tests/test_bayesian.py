@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 
 from infonas.evaluators.registry import build_evaluator, table_spec
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.strategies import make_strategy
 from infonas.strategies.bayesian import copula_warp, power_warp
 from infonas.study import Study
+from infonas.testing.fakes import FakeEvaluator
 
 
 @pytest.fixture(scope="module")
@@ -12,6 +14,33 @@ def evaluator(synthetic_table_file):
     from search_spaces import NB201Space
 
     return build_evaluator(table_spec(synthetic_table_file, "acc"), NB201Space())
+
+
+@pytest.fixture(scope="module")
+def interacting():
+    """Every NB201 cell scored by ``FakeEvaluator``: per-edge *and pairwise* effects, so no kernel
+    that adds per-edge terms models it exactly. Isomorphic cells share their canonical
+    representative's score, as they do on a real table."""
+    from search_spaces import NB201Space
+
+    space = NB201Space()
+    fake = FakeEvaluator(space)
+    archs = list(space.enumerate())
+    by_key: dict[str, float] = {}
+    for arch in archs:
+        by_key.setdefault(arch.key, fake.value(arch))
+    table = TabularBenchmark(space, archs, {"acc": np.array([by_key[arch.key] for arch in archs])})
+    return table, TabularEvaluator(table, "acc")
+
+
+def top_fraction(trials, table) -> float:
+    """The fraction of the table better than the best trial (floored at one cell: 0 is the optimum)."""
+    acc = table.column("acc")
+    return max(float(np.mean(acc > max(t.metrics["acc"] for t in trials))), 1.0 / len(acc))
+
+
+def geometric_mean(values) -> float:
+    return float(np.exp(np.mean(np.log(values))))
 
 
 def test_warps_are_monotone():
@@ -22,29 +51,20 @@ def test_warps_are_monotone():
 
 
 @pytest.mark.parametrize("name", ["bo-mes", "bo-ei"])
-def test_bayesian_beats_random_on_a_smooth_table(space, evaluator, run_study, name):
-    table = evaluator.table
-    optimum = table.column("acc").max()
-    bo = run_study(space, evaluator, name, 25, seed=0, n_init=5).finished_trials()
-    rs = run_study(space, evaluator, "rs", 25, seed=0).finished_trials()
-    best_bo = max(t.metrics["acc"] for t in bo)
-    assert best_bo > max(t.metrics["acc"] for t in rs)
-    assert optimum - best_bo < 2.0
-    assert len({t.arch.key for t in bo}) == 25
-
-
-def test_same_seed_same_trajectory(space, evaluator, run_study):
-    runs = [[t.arch for t in run_study(space, evaluator, "bo-ei", 10, seed=3, n_init=4).finished_trials()]
-            for _ in range(2)]
-    assert runs[0] == runs[1]
-
-
-def test_batch_suggestions_are_distinct(space, evaluator, run_study):
-    study = run_study(space, evaluator, "bo-mes", 6, seed=0, n_init=4)
-    strategy, trials = study.strategy, study.finished_trials()
-    batch = strategy.suggest([6, 7, 8])
-    keys = {s.arch.key for s in batch}
-    assert len(keys) == 3 and not keys & {t.arch.key for t in trials}
+def test_bayesian_beats_random_with_interacting_edges(space, interacting, run_study, name):
+    # 20 evaluations (5 random) per seed: on every seed BO's best is in the table's top 5% (seen:
+    # 0.03%-1.9%), and the geometric mean over seeds of that fraction is below 1% (seen: 0.1%-0.2%),
+    # where random search's is 4% (and a GP fitted to shuffled targets gets 5%-7%).
+    table, evaluator = interacting
+    seeds = (0, 1, 2)
+    bo, rs = [], []
+    for seed in seeds:
+        trials = run_study(space, evaluator, name, 20, seed=seed, n_init=5).finished_trials()
+        assert len({t.arch.key for t in trials}) == 20
+        bo.append(top_fraction(trials, table))
+        rs.append(top_fraction(run_study(space, evaluator, "rs", 20, seed=seed).finished_trials(), table))
+    assert max(bo) < 0.05 and geometric_mean(bo) < 0.01, bo
+    assert geometric_mean(rs) > 0.02, rs  # the bar is one random search does not clear
 
 
 def test_bayesian_study_resumes_exactly(tmp_path, space, evaluator):

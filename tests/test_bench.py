@@ -1,10 +1,10 @@
 import json
-import statistics
 
 import pytest
 
 from infonas.bench.search import format_search_table, run_one_search, run_search_benchmark
-from infonas.evaluators.tabular import TabularBenchmark
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from infonas.study import Study
 
 
 def test_search_benchmark_json_shape(tiny_table_file, space):
@@ -20,6 +20,24 @@ def test_search_benchmark_json_shape(tiny_table_file, space):
     assert isinstance(results["methods"]["rs"]["seconds_per_suggestion"], float)
     json.dumps(results)
     assert "rs" in format_search_table(results)
+
+
+def test_regret_curves_match_a_replay(synthetic_table_file, space):
+    """Each regret curve is the optimum minus the best accuracy so far, recomputed from a replay of
+    the same method and seed (a seed that reaches the optimum stops there, padded with zeros)."""
+    table = TabularBenchmark.from_csv(synthetic_table_file, space)
+    optimum = float(table.column("acc").max())
+    results = run_search_benchmark(table, "acc", ["rs", "ls"], seeds=2, budget=40, progress=False)
+    for method, record in results["methods"].items():
+        for seed, curve in enumerate(record["regret_curves"]):
+            study = Study.create(None, table.space, TabularEvaluator(table, "acc"), "acc", strategy=method, seed=seed)
+            best, expected = float("-inf"), []
+            for trial in study.optimize(40, progress=False).finished_trials():
+                best = max(best, trial.metrics["acc"])
+                expected.append(optimum - best)
+            assert curve == pytest.approx(expected, abs=1e-12)
+            assert record["final_regret"][seed] == curve[-1]
+            assert curve[-1] < curve[0]  # the searches improve: these curves are not flat
 
 
 def test_a_seed_stops_at_the_optimum(synthetic_table_file, space):
@@ -57,8 +75,9 @@ def test_search_workers_match_serial(tiny_table_file, space):
 def test_local_search_finds_nb201_optimum(nb201_table):
     results = run_search_benchmark(nb201_table, "cifar10_test_200ep", ["ls", "rs"], seeds=5, budget=150,
                                    progress=False)
-    ls = results["methods"]["ls"]["queries_to_optimum"]
-    assert all(q is not None and q <= 150 for q in ls)
+    # Local search reaches the optimum on every seed (seen: after 28-74 queries on seeds 0-9);
+    # random search, which needs thousands of queries on average, on none.
+    assert all(q is not None for q in results["methods"]["ls"]["queries_to_optimum"])
     assert results["optimum"] == pytest.approx(94.3733)
-    rs = results["methods"]["rs"]["final_regret"]
-    assert statistics.median(rs) > 0
+    assert results["methods"]["rs"]["queries_to_optimum"] == [None] * 5
+    assert min(results["methods"]["rs"]["final_regret"]) > 0

@@ -56,19 +56,6 @@ def test_initial_design_then_cost_aware_choices(evaluator, run_study):
     assert strategy.surrogate is not None and strategy.surrogate.fidelity_correlation()[0, 1] > 0.5
 
 
-def test_same_seed_same_trajectory_and_resume(evaluator, run_study):
-    first, again, other = (run_study(evaluator.table.space, evaluator, "bo-mf", 16, seed=seed, **OPTIONS)
-                           .finished_trials() for seed in (3, 3, 4))
-    as_pairs = lambda trials: [(t.arch, t.fidelity) for t in trials]
-    assert as_pairs(first) == as_pairs(again) != as_pairs(other)
-    resumed = strategy_for(evaluator, seed=3)
-    resumed.observe(first[:11])
-    for trial in first[11:]:
-        (suggestion,) = resumed.suggest([trial.number])
-        assert (suggestion.arch, suggestion.fidelity) == (trial.arch, trial.fidelity)
-        resumed.observe([trial])
-
-
 def test_measured_costs_are_learned(space):
     fidelities = [Fidelity("short", None, 0), Fidelity("long", None, 1)]
     strategy = MultiFidelityStrategy(space, "acc", fidelities=fidelities, **OPTIONS)

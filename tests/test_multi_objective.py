@@ -10,6 +10,7 @@ from infonas.exceptions import UnsupportedError
 from infonas.objectives import parse_objectives
 from infonas.strategies import make_strategy
 from infonas.strategies.multi_objective import ParetoStrategy
+from infonas.testing.fakes import FakeEvaluator
 from infonas.trials import EvaluationResult, Trial
 from search_spaces.nb201.cost_tables import ArchitectureCosts
 from search_spaces.nb201.network import NetworkConfig
@@ -26,10 +27,18 @@ def costs():
 
 
 @pytest.fixture(scope="module")
-def table(synthetic_table_file):
+def table():
+    """Every NB201 cell with an accuracy from ``FakeEvaluator`` (per-edge and pairwise effects,
+    independent of FLOPs); isomorphic cells share their canonical representative's score."""
     from search_spaces import NB201Space
 
-    return TabularBenchmark.from_csv(synthetic_table_file, NB201Space())
+    space = NB201Space()
+    fake = FakeEvaluator(space)
+    archs = list(space.enumerate())
+    by_key: dict[str, float] = {}
+    for arch in archs:
+        by_key.setdefault(arch.key, fake.value(arch))
+    return TabularBenchmark(space, archs, {"acc": np.array([by_key[arch.key] for arch in archs])})
 
 
 def run(method, table, costs, seed, budget, trials=None, **options):
@@ -55,6 +64,16 @@ def dominated_fraction(trials, table, costs):
     return float(np.median([np.mean((acc >= t.metrics["acc"]) & (flops <= t.metrics["flops"])) for t in trials]))
 
 
+def accuracy_rank(trials, table, costs):
+    """Median over trials of the fraction of cells at most as costly (FLOPs) that are more accurate.
+
+    Low only where the accuracy model is used: cheap cells alone are near the front by the other
+    metric, whatever their accuracy.
+    """
+    acc, flops = table.column("acc"), costs.values(table.archs, "flops")
+    return float(np.median([np.mean(acc[flops <= t.metrics["flops"]] > t.metrics["acc"]) for t in trials]))
+
+
 def test_validation(space, costs):
     with pytest.raises(UnsupportedError, match=r"does not apply to multi-objective.*\['pfes', 'log-nehvi'\]"):
         ParetoStrategy(space, "acc", objectives=OBJECTIVES, computed=costs, acquisition="mes")
@@ -69,16 +88,30 @@ def test_validation(space, costs):
 
 
 @pytest.mark.parametrize("method", ["bo-mesmo", "bo-ehvi"])
-def test_search_beats_random_and_is_deterministic(method, table, costs):
-    found = run(method, table, costs, seed=0, budget=18)
-    keys = [t.arch.key for t in found]
-    assert len(set(keys)) == len(keys)
-    # After the random start, the model proposes architectures near the true front: far fewer
-    # cells dominate them than dominate random ones (measured: ~10x fewer).
-    randoms = [dominated_fraction(run("rs", table, costs, seed=s, budget=18)[5:], table, costs) for s in range(3)]
-    assert dominated_fraction(found[5:], table, costs) < 0.5 * min(randoms)
-    again = run(method, table, costs, seed=0, budget=14)
-    assert [t.arch for t in again] == [t.arch for t in found[:14]]
+def test_search_beats_random_with_interacting_edges(method, table, costs):
+    # After the 5 random architectures, the model proposes cells near the true front: on every
+    # seed (0-2) under 12% of the table dominates the median proposal (seen: 1.2%-6.5%; random
+    # search: 27%-50%), and the median over seeds is under 5%. Cheap cells of any accuracy would
+    # do that too, so the proposals must also be accurate for their cost: the median over seeds of
+    # ``accuracy_rank`` is under 25% (seen: 10%-13%; random search 50%, and 50%-54% when the
+    # accuracy model is fitted to shuffled targets).
+    dominated, ranks, random_dominated = [], [], []
+    for seed in (0, 1, 2):
+        found = run(method, table, costs, seed=seed, budget=18)
+        assert len({t.arch.key for t in found}) == 18
+        dominated.append(dominated_fraction(found[5:], table, costs))
+        ranks.append(accuracy_rank(found[5:], table, costs))
+        random_dominated.append(dominated_fraction(run("rs", table, costs, seed=seed, budget=18)[5:], table, costs))
+    assert max(dominated) < 0.12 and np.median(dominated) < 0.05, dominated
+    assert min(random_dominated) > 0.12, random_dominated
+    assert np.median(ranks) < 0.25, ranks
+
+
+@pytest.mark.parametrize("method", ["bo-mesmo", "bo-ehvi"])
+def test_search_is_deterministic_and_resumes(method, table, costs):
+    found = run(method, table, costs, seed=0, budget=12)
+    again = run(method, table, costs, seed=0, budget=10)
+    assert [t.arch for t in again] == [t.arch for t in found[:10]]
     # A fresh strategy that observes the journal proposes what the uninterrupted one did.
-    resumed = run(method, table, costs, seed=0, budget=18, trials=found[:11])
+    resumed = run(method, table, costs, seed=0, budget=12, trials=found[:8])
     assert [t.arch for t in resumed] == [t.arch for t in found]

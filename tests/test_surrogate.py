@@ -179,16 +179,42 @@ def test_refit_warm_starts(space, encoder, data):
 
 
 def test_candidates_make_joint_covariance_exact(space, encoder, data):
+    """With ``candidates`` in the WL vocabulary, the joint posterior over them is the exact one.
+
+    The reference is the same model over a larger vocabulary (300 more cells): any vocabulary
+    holding every label of the candidates gives the exact kernel. Without ``candidates``, labels
+    shared by two candidates but by no training cell get no column, so their covariance is off
+    while every marginal stays exact (each row carries its complete norms).
+    """
     archs, y = data
-    plain = Surrogate(space, "wl", encoder=encoder).fit(archs[:20], y[:20], h=2)
-    exact = Surrogate(space, "wl", encoder=encoder).fit(archs[:20], y[:20], h=2, candidates=archs[20:])
-    # Same hyperparameters: the marginals agree whatever the vocabulary.
-    exact.model.load_state_dict(
-        {k: v for k, v in plain.model.state_dict().items() if "active_dims" not in k}, strict=False
-    )
-    exact._predictor = None
-    a, b = plain.predict(archs[20:]), exact.predict(archs[20:])
-    assert torch.allclose(a.mean, b.mean, atol=1e-8) and torch.allclose(a.variance, b.variance, atol=1e-8)
+    train, candidates = archs[:20], archs[20:]
+    rng = np.random.default_rng(5)
+    extra = [space.sample(rng) for _ in range(300)]
+    plain = Surrogate(space, "wl", encoder=encoder).fit(train, y[:20], h=2)
+    exact = Surrogate(space, "wl", encoder=encoder).fit(train, y[:20], h=2, candidates=candidates)
+    reference = Surrogate(space, "wl", encoder=encoder).fit(train, y[:20], h=2, candidates=candidates + extra)
+    hyperparameters = {k: v for k, v in plain.model.state_dict().items() if "active_dims" not in k}
+    for surrogate in (exact, reference):  # the same hyperparameters, whatever the vocabulary
+        surrogate.model.load_state_dict(hyperparameters, strict=False)
+        surrogate._predictor = None
+
+    def joint(surrogate):
+        with torch.no_grad():
+            posterior = surrogate.posterior(candidates)
+            return posterior.mean.reshape(-1), posterior.distribution.covariance_matrix
+
+    (mean, covariance), (true_mean, true_covariance) = joint(exact), joint(reference)
+    assert covariance.shape == (40, 40)
+    assert torch.allclose(mean, true_mean, atol=1e-8) and torch.allclose(covariance, true_covariance, atol=1e-8)
+    # predict's marginals are the joint's diagonal, with or without candidates ...
+    for surrogate in (plain, exact):
+        prediction = surrogate.predict(candidates)
+        assert torch.allclose(prediction.mean, true_mean, atol=1e-8)
+        assert torch.allclose(prediction.variance, true_covariance.diagonal(), atol=1e-8)
+    # ... but only the candidates' vocabulary makes the covariances between them exact.
+    plain_covariance = joint(plain)[1]
+    assert torch.allclose(plain_covariance.diagonal(), true_covariance.diagonal(), atol=1e-8)
+    assert float((plain_covariance - true_covariance).abs().max()) > 0.05 * float(true_covariance.diagonal().mean())
 
 
 def test_fit_many(space, encoder, data):
