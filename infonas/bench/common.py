@@ -22,6 +22,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from infonas.bench.resume import JobLog
 from infonas.evaluators.tabular import TabularBenchmark
 from infonas.study import Study
 
@@ -52,29 +53,52 @@ def worker_table(table_path: str, space_name: str) -> TabularBenchmark:
     return _WORKER_TABLES[table_path]
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker once its parent is gone.
+
+    A benchmark killed with SIGKILL cannot stop its pool, whose workers would go on computing
+    jobs nobody records, on the cores the resumed run needs.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def run_jobs(jobs: Sequence[Job], local: Callable[[str, int], dict[str, Any]],
              remote: Callable[..., dict[str, Any]] | None, remote_args: tuple, table: TabularBenchmark | None,
-             workers: int, progress: bool, desc: str) -> dict[Job, dict[str, Any]]:
+             workers: int, progress: bool, desc: str, log: JobLog | None = None) -> dict[Job, dict[str, Any]]:
     """Run every (method, seed) job: ``local(method, seed)`` in this process, or with ``workers > 1``
     ``remote(*remote_args, method, seed)`` in a pool of processes (which reload the table file,
-    so ``table`` must have been read from one)."""
-    runs: dict[Job, dict[str, Any]] = {}
-    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    so ``table`` must have been read from one). Jobs already in ``log`` are not run again; each
+    finished job is recorded there as soon as it finishes (see ``infonas.bench.resume``)."""
+    log = log if log is not None else JobLog(None, desc, {})
+    runs: dict[Job, dict[str, Any]] = {job: log.done[job] for job in jobs if job in log.done}
+    jobs = [job for job in jobs if job not in runs]
+    bar = tqdm(total=len(jobs) + len(runs), initial=len(runs), desc=desc, disable=not progress)
     try:
         if workers > 1:
             if remote is None or table is None or not os.path.isfile(table.source):
                 raise ValueError(f"workers={workers} runs jobs in processes that reload the table from its file, "
                                  "but this table was not loaded from a file; load it with "
                                  "TabularBenchmark.from_csv, or pass workers=1")
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(remote, *remote_args, method, seed): (method, seed) for method, seed in jobs}
                 for future in as_completed(futures):
                     runs[futures[future]] = future.result()
+                    log.record(futures[future], runs[futures[future]])
                     bar.update(1)
                     bar.set_postfix(method=futures[future][0], seed=futures[future][1])
         else:
             for method, seed in jobs:
                 runs[(method, seed)] = local(method, seed)
+                log.record((method, seed), runs[(method, seed)])
                 bar.update(1)
                 bar.set_postfix(method=method, seed=seed)
     finally:

@@ -9,7 +9,6 @@ table; a method's score after ``t`` evaluations is ``HV(found) / HV(true)``.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,13 +16,16 @@ import numpy as np
 import torch
 
 from infonas.bench.common import median_seconds, run_jobs, suggest_seconds, worker_table
+from infonas.bench.resume import JobLog
+from infonas.bench.stats import StepRecorder, percentile, step_seconds_summary, timing_cells
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.objectives import Objective
 from infonas.pareto import hypervolume, hypervolume_curve, pareto_mask, unit_normaliser
 from infonas.study import Study
 from search_spaces.nb201.cost_tables import ArchitectureCosts
 
-__all__ = ["REFERENCE_MARGIN", "format_pareto_table", "objective_matrix", "run_one_pareto", "run_pareto_benchmark"]
+__all__ = ["REFERENCE_MARGIN", "format_pareto_table", "objective_matrix", "pareto_costs", "run_one_pareto",
+           "run_pareto_benchmark"]
 
 REFERENCE_MARGIN = 0.01
 
@@ -72,12 +74,13 @@ def run_one_pareto(table: TabularBenchmark, objectives: Sequence[Objective], cos
     study = Study.create(None, table.space, evaluator, strategy=method, seed=seed, objectives=objectives,
                          computed=costs, reference_point=worst)
     # Computed objectives are added to each trial's metrics by the Study, from ``costs``.
-    study.optimize(budget)
+    steps = StepRecorder()
+    study.optimize(budget, callbacks=[steps])
     rows = [[o.sign * trial.metrics[o.name] for o in objectives] if trial.is_complete else [-np.inf] * len(objectives)
             for trial in study.finished_trials()]
     reference = torch.full((len(objectives),), -REFERENCE_MARGIN, dtype=torch.float64)
     curve = hypervolume_curve(unit_normaliser(Y)(np.asarray(rows)).nan_to_num(neginf=-1e9), reference)
-    return {"hv_curve": curve, "seconds": suggest_seconds(study)}
+    return {"hv_curve": curve, "seconds": suggest_seconds(study), "model_based": steps.model_based}
 
 
 def _pareto_worker(table_path: str, space_name: str, costs_json: dict, objectives: Sequence[Objective],
@@ -89,11 +92,13 @@ def _pareto_worker(table_path: str, space_name: str, costs_json: dict, objective
 
 def run_pareto_benchmark(table: TabularBenchmark, objectives: Sequence[Objective], methods: Sequence[str],
                          seeds: int, budget: int, costs: ArchitectureCosts, progress: bool = True,
-                         workers: int = 1) -> dict[str, Any]:
+                         workers: int = 1, log: JobLog | None = None) -> dict[str, Any]:
     """Each method ``seeds`` times for ``budget`` evaluations; JSON-ready hypervolume ratios.
 
     ``{"objectives": [...], "reference_point": [...], "methods": {NAME: {"hv_ratio": [per seed],
-    "hv_curves": [[per evaluation] per seed], ...}}, ...}``.
+    "hv_curves": [[per evaluation] per seed], "model_step_seconds": {...}, ...}}, ...}``; seconds
+    per suggestion as in ``run_search_benchmark``. Jobs already in ``log`` are reused (the costs
+    must then be the ones they ran with: ``pareto_costs``).
     """
     objectives = list(objectives)
     if len(objectives) < 2:
@@ -115,28 +120,51 @@ def run_pareto_benchmark(table: TabularBenchmark, objectives: Sequence[Objective
     jobs = [(method, seed) for method in methods for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: run_one_pareto(table, objectives, costs, method, seed, budget),
                     _pareto_worker, (table.source, table.space.name, costs.to_json(), objectives, budget),
-                    table, workers, progress, "bench pareto")
+                    table, workers, progress, "bench pareto", log)
     for method in methods:
         per_seed = [runs[(method, seed)] for seed in range(seeds)]
         results["methods"][method] = {
             "hv_ratio": [run["hv_curve"][-1] / true_volume for run in per_seed],
             "hv_curves": [[v / true_volume for v in run["hv_curve"]] for run in per_seed],
             "seconds_per_suggestion": median_seconds(per_seed),
+            "model_step_seconds": step_seconds_summary([run["seconds"] for run in per_seed],
+                                                       [run["model_based"] for run in per_seed]),
+            "suggest_seconds": [run["seconds"] for run in per_seed],
+            "model_based_steps": [[int(flag) for flag in run["model_based"]] for run in per_seed],
         }
     return results
 
 
 def format_pareto_table(results: dict[str, Any]) -> str:
-    """Plain text: per method, median / min / max hypervolume ratio after the budget."""
+    """Plain text: per method, median, 10th percentile (90% of seeds did at least as well), min
+    and max hypervolume ratio after the budget, and seconds of model-based suggestions."""
+    sample = next(iter(results["methods"].values()), {}).get("model_step_seconds")
+    points = "/".join(sample["at_observations"]) if sample else ""
     lines = [(f"objectives {', '.join(results['objectives'])}; budget {results['budget']}; "
               f"true front {results['true_front_size']} points"),
-             f"{'method':<12}{'median hv':>12}{'min':>10}{'max':>10}{'s/suggest':>12}"]
+             (f"{'method':<12}{'median hv':>12}{'p10':>10}{'min':>10}{'max':>10}{'s/model step (p90)':>20}"
+              f"  s at {points} obs")]
     for name, record in results["methods"].items():
         ratios = record["hv_ratio"]
-        lines.append(f"{name:<12}{statistics.median(ratios):>12.5f}{min(ratios):>10.5f}{max(ratios):>10.5f}"
-                     f"{record['seconds_per_suggestion']:>12.4f}")
+        seconds, at_points = timing_cells(record.get("model_step_seconds"))
+        lines.append(f"{name:<12}{percentile(ratios, 0.5):>12.5f}{percentile(ratios, 0.1):>10.5f}"
+                     f"{min(ratios):>10.5f}{max(ratios):>10.5f}{seconds:>20}  {at_points}")
     if "latency_lookup" in results:
         lookup = results["latency_lookup"]
         lines.append(f"latency lookup table vs whole-network latency on {lookup['num_cells']} cells: "
                      f"Spearman rho {lookup['spearman_rho']:.3f}")
     return "\n".join(lines)
+
+
+def pareto_costs(space: Any, config: Any, with_latency: bool, log: JobLog) -> ArchitectureCosts:
+    """The FLOPs, parameters (and latency table) the jobs of ``log`` ran with, or new measurements.
+
+    Latencies are timed on this machine and differ between runs: a resumed benchmark must reuse
+    the table its finished jobs saw, so it is kept in the log.
+    """
+    saved = log.saved.get("costs")
+    if saved is not None:
+        return ArchitectureCosts.from_json(saved, space)
+    costs = ArchitectureCosts.measure(space, config, latency=with_latency)
+    log.save("costs", costs.to_json())
+    return costs

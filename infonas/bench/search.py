@@ -3,7 +3,10 @@
 ``run_search_benchmark`` runs each method for several seeds on a table and records when the
 optimum was first observed at the target fidelity, the cost spent until then, and the regret
 after every evaluation. With a cheap fidelity (``cheap``, ``cheap_cost``) the budget counts
-total cost in units of one target evaluation. Seeds run in parallel processes with ``workers``.
+total cost in units of one target evaluation. Seeds run in parallel processes with ``workers``;
+with a ``JobLog`` (``infonas.bench.resume``) finished seeds are kept and an interrupted
+benchmark resumes. Seconds per suggestion are summarised over model-based steps
+(``infonas.bench.stats``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from infonas.bench.common import median_seconds, run_jobs, suggest_seconds, worker_table
+from infonas.bench.resume import JobLog
+from infonas.bench.stats import StepRecorder, percentile, step_seconds_summary, timing_cells
 from infonas.budget import Budget
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.study import Study
@@ -25,13 +30,15 @@ OPTIMUM_TOLERANCE = 1e-9
 
 
 def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: int, budget: float,
-                   maximize: bool = True, cheap: str | None = None, cheap_cost: float | None = None
-                   ) -> dict[str, Any]:
+                   maximize: bool = True, cheap: str | None = None, cheap_cost: float | None = None,
+                   stop_at_optimum: bool = True) -> dict[str, Any]:
     """One seed of one method, as an in-memory ``Study`` that stops once the optimum is observed at
-    the target fidelity: the per-seed entries of ``run_search_benchmark``'s JSON.
+    the target fidelity (unless ``stop_at_optimum=False``): the per-seed entries of
+    ``run_search_benchmark``'s JSON.
 
     Regret after trial ``t`` is ``|optimum - best target value among trials <= t|`` (``None``
-    before the first target evaluation).
+    before the first target evaluation). ``seconds[t]`` is the time of trial ``t``'s suggestion
+    and ``model_based[t]`` whether it fitted a model (``StepRecorder``).
 
     Example:
         >>> run = run_one_search(table, "cifar10_test_200ep", "ls", seed=0, budget=150)  # doctest: +SKIP
@@ -47,13 +54,15 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
         return (trial.is_complete and trial.fidelity == target
                 and sign * (optimum - trial.metrics[objective]) <= OPTIMUM_TOLERANCE)
 
-    def stop_at_optimum(study: Study, trial: Trial) -> None:
+    def stop_there(study: Study, trial: Trial) -> None:
         if reached(trial):
             study.stop("the optimum was observed at the target fidelity")
 
     study = Study.create(None, table.space, evaluator, objective, strategy=method, seed=seed, maximize=maximize)
+    steps = StepRecorder()
     # With a cheap fidelity the budget is total cost (a target evaluation costs 1), else evaluations.
-    study.optimize(Budget(cost=budget) if cheap else int(budget), callbacks=[stop_at_optimum])
+    study.optimize(Budget(cost=budget) if cheap else int(budget),
+                   callbacks=[steps] + ([stop_there] if stop_at_optimum else []))
     trials = study.finished_trials()
     regret, costs, best, spent = [], [], None, 0.0
     for trial in trials:
@@ -75,18 +84,21 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
         "cost_curve": costs,
         "target_evaluations": sum(1 for t in trials if t.fidelity == target),
         "seconds": suggest_seconds(study),
+        "model_based": steps.model_based,
     }
 
 
 def _search_worker(table_path: str, space_name: str, objective: str, budget: float, maximize: bool,
-                   cheap: str | None, cheap_cost: float | None, method: str, seed: int) -> dict[str, Any]:
+                   cheap: str | None, cheap_cost: float | None, stop_at_optimum: bool, method: str, seed: int
+                   ) -> dict[str, Any]:
     return run_one_search(worker_table(table_path, space_name), objective, method, seed, budget, maximize, cheap,
-                          cheap_cost)
+                          cheap_cost, stop_at_optimum)
 
 
 def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Sequence[str], seeds: int,
                          budget: float, maximize: bool = True, progress: bool = True, cheap: str | None = None,
-                         cheap_cost: float | None = None, workers: int = 1) -> dict[str, Any]:
+                         cheap_cost: float | None = None, workers: int = 1, stop_at_optimum: bool = True,
+                         log: JobLog | None = None) -> dict[str, Any]:
     """Each method, ``seeds`` times, on ``table``; JSON-ready results.
 
     Without a cheap fidelity, ``budget`` counts evaluations and the regret curves have one entry
@@ -95,6 +107,13 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
     also records its cumulative ``cost_curves``. ``cost_to_optimum``: total cost spent when the
     optimum is first observed at the target fidelity (``None`` where never). ``workers > 1``
     runs seeds in that many processes (the table must then come from a file).
+
+    ``stop_at_optimum=False`` searches the whole budget after the optimum too (queries and cost
+    to it are unchanged; suggestion times then exist at every observation count). Per method,
+    ``model_step_seconds`` summarises seconds per suggestion over model-based steps
+    (``step_seconds_summary``), from the raw ``suggest_seconds`` and ``model_based_steps`` per
+    seed; ``seconds_per_suggestion`` stays the median over all steps. Jobs already in ``log``
+    are reused, and each finished one is added to it.
     """
     if cheap is not None and not (cheap_cost and cheap_cost > 0):
         raise ValueError("a cheap fidelity needs a positive cheap_cost (in units of one target evaluation)")
@@ -103,12 +122,14 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
     _, optimum = table.best(objective, maximize)
     results: dict[str, Any] = {"objective": objective, "optimum": optimum, "budget": budget, "seeds": seeds,
                                "cheap": cheap, "cheap_cost": cheap_cost,
-                               "budget_unit": "cost" if cheap else "evaluations", "methods": {}}
+                               "budget_unit": "cost" if cheap else "evaluations", "stops_at_optimum": stop_at_optimum,
+                               "methods": {}}
     jobs = [(method, seed) for method in methods for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: run_one_search(table, objective, method, seed, budget, maximize, cheap,
-                                                              cheap_cost),
-                    _search_worker, (table.source, table.space.name, objective, budget, maximize, cheap, cheap_cost),
-                    table, workers, progress, "bench search")
+                                                              cheap_cost, stop_at_optimum),
+                    _search_worker, (table.source, table.space.name, objective, budget, maximize, cheap, cheap_cost,
+                                     stop_at_optimum),
+                    table, workers, progress, "bench search", log)
     for method in methods:
         per_seed = [runs[(method, seed)] for seed in range(seeds)]
         record = {
@@ -118,6 +139,10 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
             "regret_curves": [run["regret_curve"] for run in per_seed],
             "target_evaluations": [run["target_evaluations"] for run in per_seed],
             "seconds_per_suggestion": median_seconds(per_seed),
+            "model_step_seconds": step_seconds_summary([run["seconds"] for run in per_seed],
+                                                       [run["model_based"] for run in per_seed]),
+            "suggest_seconds": [run["seconds"] for run in per_seed],
+            "model_based_steps": [[int(flag) for flag in run["model_based"]] for run in per_seed],
         }
         if cheap:
             record["cost_curves"] = [run["cost_curve"] for run in per_seed]
@@ -125,27 +150,30 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
     return results
 
 
-def _median_or_none(values: Sequence[float | None]) -> float | None:
-    """The median when every seed has a value; ``None`` (shown as ``>budget``) otherwise."""
-    return statistics.median(values) if values and all(v is not None for v in values) else None
+def _shown(value: float | None, spec: str, missing: str = ">budget") -> str:
+    return missing if value is None else format(value, spec)
 
 
 def format_search_table(results: dict[str, Any]) -> str:
-    """A plain-text summary: per method, seeds reaching the optimum, median queries and cost to it."""
+    """A plain-text summary: per method, seeds reaching the optimum, median and 90th percentile of
+    the queries and cost to it (a seed that never reached it counts as never: ``>budget``), and
+    the seconds of model-based suggestions (median/p90, then medians at each observation count)."""
+    sample = next(iter(results["methods"].values()), {}).get("model_step_seconds")
+    points = "/".join(sample["at_observations"]) if sample else ""
     lines = [f"objective {results['objective']}  optimum {results['optimum']:.4f}"
              + (f"  cheap {results['cheap']} at cost {results['cheap_cost']:g}" if results.get("cheap") else ""),
-             (f"{'method':<12}{'reached':>10}{'median q':>10}{'median cost':>13}{'mean final regret':>20}"
-              f"{'s/suggest':>12}")]
+             (f"{'method':<12}{'reached':>10}{'median q':>10}{'p90 q':>9}{'median cost':>13}{'p90 cost':>10}"
+              f"{'mean final regret':>19}{'s/model step (p90)':>20}  s at {points} obs")]
     for name, record in results["methods"].items():
         hits = [q for q in record["queries_to_optimum"] if q is not None]
-        median_q = _median_or_none(record["queries_to_optimum"])
-        median_cost = _median_or_none(record.get("cost_to_optimum", []))
+        queries, costs = record["queries_to_optimum"], record.get("cost_to_optimum", [])
         regrets = [r for r in record["final_regret"] if r is not None]
         mean_regret = f"{statistics.fmean(regrets):.4f}" if regrets else "n/a"
+        seconds, at_points = timing_cells(record.get("model_step_seconds"))
         lines.append(f"{name:<12}{len(hits):>5}/{len(record['final_regret']):<4}"
-                     f"{f'{median_q:g}' if median_q is not None else '>budget':>10}"
-                     f"{f'{median_cost:.3g}' if median_cost is not None else '>budget':>13}"
-                     f"{mean_regret:>20}{record['seconds_per_suggestion']:>12.4f}")
+                     f"{_shown(percentile(queries, 0.5), 'g'):>10}{_shown(percentile(queries, 0.9), 'g'):>9}"
+                     f"{_shown(percentile(costs, 0.5), '.3g'):>13}{_shown(percentile(costs, 0.9), '.3g'):>10}"
+                     f"{mean_regret:>19}{seconds:>20}  {at_points}")
     return "\n".join(lines)
 
 

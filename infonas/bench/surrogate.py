@@ -40,6 +40,7 @@ import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
+from infonas.bench.resume import JobLog
 from infonas.encodings.inputs import ArchitectureEncoder
 from infonas.surrogates.gp import KERNEL_SPECS, Surrogate
 from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
@@ -105,6 +106,7 @@ def run_surrogate_benchmark(
     upper_bound: float | None = None,
     threads: int | None = 1,
     progress: bool = True,
+    log: JobLog | None = None,
 ) -> dict:
     """Run the surrogate benchmark and return its JSON-ready summary.
 
@@ -127,6 +129,8 @@ def run_surrogate_benchmark(
         threads: torch threads while running (restored after); 1 is fastest for these small
             matrices and immune to oversubscription on a shared 2-core machine. None: unchanged.
         progress: print one line per (model, size) to stderr.
+        log: finished (size, seed) rounds of an interrupted run of the same benchmark, reused;
+            each new round is added as it finishes (``infonas.bench.resume``).
 
     Returns:
         ``{"objective": objective, "results": [{"model", "train_size", "kendall_tau",
@@ -164,36 +168,16 @@ def run_surrogate_benchmark(
             )
         runs: dict[tuple[str, int], list[dict[str, float]]] = {}
         names = models + ([multifidelity_name(multifidelity_kernel)] if cheap is not None else [])
+        log = log if log is not None else JobLog(None, "surrogate", {})
         for n in sizes:
             for seed in seed_list:
-                rng = np.random.default_rng([seed, n])
-                order = rng.permutation(len(archs))
-                train = order[:n]
-                test = np.sort(order[n:])
-                train_archs = [archs[i] for i in train]
-                for name in models:
-                    start = time.perf_counter()
-                    surrogate = Surrogate(space, name, encoder=encoder, seed=seed, upper_bound=upper_bound)
-                    surrogate.fit(train_archs, values[train])
-                    prediction = surrogate.predict(archs, observation_noise=True)
-                    seconds = time.perf_counter() - start
-                    score = score_predictions(values[test], prediction[test])
-                    score["fit_predict_seconds"] = seconds
-                    runs.setdefault((name, n), []).append(score)
-                if cheap is not None:
-                    cheap_cells = order[n : n + cheap_factor * n]
-                    mf_archs = train_archs + [archs[i] for i in cheap_cells]
-                    mf_values = np.concatenate([values[train], cheap[cheap_cells]])
-                    fidelity = np.concatenate([np.ones(n, dtype=int), np.zeros(len(cheap_cells), dtype=int)])
-                    start = time.perf_counter()
-                    surrogate = MultiFidelitySurrogate(
-                        space, multifidelity_kernel, encoder=encoder, seed=seed, upper_bound=upper_bound
-                    ).fit(mf_archs, mf_values, fidelity)
-                    prediction = surrogate.predict(archs, observation_noise=True)
-                    seconds = time.perf_counter() - start
-                    score = score_predictions(values[test], prediction[test])
-                    score["fit_predict_seconds"] = seconds
-                    runs.setdefault((multifidelity_name(multifidelity_kernel), n), []).append(score)
+                scores = log.done.get((n, seed))
+                if scores is None:
+                    scores = _one_round(space, encoder, archs, values, cheap, n, seed, models, multifidelity_kernel,
+                                        cheap_factor, upper_bound)
+                    log.record((n, seed), scores)
+                for name in names:
+                    runs.setdefault((name, n), []).append(scores[name])
             if progress:
                 for name in names:
                     summary = _summarise(name, n, runs[(name, n)])
@@ -208,6 +192,40 @@ def run_surrogate_benchmark(
         if threads is not None:
             torch.set_num_threads(previous_threads)
     return {"objective": objective, "results": results}
+
+
+def _one_round(space: SearchSpace, encoder: ArchitectureEncoder, archs: list[Architecture], values: np.ndarray,
+               cheap: np.ndarray | None, n: int, seed: int, models: list[str], multifidelity_kernel: str,
+               cheap_factor: int, upper_bound: float | None) -> dict[str, dict[str, float]]:
+    """Every model's scores for one training-set size and seed (its training cells drawn by
+    ``default_rng([seed, n])``, shared by all models)."""
+    rng = np.random.default_rng([seed, n])
+    order = rng.permutation(len(archs))
+    train = order[:n]
+    test = np.sort(order[n:])
+    train_archs = [archs[i] for i in train]
+    scores: dict[str, dict[str, float]] = {}
+    for name in models:
+        start = time.perf_counter()
+        surrogate = Surrogate(space, name, encoder=encoder, seed=seed, upper_bound=upper_bound)
+        surrogate.fit(train_archs, values[train])
+        prediction = surrogate.predict(archs, observation_noise=True)
+        seconds = time.perf_counter() - start
+        scores[name] = {**score_predictions(values[test], prediction[test]), "fit_predict_seconds": seconds}
+    if cheap is not None:
+        cheap_cells = order[n : n + cheap_factor * n]
+        mf_archs = train_archs + [archs[i] for i in cheap_cells]
+        mf_values = np.concatenate([values[train], cheap[cheap_cells]])
+        fidelity = np.concatenate([np.ones(n, dtype=int), np.zeros(len(cheap_cells), dtype=int)])
+        start = time.perf_counter()
+        surrogate = MultiFidelitySurrogate(
+            space, multifidelity_kernel, encoder=encoder, seed=seed, upper_bound=upper_bound
+        ).fit(mf_archs, mf_values, fidelity)
+        prediction = surrogate.predict(archs, observation_noise=True)
+        seconds = time.perf_counter() - start
+        scores[multifidelity_name(multifidelity_kernel)] = {**score_predictions(values[test], prediction[test]),
+                                                            "fit_predict_seconds": seconds}
+    return scores
 
 
 def _summarise(name: str, n: int, scores: list[dict[str, float]]) -> dict:

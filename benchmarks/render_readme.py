@@ -1,0 +1,279 @@
+"""Render the README's benchmark tables from the result files in ``benchmarks/results/``.
+
+Each table sits between two markers naming its results file (options after the name)::
+
+    <!-- results:search_bayesian.json -->
+    (generated: the table and a line naming the command, commit, date and cores)
+    <!-- /results -->
+
+The table's shape follows the file: a search benchmark (``infonas bench search``), a
+multi-fidelity one (``--cheap``), a Pareto one (``infonas bench pareto``) or a surrogate one
+(``infonas bench surrogate``). Options: ``labels=off`` prints bare method names;
+``columns=kendall_tau,coverage_90`` picks the columns of a surrogate table.
+
+Usage::
+
+    python benchmarks/render_readme.py            # rewrite README.md in place
+    python benchmarks/render_readme.py --check    # exit 1 if README.md differs from its results
+
+Medians and percentiles are those of ``infonas.bench.stats.percentile``: a seed that never
+reached the optimum counts as never, and the 90th percentile is the bad tail (for hypervolume
+ratios, where larger is better, that is the 10th percentile: 90% of seeds did at least as well).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from infonas.bench.stats import percentile
+
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+
+#: ``<!-- results:FILE [key=value ...] -->`` ... ``<!-- /results -->``; the body is regenerated.
+BLOCK = re.compile(r"(<!-- results:(?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /results -->)", re.DOTALL)
+
+#: What each method is, for readers of the tables (``labels=off`` leaves them out).
+LABELS = {
+    "bo-ei": "WL+Hamming+additive GP, copula-warped targets, LogEI",
+    "bo-mes": "WL+Hamming+additive GP, max-value entropy search",
+    "bo-ts": "WL+Hamming+additive GP, Thompson sampling",
+    "gp-onehot": "BoTorch defaults on one-hot codes, LogEI",
+    "ls": "first-improvement local search",
+    "rea": "regularized evolution",
+    "rs": "random search",
+    "bo-mf": "MF-MES per unit cost",
+    "bo-ehvi": "BoTorch qLogNEHVI",
+    "bo-mesmo": "information gain about the front",
+    "nsga2": "pymoo, population 20",
+}
+SURROGATE_COLUMNS = {"kendall_tau": "Kendall tau", "spearman": "Spearman rho", "nlpd": "NLPD (mean)",
+                     "coverage_90": "90% coverage", "fit_predict_seconds": "fit + predict s"}
+
+
+class RenderError(Exception):
+    """A README block that cannot be rendered (missing file, unclosed marker, unknown option)."""
+
+
+def _number(value: float | None, spec: str = "g", never: str = "never") -> str:
+    return never if value is None else format(value, spec)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if value >= 0.095 else f"{value:.4f}"
+
+
+def _median_p(values: list[float | None], q: float, spec: str = "g") -> str:
+    return f"{_number(percentile(values, 0.5), spec)} ({_number(percentile(values, q), spec)})"
+
+
+def _name(method: str, options: dict[str, str]) -> str:
+    label = LABELS.get(method) if options.get("labels", "on") != "off" else None
+    return f"`{method}`" + (f" ({label})" if label else "")
+
+
+def _bold_best(cells: list[str], keys: list[float | None], larger_is_better: bool) -> list[str]:
+    """Bold the cells whose key is the best one (when there is a best among two or more)."""
+    known = [k for k in keys if k is not None]
+    if len(cells) < 2 or not known:
+        return cells
+    best = max(known) if larger_is_better else min(known)
+    return [f"**{c}**" if k == best else c for c, k in zip(cells, keys)]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _timing_points(results: dict[str, Any]) -> list[str]:
+    """Observation counts at which some method made a timed suggestion (others are left out)."""
+    records = [r.get("model_step_seconds") for r in results["methods"].values()]
+    points = next((list(r["at_observations"]) for r in records if r), [])
+    return [p for p in points if any(r and r["at_observations"][p]["count"] for r in records)]
+
+
+def _timing_header(points: list[str]) -> str:
+    at = f", then at {' / '.join(points)} observations" if points else ""
+    return f"s per model-based suggestion, median (p90): all steps{at}"
+
+
+def _timing_cell(record: dict[str, Any], points: list[str]) -> str:
+    summary = record.get("model_step_seconds")
+    if not summary:
+        return "not recorded"
+    cells = [summary["model_based"]] + [summary["at_observations"][p] for p in points]
+    text = " / ".join(f"{_seconds(c['median'])} ({_seconds(c['p90'])})" if c["count"] else "–" for c in cells)
+    return text + (" (no model: every step)" if summary["steps"] != "model-based" else "")
+
+
+def _sorted_costs(costs: list[float | None]) -> str:
+    """Every seed's cost, sorted; beyond 10 seeds the bulk as a range, then the worst 20% in full."""
+    ordered = sorted(costs, key=lambda c: float("inf") if c is None else c)
+    shown = ["never" if c is None else f"{c:.3g}" for c in ordered]
+    if len(shown) <= 10:
+        return ", ".join(shown)
+    bulk = -(-len(shown) * 8 // 10)
+    return f"{shown[0]} ... {shown[bulk - 1]}, then {', '.join(shown[bulk:])}"
+
+
+def render_search(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    methods = results["methods"]
+    points = _timing_points(results)
+    queries = [r["queries_to_optimum"] for r in methods.values()]
+    reached = [f"{sum(q is not None for q in qs)}/{len(qs)}" for qs in queries]
+    quality = _bold_best([_median_p(qs, 0.9) for qs in queries], [percentile(qs, 0.5) for qs in queries], False)
+    rows = [[_name(m, options), reached[i], quality[i], _timing_cell(r, points)] for i, (m, r) in
+            enumerate(methods.items())]
+    return _table(["method", "seeds reaching the optimum", "median queries to the optimum (p90)",
+                   _timing_header(points)], rows)
+
+
+def render_multi_fidelity(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    methods = results["methods"]
+    points = _timing_points(results)
+    costs = [r["cost_to_optimum"] for r in methods.values()]
+    quality = _bold_best([_median_p(c, 0.9, ".3g") for c in costs], [percentile(c, 0.5) for c in costs], False)
+    rows = []
+    for i, (method, record) in enumerate(methods.items()):
+        evaluations = [len(curve) for curve in record["cost_curves"]]
+        rows.append([_name(method, options), f"{sum(c is not None for c in costs[i])}/{len(costs[i])}", quality[i],
+                     _sorted_costs(costs[i]),
+                     f"{statistics.median(evaluations):g} ({statistics.median(record['target_evaluations']):g})",
+                     _timing_cell(record, points)])
+    return _table(["method", "seeds reaching the optimum", "median cost to the optimum (p90)",
+                   "cost per seed (sorted)", "median evaluations (target-fidelity ones)", _timing_header(points)],
+                  rows)
+
+
+def render_pareto(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    methods = results["methods"]
+    points = _timing_points(results)
+    early = [max(1, results["budget"] // 4), max(1, results["budget"] // 2)]
+    ratios = [r["hv_ratio"] for r in methods.values()]
+    quality = _bold_best([_median_p(r, 0.1, ".5f") for r in ratios], [percentile(r, 0.5) for r in ratios], True)
+    rows = []
+    for i, (method, record) in enumerate(methods.items()):
+        after = [statistics.median(curve[n - 1] for curve in record["hv_curves"]) for n in early]
+        rows.append([_name(method, options), quality[i], f"{min(ratios[i]):.5f}", f"{max(ratios[i]):.5f}",
+                     " / ".join(f"{a:.5f}" for a in after), _timing_cell(record, points)])
+    return _table(["method", "median hypervolume ratio (p10)", "min", "max",
+                   f"median after {early[0]} / {early[1]} evaluations", _timing_header(points)], rows)
+
+
+def render_surrogate(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    columns = options.get("columns", ",".join(SURROGATE_COLUMNS)).split(",")
+    unknown = [c for c in columns if c not in SURROGATE_COLUMNS]
+    if unknown:
+        raise RenderError(f"columns={','.join(unknown)} is not a surrogate column; choose from "
+                          f"{','.join(SURROGATE_COLUMNS)}")
+    models: dict[str, list[dict[str, Any]]] = {}
+    for row in results["results"]:
+        models.setdefault(row["model"], []).append(row)
+    rows = []
+    for model, per_size in models.items():
+        per_size = sorted(per_size, key=lambda row: row["train_size"])
+        cells = [" / ".join(f"{row[c]:.2f}" if c == "fit_predict_seconds" else f"{row[c]:.3f}" for row in per_size)
+                 for c in columns]
+        rows.append([f"`{model}`"] + cells)
+    return _table(["model"] + [SURROGATE_COLUMNS[c] for c in columns], rows)
+
+
+def kind(results: dict[str, Any]) -> str:
+    """Which benchmark wrote ``results``: ``surrogate``, ``pareto``, ``multi-fidelity`` or ``search``."""
+    if "results" in results:
+        return "surrogate"
+    if "true_hypervolume" in results:
+        return "pareto"
+    if "optimum" in results and "methods" in results:
+        return "multi-fidelity" if results.get("cheap") else "search"
+    raise RenderError("this file is not the JSON of infonas bench search, pareto or surrogate (its keys: "
+                      f"{', '.join(sorted(results)[:8])}); name a benchmark's results file in the marker")
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] = {
+    "search": render_search, "multi-fidelity": render_multi_fidelity, "pareto": render_pareto,
+    "surrogate": render_surrogate,
+}
+
+
+def provenance(name: str, results: dict[str, Any]) -> str:
+    """The line under a table: which file, made by which command, at which commit, when, on how many cores."""
+    meta = results.get("meta")
+    if not meta:
+        return f"_From `benchmarks/results/{name}` (no provenance recorded)._"
+    commit = (meta["commit"] or "")[:7]
+    code = (f"commit `{commit}`" + (" with local changes" if meta.get("dirty") else "")) if commit else "no git commit"
+    cores = f"{meta['cpu_count']} cores ({meta['cores_used']} usable), {meta['workers']} worker(s)"
+    seconds = f"{meta['wall_seconds']:,.0f} s"
+    if meta.get("resumed_jobs"):
+        seconds += f" in its last run, which resumed {meta['resumed_jobs']} of {meta['total_jobs']} finished jobs"
+    sizes = ""
+    if "results" in results:
+        sizes = "; each cell lists N = " + " / ".join(
+            str(n) for n in sorted({row["train_size"] for row in results["results"]}))
+    return (f"_From `benchmarks/results/{name}`: `{meta['command']}`, {code}, {meta['date'][:10]}, {cores}, "
+            f"{seconds}{sizes}._")
+
+
+def render_block(spec: str, results_dir: Path) -> str:
+    """The generated body of one marked block: the table, a blank line, the provenance line."""
+    name, *pairs = spec.split()
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in ("labels", "columns"):
+            raise RenderError(f"marker option {pair!r} of {name} is not labels=on|off or columns=A,B; fix the marker")
+        options[key] = value
+    path = results_dir / name
+    if not path.is_file():
+        raise RenderError(f"the README names {path}, which does not exist; run the benchmark that writes it "
+                          "(benchmarks/README.md lists the commands) or remove the marker")
+    results = json.loads(path.read_text())
+    return "\n".join(RENDERERS[kind(results)](results, options) + ["", provenance(name, results)]) + "\n"
+
+
+def render(text: str, results_dir: Path = RESULTS) -> str:
+    """``text`` with the body of every marked block regenerated from its results file."""
+    if text.count("<!-- results:") != text.count("<!-- /results -->"):
+        raise RenderError("every <!-- results:FILE --> marker needs a closing <!-- /results -->; fix the README")
+    return BLOCK.sub(lambda m: m.group(1) + render_block(m.group("spec"), results_dir) + m.group(4), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the README differs from its results")
+    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    text = args.readme.read_text()
+    try:
+        rendered = render(text, args.results)
+    except (RenderError, OSError, ValueError, KeyError) as error:
+        print(f"render_readme: {error}", file=sys.stderr)
+        return 2
+    if args.check:
+        if rendered != text:
+            print(f"render_readme: {args.readme} differs from its results in {args.results}; run "
+                  "python benchmarks/render_readme.py to update it", file=sys.stderr)
+            return 1
+        return 0
+    if rendered != text:
+        args.readme.write_text(rendered)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
