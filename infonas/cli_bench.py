@@ -10,16 +10,44 @@ from typing import Any
 
 import click
 
-from infonas.cli_common import EXPECTED_ERRORS, fail, parse_list, write_json
+from infonas.cli_common import (
+    COMPUTED_METRICS,
+    EXPECTED_ERRORS,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    check_strategy_names,
+    fail,
+    parse_list,
+    parse_objectives_option,
+    write_json,
+)
 
 
-def _finish_benchmark(results: dict[str, Any], started: float, out: str | None, formatter: Any) -> None:
-    """Record the total time, write the JSON (atomically) and print the summary table."""
+def _finish_benchmark(results: dict[str, Any], started: float, out: str | None, formatter: Any, log: Any,
+                      workers: int = 1) -> None:
+    """Record the total time and the provenance (``meta``), write the JSON (atomically), drop the
+    log of finished jobs and print the summary table."""
+    from infonas.bench.meta import benchmark_meta, command_line
+
     results["total_seconds"] = time.perf_counter() - started
+    results["meta"] = benchmark_meta(command_line(click.get_current_context()), workers, results["total_seconds"],
+                                     resumed_jobs=log.resumed, total_jobs=len(log.done))
     if out:
-        write_json(out, results)
+        write_json(out, {"meta": results["meta"], **results})
+        log.close()
     click.echo(formatter(results))
     click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
+
+
+def _check_pareto_objectives(objectives: tuple, columns: list[str]) -> None:
+    """The first objective is a table column, the others columns or computed metrics (before any measuring)."""
+    if objectives[0].name not in columns:
+        raise click.BadParameter(f"the first objective must be a table column (measured), got {objectives[0].name!r}; "
+                                 f"columns: {', '.join(columns)}", param_hint="'--objectives'")
+    unknown = [o.name for o in objectives if o.name not in columns and o.name not in COMPUTED_METRICS]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(map(repr, unknown))} is neither a table column ({', '.join(columns)}) "
+                                 f"nor computed ({', '.join(COMPUTED_METRICS)})", param_hint="'--objectives'")
 
 
 @click.group()
@@ -32,44 +60,47 @@ def bench() -> None:
 @click.option("--objective", required=True, help="Column to maximise.")
 @click.option("--minimize", is_flag=True)
 @click.option("--methods", default="rs,rea,ls", show_default=True, help="Comma-separated strategy names.")
-@click.option("--seeds", type=int, default=10, show_default=True)
-@click.option("--budget", type=float, default=150, show_default=True,
+@click.option("--seeds", type=POSITIVE_INT, default=10, show_default=True)
+@click.option("--budget", type=POSITIVE_FLOAT, default=150, show_default=True,
               help="Evaluations per seed; with --cheap, total cost per seed (one target evaluation costs 1).")
 @click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead.")
-@click.option("--cheap-cost", type=float, help="Cost of one cheap evaluation, in units of one target evaluation.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Seeds run in this many processes.")
+@click.option("--cheap-cost", type=POSITIVE_FLOAT,
+              help="Cost of one cheap evaluation, in units of one target evaluation.")
+@click.option("--workers", type=POSITIVE_INT, default=1, show_default=True, help="Seeds run in this many processes.")
 @click.option("--space", "space_name", default="nb201", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")
+@click.option("--full-budget", is_flag=True,
+              help="Search the whole budget after the optimum too (times suggestions at every observation count).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the JSON results here; finished seeds are kept beside it, so a rerun resumes.")
 @click.option("--quiet", is_flag=True)
 def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds: int, budget: float,
-                 cheap: str | None, cheap_cost: float | None, workers: int, space_name: str, out: str | None,
-                 quiet: bool) -> None:
+                 cheap: str | None, cheap_cost: float | None, workers: int, space_name: str, full_budget: bool,
+                 out: str | None, quiet: bool) -> None:
     """Run each method SEEDS times within BUDGET; report queries and cost to the optimum, and regret."""
+    from infonas.bench.resume import open_for_command
     from infonas.bench.search import format_search_table, run_search_benchmark
     from infonas.evaluators.tabular import TabularBenchmark
-    from infonas.strategies import STRATEGIES
     from search_spaces import get_space
 
     names = parse_list(methods)
-    unknown = [n for n in names if n not in STRATEGIES]
-    if unknown:
-        fail(f"unknown method(s) {unknown}; available: {sorted(STRATEGIES)}")
-    if seeds < 1 or budget <= 0 or workers < 1:
-        fail("--seeds, --budget and --workers must be positive")
+    check_strategy_names(names, "--methods")
     if (cheap is None) != (cheap_cost is None):
-        fail("--cheap and --cheap-cost go together")
+        raise click.UsageError("--cheap and --cheap-cost go together: give a cheap column and its cost, or neither")
     if cheap is None and budget != int(budget):
-        fail("--budget counts evaluations without --cheap: give a whole number")
+        raise click.BadParameter(f"without --cheap it counts evaluations: give a whole number, got {budget}",
+                                 param_hint="'--budget'")
     try:
         benchmark = TabularBenchmark.from_csv(table, get_space(space_name),
                                               required=[objective] + ([cheap] if cheap else []))
         started = time.perf_counter()
+        log = open_for_command(out, "search", click.get_current_context().params)
         results = run_search_benchmark(benchmark, objective, names, seeds, budget if cheap else int(budget),
                                        maximize=not minimize, progress=not quiet, cheap=cheap,
-                                       cheap_cost=cheap_cost, workers=workers)
+                                       cheap_cost=cheap_cost, workers=workers, stop_at_optimum=not full_budget,
+                                       log=log)
     except EXPECTED_ERRORS as error:
         fail(str(error))
-    _finish_benchmark(results, started, out, format_search_table)
+    _finish_benchmark(results, started, out, format_search_table, log, workers)
 
 
 @bench.command("pareto")
@@ -77,45 +108,47 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
 @click.option("--objectives", required=True,
               help="Comma-separated NAME:max|min; NAME is a table column or flops, params, latency_ms.")
 @click.option("--methods", default="bo-ehvi,bo-mesmo,nsga2,rs", show_default=True)
-@click.option("--seeds", type=int, default=10, show_default=True)
-@click.option("--budget", type=int, default=100, show_default=True, help="Evaluations per seed.")
+@click.option("--seeds", type=POSITIVE_INT, default=10, show_default=True)
+@click.option("--budget", type=POSITIVE_INT, default=100, show_default=True, help="Evaluations per seed.")
 @click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "imagenet16-120"]), default="cifar10",
               show_default=True, help="Network whose FLOPs, params and latency are computed.")
-@click.option("--latency-cells", type=int, default=50, show_default=True,
+@click.option("--latency-cells", type=click.IntRange(min=2), default=50, show_default=True,
               help="Random cells on which the latency lookup table is checked against whole networks.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Seeds run in this many processes.")
+@click.option("--workers", type=POSITIVE_INT, default=1, show_default=True, help="Seeds run in this many processes.")
 @click.option("--space", "space_name", default="nb201", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the JSON results here; finished seeds are kept beside it, so a rerun resumes.")
 @click.option("--quiet", is_flag=True)
 def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: int, dataset: str,
                  latency_cells: int, workers: int, space_name: str, out: str | None, quiet: bool) -> None:
     """Hypervolume of the Pareto fronts each method finds, against the whole table's front."""
-    from infonas.bench.pareto import format_pareto_table, run_pareto_benchmark
+    from infonas.bench.pareto import format_pareto_table, pareto_costs, run_pareto_benchmark
+    from infonas.bench.resume import open_for_command
     from infonas.evaluators.tabular import TabularBenchmark
-    from infonas.objectives import parse_objectives
-    from infonas.strategies import STRATEGIES
     from search_spaces import get_space
-    from search_spaces.nb201.cost_tables import ArchitectureCosts, lookup_vs_measured
+    from search_spaces.nb201.cost_tables import lookup_vs_measured
     from search_spaces.nb201.network import NetworkConfig
 
     names = parse_list(methods)
-    unknown = [n for n in names if n not in STRATEGIES]
-    if unknown:
-        fail(f"unknown method(s) {unknown}; available: {sorted(STRATEGIES)}")
-    if seeds < 1 or budget < 1 or workers < 1:
-        fail("--seeds, --budget and --workers must be positive")
+    check_strategy_names(names, "--methods")
+    parsed = parse_objectives_option(objectives)
+    if len(parsed) < 2:
+        raise click.BadParameter(f"a Pareto benchmark needs two or more objectives, got {objectives!r}",
+                                 param_hint="'--objectives'")
     try:
-        parsed = parse_objectives(objectives)
         space = get_space(space_name)
         benchmark = TabularBenchmark.from_csv(table, space)
+        _check_pareto_objectives(parsed, sorted(benchmark.metrics))
         config = NetworkConfig.for_dataset(dataset)
         with_latency = any(o.name == "latency_ms" for o in parsed)
         started = time.perf_counter()
-        click.echo("measuring FLOPs and parameters" + (" and the latency lookup table" if with_latency else ""),
-                   err=True)
-        costs = ArchitectureCosts.measure(space, config, latency=with_latency)
+        log = open_for_command(out, "pareto", click.get_current_context().params)
+        if "costs" not in log.saved:  # a resumed run reuses the latencies its finished seeds saw
+            click.echo("measuring FLOPs and parameters" + (" and the latency lookup table" if with_latency else ""),
+                       err=True)
+        costs = pareto_costs(space, config, with_latency, log)
         results = run_pareto_benchmark(benchmark, parsed, names, seeds, budget, costs, progress=not quiet,
-                                       workers=workers)
+                                       workers=workers, log=log)
         results["dataset"] = dataset
         if with_latency:
             results["latency_table"] = costs.to_json()
@@ -123,7 +156,7 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
                                                            progress=not quiet)
     except EXPECTED_ERRORS as error:
         fail(str(error))
-    _finish_benchmark(results, started, out, format_pareto_table)
+    _finish_benchmark(results, started, out, format_pareto_table, log, workers)
 
 
 @bench.command("surrogate")
@@ -131,14 +164,16 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
 @click.option("--objective", required=True, help="Column to predict.")
 @click.option("--cheap", help="Cheap-fidelity column: also benchmark the multi-fidelity model.")
 @click.option("--train-sizes", default="10,25,50,100,200", show_default=True)
-@click.option("--seeds", type=int, default=10, show_default=True)
+@click.option("--seeds", type=POSITIVE_INT, default=10, show_default=True)
 @click.option("--models", default="onehot-rbf,hamming,wl,wl+hamming", show_default=True)
 @click.option("--space", "space_name", default="nb201", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the JSON results here; finished seeds are kept beside it, so a rerun resumes.")
 @click.option("--quiet", is_flag=True)
 def bench_surrogate(table: str, objective: str, cheap: str | None, train_sizes: str, seeds: int, models: str,
                     space_name: str, out: str | None, quiet: bool) -> None:
     """Fit surrogates on random cells, predict all others: rank correlation, NLPD, 90% coverage."""
+    from infonas.bench.resume import open_for_command
     from infonas.bench.search import format_surrogate_table
     from infonas.bench.surrogate import run_surrogate_benchmark
     from infonas.evaluators.tabular import TabularBenchmark
@@ -147,18 +182,19 @@ def bench_surrogate(table: str, objective: str, cheap: str | None, train_sizes: 
     try:
         sizes = [int(n) for n in parse_list(train_sizes)]
     except ValueError:
-        fail(f"--train-sizes must be comma-separated integers, got {train_sizes!r}")
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"expected comma-separated whole numbers of at least 1, got {train_sizes!r}",
+                                 param_hint="'--train-sizes'")
     try:
         benchmark = TabularBenchmark.from_csv(table, get_space(space_name),
                                               required=[objective] + ([cheap] if cheap else []))
+        started = time.perf_counter()
+        log = open_for_command(out, "surrogate", click.get_current_context().params)
         results = run_surrogate_benchmark(
             benchmark.archs, benchmark.column(objective), objective,
             cheap=benchmark.column(cheap) if cheap else None, train_sizes=sizes, seeds=seeds,
-            models=parse_list(models), space=benchmark.space, progress=not quiet)
+            models=parse_list(models), space=benchmark.space, progress=not quiet, log=log)
     except EXPECTED_ERRORS as error:
         fail(str(error))
-    if out:
-        write_json(out, results)
-    click.echo(format_surrogate_table(results))
-    if out:
-        click.echo(f"results written to {out}")
+    _finish_benchmark(results, started, out, format_surrogate_table, log)

@@ -1,4 +1,4 @@
-"""What the ``infonas`` command groups share: one-line failures, list options, JSON output, logging.
+"""What the ``infonas`` command groups share: option types and checks, one-line failures, JSON output, logging.
 
 Only ``infonas.cli`` and ``infonas.cli_bench`` import this module; keeping it apart lets the
 ``bench`` group live in its own module without an import cycle between the two.
@@ -6,8 +6,10 @@ Only ``infonas.cli`` and ``infonas.cli_bench`` import this module; keeping it ap
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,6 +23,74 @@ from infonas.exceptions import InfonasError
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (InfonasError, ValueError, OSError)
 
 
+#: Objectives computed from the architecture (``ArchitectureCosts``) rather than read from a table.
+COMPUTED_METRICS: tuple[str, ...] = ("flops", "params", "latency_ms")
+
+
+class PositiveFloat(click.FloatRange):
+    """A finite number above zero: ``nan`` and ``inf`` are no budget or cost (``FloatRange`` lets them by).
+
+    Example:
+        >>> PositiveFloat().convert("0.5", None, None)
+        0.5
+    """
+
+    name = "positive number"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; give a number above 0, e.g. 10", param, ctx)
+        return number
+
+
+#: Option types of counts, seeds and amounts: bad values are usage errors before anything runs.
+POSITIVE_INT = click.IntRange(min=1)
+NON_NEGATIVE_INT = click.IntRange(min=0)
+POSITIVE_FLOAT = PositiveFloat()
+
+
+def parse_objectives_option(text: str, option: str = "--objectives") -> tuple[Any, ...]:
+    """``--objectives NAME:max|min,...`` as ``Objective`` values; a malformed value is a usage error."""
+    from infonas.objectives import parse_objectives
+
+    try:
+        return parse_objectives(parse_list(text))
+    except (InfonasError, ValueError) as error:
+        raise click.BadParameter(f"{error} (expected NAME:max or NAME:min, comma-separated)",
+                                 param_hint=f"'{option}'") from None
+
+
+def parse_reference_point(text: str) -> dict[str, float]:
+    """``--reference-point NAME=VALUE,...`` as a dict of finite numbers; else a usage error."""
+    reference: dict[str, float] = {}
+    for item in parse_list(text):
+        name, sep, value = (part.strip() for part in item.partition("="))
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not sep or not name or not math.isfinite(number) or name in reference:
+            raise click.BadParameter(f"expected NAME=VALUE pairs with distinct names and finite values, e.g. "
+                                     f"acc=0,flops=2e8; got {item!r} in {text!r}", param_hint="'--reference-point'")
+        reference[name] = number
+    return reference
+
+
+def check_strategy_names(names: list[str], option: str) -> None:
+    """A usage error unless every name is a registered strategy."""
+    from infonas.strategies import STRATEGIES
+
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        noun = "method" if option == "--methods" else "strategy"  # what the option calls them
+        raise click.BadParameter(f"unknown {noun} {', '.join(map(repr, unknown))}; choose from "
+                                 f"{', '.join(sorted(STRATEGIES))}", param_hint=f"'{option}'")
+
+
 def fail(message: str) -> NoReturn:
     """End the command with ``Error: message`` on stderr and exit status 1."""
     raise click.ClickException(message)
@@ -32,6 +102,16 @@ def parse_list(text: str) -> list[str]:
     if not items:
         raise click.BadParameter("expected a comma-separated list")
     return items
+
+
+def csv_header(path: str) -> list[str]:
+    """The column names of a CSV file, ``arch`` excluded (empty for a missing or empty file: the
+    table loader reports those errors properly)."""
+    try:
+        with open(path, newline="") as handle:
+            return [name.strip() for name in next(csv.reader(handle), []) if name.strip() != "arch"]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 def write_json(path: str | Path, payload: Any) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "InfonasError",
     "InvalidArchitectureError",
     "InvalidArgumentError",
+    "RunLockedError",
     "RunStoreError",
     "SpaceExhaustedError",
     "StudyError",
@@ -51,6 +52,11 @@ class RunStoreError(InfonasError):
 
 class IncompatibleRunError(RunStoreError):
     """A run directory made by another configuration or format version than the one asked for."""
+
+
+class RunLockedError(RunStoreError):
+    """A run directory another process is writing (or wrote after this one read it); the message
+    names the holder's pid and host."""
 
 
 class StudyError(InfonasError):

@@ -1,4 +1,8 @@
-"""Reports of a run directory: a summary table, its trials as JSON, and PNG plots."""
+"""Reports of a run directory: a summary table, its trials as JSON, and PNG plots.
+
+Reports only read a run (``load_for_report``): a run whose journal is damaged is shown from the
+events a repair would keep, with a warning, and nothing in it is changed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,39 @@ from typing import Any
 
 import numpy as np
 
+from infonas.exceptions import RunStoreError
+from infonas.storage import RunStore
+from infonas.storage.events import FORMAT_VERSION
+from infonas.storage.salvage import SalvagedStore
 from infonas.study import Study
+
+
+def load_for_report(run_dir: str | Path) -> tuple[Study, str | None]:
+    """The study of ``run_dir`` for reading, and ``None`` or, for a damaged journal, a warning.
+
+    A journal with a corrupted line (or events replay cannot use) is read through its salvage:
+    the intact trials, a one-line warning naming the bad lines and ``infonas repair``, and a
+    study that refuses every write. Any other error is raised as ``Study.load`` raises it.
+
+    Example::
+
+        study, warning = load_for_report("runs/a")
+        print(warning or "journal intact", len(study.finished_trials()))
+    """
+    try:
+        return Study.load(run_dir), None
+    except RunStoreError as error:
+        try:
+            view = SalvagedStore.of(RunStore.open(run_dir))
+        except RunStoreError:
+            view = None
+        if view is None or view.config.get("format_version") != FORMAT_VERSION:
+            raise error from None
+    from infonas.evaluators import build_evaluator
+    from search_spaces import get_space
+
+    space = get_space(view.config["space"])
+    return Study(view, space, build_evaluator(view.config["evaluator"], space)), view.warning
 
 
 def trials_json(study: Study) -> list[dict[str, Any]]:
@@ -36,8 +72,8 @@ def summary_text(study: Study, top: int = 5) -> str:
         f"run        {study.store.path}",
         f"strategy   {config['strategy']} (seed {config['seed']})",
         f"objective  {study.objective} ({'max' if study.maximize else 'min'})",
-        f"trials     {len(finished)} finished ({', '.join(f'{k} {v}' for k, v in sorted(by_status.items()))}), "
-        f"{len(study.pending)} pending",
+        (f"trials     {len(finished)} finished ({', '.join(f'{k} {v}' for k, v in sorted(by_status.items()))}), "
+         f"{len(study.pending)} pending"),
         f"cost       {study.spent_cost():.6g}",
     ]
     optimum = table_optimum(study)

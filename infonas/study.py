@@ -15,18 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from infonas.budget import Budget
 from infonas.evaluators import Evaluator, build_evaluator
-from infonas.exceptions import (
-    IncompatibleRunError,
-    InvalidArgumentError,
-    SpaceExhaustedError,
-    StudyError,
-)
+from infonas.exceptions import IncompatibleRunError, InvalidArgumentError, SpaceExhaustedError, StudyError
 from infonas.execution import Executor, SerialExecutor
-from infonas.objectives import ComputedMetrics, Objective, parse_objectives
+from infonas.objectives import ComputedMetrics, Objective
 from infonas.results import (
     best_trials,
     front_candidates,
@@ -37,8 +30,8 @@ from infonas.results import (
 )
 from infonas.storage import InMemoryStore, RunStore
 from infonas.storage.events import FORMAT_VERSION, TrialAsked, TrialFinished, replay
-from infonas.strategies import make_strategy
 from infonas.strategies.base import Strategy
+from infonas.study_setup import build_strategy, computed_from_config, search_domain, study_config
 from infonas.trials import EvaluationResult, Trial, TrialStatus
 from search_spaces import get_space
 from search_spaces.base import SearchSpace
@@ -64,78 +57,11 @@ class Store(Protocol):
     def read_snapshot(self, name: str, default: Any = None) -> Any: ...
 
 
-def _computed_from_config(data: dict[str, Any] | None, space: SearchSpace) -> ComputedMetrics | None:
-    if not data:
-        return None
-    from search_spaces.nb201.cost_tables import ArchitectureCosts
-
-    return ArchitectureCosts.from_json(data, space)
-
-
-def _reference_point(objectives: Sequence[Objective], given: dict[str, float] | None, evaluator: Evaluator,
-                     computed: Any, space: SearchSpace) -> dict[str, float]:
-    """The given reference point, completed with the worst known value of each objective."""
-    reference = dict(given or {})
-    unknown = [name for name in reference if name not in {o.name for o in objectives}]
-    if unknown:
-        raise InvalidArgumentError(f"reference point names {unknown}, which are not objectives")
-    for o in objectives:
-        if o.name in reference:
-            continue
-        if computed is not None and o.name in computed.names and space.size <= 100_000:
-            values = computed.values(list(space.enumerate()), o.name)
-        elif evaluator.known_values(o.name) is not None:
-            values = evaluator.known_values(o.name)
-        else:
-            raise InvalidArgumentError(f"give a reference point for objective {o.name!r} (its worst acceptable value): "
-                             "it is neither a table column nor computed over an enumerable space")
-        reference[o.name] = float(np.min(values) if o.maximize else np.max(values))
-    return {o.name: float(reference[o.name]) for o in objectives}
-
-
-def study_config(space: SearchSpace, evaluator: Evaluator, objective: str | None, *, strategy: str, seed: int,
-                 maximize: bool, batch_size: int, strategy_options: dict[str, Any] | None,
-                 evaluator_spec: dict[str, Any] | None, objectives: Sequence[str | Objective] | str | None,
-                 computed: Any, reference_point: dict[str, float] | None) -> dict[str, Any]:
-    """The frozen config of a new study, after checking every argument (nothing is created before)."""
-    if objectives is None:
-        if objective is None:
-            raise InvalidArgumentError("give an objective (or objectives)")
-        parsed = (Objective(objective, maximize),)
-    else:
-        parsed = parse_objectives(objectives)
-        if objective is not None and objective != parsed[0].name:
-            raise InvalidArgumentError(f"objective {objective!r} is not the first of objectives {[str(o) for o in parsed]}")
-    computed_names = set(computed.names) if computed is not None else set()
-    for o in parsed:
-        if o.name not in evaluator.metric_names and o.name not in computed_names:
-            raise InvalidArgumentError(f"objective {o.name!r} is neither a metric of the evaluator {list(evaluator.metric_names)} "
-                             f"nor a computed metric {sorted(computed_names)}")
-    if parsed[0].name not in evaluator.metric_names:
-        raise InvalidArgumentError(f"the first objective {parsed[0].name!r} must be measured by the evaluator: "
-                         f"{list(evaluator.metric_names)}")
-    if batch_size < 1:
-        raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
-    if len(parsed) > 1:
-        reference_point = _reference_point(parsed, reference_point, evaluator, computed, space)
-    make_strategy(strategy, space, parsed[0].name, seed=seed, maximize=parsed[0].maximize, objectives=parsed,
-                  computed=computed, fidelities=sorted(evaluator.fidelities.values(), key=lambda f: f.level),
-                  **(strategy_options or {}))
-    return {
-        "format_version": FORMAT_VERSION,
-        "space": space.name,
-        "objective": parsed[0].name,
-        "maximize": bool(parsed[0].maximize),
-        "objectives": [o.to_json() for o in parsed],
-        "reference_point": reference_point,
-        "computed_metrics": computed.to_json() if computed is not None else None,
-        "seed": int(seed),
-        "strategy": strategy,
-        "strategy_options": dict(strategy_options or {}),
-        "batch_size": int(batch_size),
-        "evaluator": evaluator_spec if evaluator_spec is not None else {"kind": "custom"},
-        "fidelities": {name: f.cost for name, f in evaluator.fidelities.items()},
-    }
+def _batch_to_ask(batch_size: int, budget: Budget, finished: int) -> int:
+    """A full batch, or fewer when fewer evaluations than that are left in the budget."""
+    if budget.evaluations is None:
+        return batch_size
+    return max(1, min(batch_size, budget.evaluations - finished))
 
 
 class Study:
@@ -157,14 +83,12 @@ class Study:
         self.objectives: tuple[Objective, ...] = tuple(
             Objective.from_json(o) for o in config.get("objectives", [{"name": self.objective, "maximize": self.maximize}]))
         self.reference_point: dict[str, float] | None = config.get("reference_point")
-        self.computed: ComputedMetrics | None = _computed_from_config(config.get("computed_metrics"), space)
+        self.computed: ComputedMetrics | None = computed_from_config(config.get("computed_metrics"), space)
         self.seed: int = config["seed"]
         self.batch_size: int = config["batch_size"]
-        self.strategy: Strategy = make_strategy(
-            config["strategy"], space, self.objective, seed=self.seed, maximize=self.maximize,
-            objectives=self.objectives, computed=self.computed,
-            fidelities=sorted(evaluator.fidelities.values(), key=lambda f: f.level),
-            **config.get("strategy_options", {}))
+        #: What strategies search: the space, or the part of it the evaluator can evaluate.
+        self.domain: SearchSpace = search_domain(space, evaluator)
+        self.strategy: Strategy = build_strategy(config, self.domain, evaluator, self.objectives, self.computed)
         #: Why the last ``optimize`` stopped before its budget (``None``: it spent its budget).
         self.stop_reason: str | None = None
         self._asked: dict[int, Trial] = {}
@@ -186,6 +110,8 @@ class Study:
         """Start a new study in ``run_dir`` (``None``: in memory; with ``resume``, reopen one made
         with the same config). Every argument is checked before anything is created.
 
+        The strategy proposes only what the evaluator can evaluate (``Evaluator.domain``: the rows
+        of a table of part of the space), so no budget goes to architectures it cannot answer for.
         ``evaluator_spec`` is the JSON description from which ``load`` rebuilds the evaluator
         (``infonas.evaluators.build_evaluator``); without it, ``load`` must be given the evaluator.
         Multi-objective: ``objectives`` (``"acc:max,flops:min"`` or a list) replaces
@@ -233,14 +159,16 @@ class Study:
         """
         if n < 1:
             raise InvalidArgumentError(f"ask needs n >= 1, got {n}")
-        numbers = list(range(len(self._asked), len(self._asked) + n))
+        # After the last number ever asked: a repaired journal may have lost one in the middle.
+        start = max(self._asked, default=-1) + 1
+        numbers = list(range(start, start + n))
         started = time.perf_counter()
         suggestions = self.strategy.suggest(numbers, pending=[t.arch for t in self.pending])
         seconds = time.perf_counter() - started
         trials = []
         for number, suggestion in zip(numbers, suggestions):
             fidelity = suggestion.fidelity or self.evaluator.target_fidelity
-            trial = Trial(number, self.space.validate(suggestion.arch), fidelity, asked_at=time.time(),
+            trial = Trial(number, self.domain.validate(suggestion.arch), fidelity, asked_at=time.time(),
                           suggest_seconds=seconds)
             self.store.append(TrialAsked(number, self.space.format(trial.arch), fidelity, trial.asked_at,
                                          seconds).to_json())
@@ -304,7 +232,7 @@ class Study:
         try:
             while not spent():
                 try:
-                    batch = self.pending or self.ask(self._batch_to_ask(budget))
+                    batch = self.pending or self.ask(_batch_to_ask(self.batch_size, budget, len(self._finished)))
                 except SpaceExhaustedError as error:
                     self.stop_reason = str(error)
                     logger.info("search stopped before its budget: %s", error)
@@ -326,11 +254,6 @@ class Study:
     def stop(self, reason: str = "stopped by a callback") -> None:
         """End the running ``optimize`` loop after the current trial (from a callback)."""
         self.stop_reason = reason
-
-    def _batch_to_ask(self, budget: Budget) -> int:
-        if budget.evaluations is None:
-            return self.batch_size
-        return max(1, min(self.batch_size, budget.evaluations - len(self._finished)))
 
     def saved_budget(self) -> Budget | None:
         """The budget of the last ``optimize`` call, as written in the run directory."""

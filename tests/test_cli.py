@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from infonas.cli import main
@@ -208,3 +209,188 @@ def test_progress_follows_quiet(tmp_path, synthetic_table_file, monkeypatch):
            "--run-dir", run)
     invoke("resume", run, "--budget", 3, "--quiet")
     assert seen == [True, False]
+
+
+def _damaged_run(tmp_path, synthetic_table_file, budget=10, line=7):
+    """A finished rs run whose journal line ``line`` (trial 3's asked line for line 7) is garbage."""
+    run = tmp_path / "run"
+    assert invoke("search", "--table", synthetic_table_file, "--objective", "acc", "--strategy", "rs",
+                  "--budget", budget, "--run-dir", run, "--quiet").exit_code == 0
+    journal = run / "journal.jsonl"
+    lines = journal.read_bytes().split(b"\n")
+    lines[line - 1] = b'{"event":"asked","trial":3,GARBAGE'
+    journal.write_bytes(b"\n".join(lines))
+    return run
+
+
+def test_report_shows_the_intact_trials_of_a_damaged_journal_and_repair_salvages_them(tmp_path,
+                                                                                      synthetic_table_file):
+    run = _damaged_run(tmp_path, synthetic_table_file)
+    damaged = (run / "journal.jsonl").read_bytes()
+    files = sorted(p.name for p in run.iterdir())
+
+    report = invoke("report", run)
+    assert report.exit_code == 0, report.output
+    warning = [line for line in report.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "line 7: not valid JSON" in warning[0] and "line 8: finishes trial 3" in warning[0]
+    assert f"infonas repair {run}" in warning[0]
+    assert "trials     9 finished" in report.stdout and "plots not written" in report.stdout
+    trials = json.loads(invoke("report", run, "--json").stdout)
+    assert [t["number"] for t in trials] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    assert (run / "journal.jsonl").read_bytes() == damaged and sorted(p.name for p in run.iterdir()) == files
+
+    resume = invoke("resume", run, "--budget", 12, "--quiet")
+    assert resume.exit_code == 1 and f"infonas repair {run}" in resume.output
+    assert (run / "journal.jsonl").read_bytes() == damaged
+
+    repaired = invoke("repair", run)
+    assert repaired.exit_code == 0, repaired.output
+    assert "kept 18 of 20 lines (1-6, 9-20)" in repaired.output
+    assert "dropped line 7: not valid JSON" in repaired.output
+    assert "dropped line 8: finishes trial 3, whose asked line was lost" in repaired.output
+    assert (run / "journal.jsonl.corrupt-0").read_bytes() == damaged
+    assert f"infonas resume {run}" in repaired.output
+    assert "intact (18 events); nothing to repair" in invoke("repair", run).output
+    again = invoke("report", run, "--no-plots")
+    assert again.exit_code == 0 and "warning" not in again.output and "trials     9 finished" in again.output
+
+
+def test_resume_after_a_repair_never_reuses_a_trial_number(tmp_path, synthetic_table_file):
+    run = _damaged_run(tmp_path, synthetic_table_file)
+    assert invoke("repair", run).exit_code == 0
+    assert invoke("resume", run, "--budget", 12, "--quiet").exit_code == 0
+    events = [json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines()]
+    asked = [e["trial"] for e in events if e["event"] == "asked"]
+    assert len(asked) == len(set(asked)) and 3 not in asked
+    assert len([e for e in events if e["event"] == "finished"]) == 12
+    assert "nothing to repair" in invoke("repair", run).output
+
+
+def test_resume_refuses_an_edited_config_and_a_deleted_journal(tmp_path, synthetic_table_file):
+    run = tmp_path / "run"
+    assert invoke("search", "--table", synthetic_table_file, "--objective", "acc", "--strategy", "rs",
+                  "--budget", 3, "--run-dir", run, "--quiet").exit_code == 0
+    config = (run / "config.json").read_text()
+    (run / "config.json").write_text(config.replace('"seed": 0', '"seed": 1'))
+    edited = invoke("resume", run, "--budget", 5, "--quiet")
+    assert edited.exit_code == 1 and "edited after the run was created, in keys seed (seed: 0 -> 1)" in edited.output
+    (run / "config.json").write_text(config)
+    (run / "journal.jsonl").rename(tmp_path / "journal.jsonl")
+    deleted = invoke("resume", run, "--budget", 5, "--quiet")
+    assert deleted.exit_code == 1 and "has no journal.jsonl" in deleted.output
+    assert "start a new run in another directory" in deleted.output and not (run / "journal.jsonl").exists()
+    (tmp_path / "journal.jsonl").rename(run / "journal.jsonl")
+    assert invoke("resume", run, "--budget", 5, "--quiet").exit_code == 0
+
+
+# ----- every option is checked before anything is created -----
+
+def _one_line_error(result, *codes):
+    """Exit with one of ``codes``, exactly one ``Error:`` line, no traceback (a usage error adds its usage lines)."""
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert result.exit_code in codes and len(errors) == 1 and "Traceback" not in result.output, result.output
+    return errors[0]
+
+
+@pytest.mark.parametrize("options, code, says", [
+    (["--budget", 0], 2, "'--budget': 0 is not in the range x>=1"),
+    (["--budget", -5], 2, "'--budget'"),
+    (["--max-cost", -1], 2, "'--max-cost'"),
+    (["--max-cost", "nan"], 2, "not a finite number"),
+    (["--max-seconds", 0], 2, "'--max-seconds'"),
+    (["--seed", -1], 2, "'--seed': -1 is not in the range x>=0"),
+    (["--batch-size", 0], 2, "'--batch-size'"),
+    (["--strategy", "magic"], 2, "unknown strategy 'magic'"),
+    (["--objective", "nope"], 1, "no metric column(s) ['nope']"),
+    (["--cheap", "nope", "--cheap-cost", 0.1, "--strategy", "bo-mf"], 1, "no metric column(s) ['nope']"),
+    (["--cheap", "acc_cheap", "--cheap-cost", 0, "--strategy", "bo-mf"], 2, "'--cheap-cost'"),
+    (["--cheap", "acc_cheap"], 2, "go together"),
+    (["--epochs", 0], 2, "'--epochs'"),
+    (["--epochs", 3], 2, "trains nothing"),
+    (["--reference-point", "acc=1"], 2, "several --objectives"),
+    (["--strategy", "bo-mf"], 1, "two or more fidelities"),
+    (["--objectives", "acc:max,flops:sideways", "--strategy", "nsga2"], 2, "direction"),
+    (["--objectives", "acc:max,nope:min", "--strategy", "nsga2"], 2, "'nope' is neither measured"),
+    (["--objectives", "acc:max,flops:min", "--strategy", "nsga2", "--minimize"], 2, "each direction"),
+    (["--objectives", "acc:max,flops:min", "--strategy", "nsga2", "--reference-point", "acc"], 2, "NAME=VALUE"),
+    (["--objectives", "acc:max,flops:min", "--strategy", "nsga2", "--reference-point", "acc=inf"], 2, "finite"),
+    (["--objectives", "acc:max,flops:min", "--strategy", "nsga2", "--reference-point", "zzz=1"], 2,
+     "'zzz' is not one of the objectives"),
+])
+def test_a_bad_search_option_is_one_line_and_leaves_no_run_directory(tmp_path, tiny_table_file, options, code, says):
+    run = tmp_path / "run"
+    objective = [] if {"--objective", "--objectives"} & set(options) else ["--objective", "acc"]
+    result = invoke("search", "--table", tiny_table_file, *objective, "--strategy", "rs", *options,
+                    "--run-dir", run, "--quiet")
+    assert says in _one_line_error(result, code)
+    assert not run.exists()
+
+
+def test_the_corrected_command_runs_where_a_rejected_one_was_given(tmp_path, tiny_table_file):
+    run = tmp_path / "run"
+    common = ["search", "--table", tiny_table_file, "--objective", "acc", "--strategy", "rs", "--run-dir", run,
+              "--quiet"]
+    _one_line_error(invoke(*common, "--seed", -1, "--budget", 3), 2)
+    assert invoke(*common, "--seed", 1, "--budget", 3).exit_code == 0
+    assert invoke("resume", run, "--budget", 4, "--quiet").exit_code == 0
+
+
+def test_a_bad_argument_of_study_create_leaves_no_run_directory(tmp_path, tiny_table_file, space):
+    from infonas.evaluators.registry import build_evaluator, table_spec
+    from infonas.exceptions import InvalidArgumentError
+    from infonas.study import Study
+
+    spec = table_spec(tiny_table_file, "acc")
+    evaluator = build_evaluator(spec, space)
+    bad = [{"seed": -1}, {"seed": 1.5}, {"seed": True}, {"batch_size": 0}, {"strategy": "magic"},
+           {"reference_point": {"acc": 1.0}}, {"strategy_options": {"n_init": 0}}, {"maximize": "yes"}]
+    for number, arguments in enumerate(bad):
+        run = tmp_path / f"run{number}"
+        with pytest.raises(ValueError) as error:
+            Study.create(run, space, evaluator, "acc", **{"strategy": "bo-ei", **arguments})
+        assert not run.exists(), (arguments, error.value)
+        if "strategy_options" not in arguments:
+            assert isinstance(error.value, InvalidArgumentError), arguments
+
+
+def test_resume_options_are_checked(tmp_path, tiny_table_file):
+    run = tmp_path / "run"
+    assert invoke("search", "--table", tiny_table_file, "--objective", "acc", "--strategy", "rs", "--budget", 2,
+                  "--run-dir", run, "--quiet").exit_code == 0
+    journal = (run / "journal.jsonl").read_bytes()
+    for options in (["--budget", 0], ["--max-cost", -1], ["--max-seconds", "inf"]):
+        _one_line_error(invoke("resume", run, *options, "--quiet"), 2)
+    assert (run / "journal.jsonl").read_bytes() == journal
+
+
+@pytest.mark.parametrize("command, says", [
+    (["search", "--objective", "acc", "--seeds", 0], "'--seeds'"),
+    (["search", "--objective", "acc", "--budget", 0], "'--budget'"),
+    (["search", "--objective", "acc", "--budget", 2.5], "whole number"),
+    (["search", "--objective", "acc", "--workers", 0], "'--workers'"),
+    (["search", "--objective", "acc", "--methods", "rs,magic"], "unknown method 'magic'"),
+    (["search", "--objective", "acc", "--cheap", "acc_cheap", "--cheap-cost", -1], "'--cheap-cost'"),
+    (["search", "--objective", "nope"], "missing metric column(s) ['nope']"),
+    (["pareto", "--objectives", "acc:max"], "two or more objectives"),
+    (["pareto", "--objectives", "acc:max,nope:min"], "'nope' is neither a table column"),
+    (["pareto", "--objectives", "flops:min,acc:max"], "must be a table column"),
+    (["pareto", "--objectives", "acc:max,flops:min", "--latency-cells", 1], "'--latency-cells'"),
+    (["surrogate", "--objective", "acc", "--seeds", 0], "'--seeds'"),
+    (["surrogate", "--objective", "acc", "--train-sizes", "0,5"], "'--train-sizes'"),
+])
+def test_bad_bench_options_are_one_line(tmp_path, tiny_table_file, command, says):
+    out = tmp_path / "out.json"
+    result = invoke("bench", command[0], "--table", tiny_table_file, *command[1:], "--out", out, "--quiet")
+    assert says in _one_line_error(result, 1, 2)
+    assert not out.exists()
+
+
+def test_a_search_of_a_partial_table_asks_only_its_cells(tmp_path, tiny_table_file):
+    run = tmp_path / "run"
+    result = invoke("search", "--table", tiny_table_file, "--objective", "acc", "--strategy", "ls", "--budget", 70,
+                    "--run-dir", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "note: the search stopped before its budget" in result.output
+    trials = json.loads(invoke("report", run, "--json").output)
+    cells = {line.split(",")[0] for line in tiny_table_file.read_text().splitlines()[1:]}
+    assert trials and all(t["status"] == "complete" and t["arch"] in cells for t in trials)

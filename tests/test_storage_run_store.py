@@ -28,7 +28,7 @@ def _journal_lines(store: RunStore) -> list[bytes]:
 
 def _fill(store: RunStore, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
-        store.append({"event": "asked", "seq": i})
+        store.append({"event": "note", "seq": i})
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def test_torn_tail_in_first_line(tmp_path: Path) -> None:
     assert store.journal_path.read_bytes() == b'{"seq":0}\n'
 
 
-def test_corruption_in_middle_names_line_and_repair_keeps_prefix(tmp_path: Path) -> None:
+def test_corruption_in_middle_names_line_and_the_repair(tmp_path: Path) -> None:
     store = RunStore.create(tmp_path / "r", CONFIG)
     _fill(store, 6)
     lines = _journal_lines(store)
@@ -197,26 +197,29 @@ def test_corruption_in_middle_names_line_and_repair_keeps_prefix(tmp_path: Path)
     message = str(info.value)
     assert "journal line 3" in message
     assert "last intact event is line 2" in message and '"seq": 1' in message
-    assert "repair()" in message
+    assert f"infonas repair {tmp_path / 'r'}" in message and "before and after line 3" in message
 
-    report = store.repair()
-    assert report == RepairReport(kept_events=2, dropped_lines=4,
-                                  backup=tmp_path / "r" / "journal.jsonl.corrupt-0")
-    assert report.backup is not None and report.backup.read_bytes() == original
-    assert [e["seq"] for e in store.events()] == [0, 1]
-    store.append({"event": "asked", "seq": 2})
-    assert [e["seq"] for e in RunStore.open(tmp_path / "r").events()] == [0, 1, 2]
+    report = store.repair()  # events that are not trial events are kept as they are
+    assert (report.kept_events, report.dropped_lines) == (5, 1)
+    assert report.backup == tmp_path / "r" / "journal.jsonl.corrupt-0"
+    assert report.kept == (1, 2, 4, 5, 6) and [d.line for d in report.dropped] == [3]
+    assert report.backup.read_bytes() == original
+    assert [e["seq"] for e in store.events()] == [0, 1, 3, 4, 5]
+    store.append({"event": "note", "seq": 6})
+    assert [e["seq"] for e in RunStore.open(tmp_path / "r").events()] == [0, 1, 3, 4, 5, 6]
 
-    # a clean journal is left alone
-    assert store.repair() == RepairReport(3, 0, None)
+    # an intact journal is left alone
+    again = store.repair()
+    assert (again.kept_events, again.dropped_lines, again.backup) == (6, 0, None)
 
     # a second corruption gets the next free backup name; the module-level repair works too
     with open(store.journal_path, "ab") as f:
         f.write(b"[1, 2]\n" + b'{"seq":9}\n')  # valid JSON but not an event object
-    with pytest.raises(RunStoreError, match="journal line 4 .*not an object"):
+    with pytest.raises(RunStoreError, match="journal line 7 .*not an object"):
         store.events()
+    store.close()  # the module-level repair takes the lock itself
     report = repair(tmp_path / "r")
-    assert report.kept_events == 3 and report.backup is not None
+    assert report.kept_events == 7 and report.backup is not None
     assert report.backup.name == "journal.jsonl.corrupt-1"
     assert (tmp_path / "r" / "journal.jsonl.corrupt-0").read_bytes() == original
 
@@ -237,7 +240,9 @@ def test_repair_errors_and_noops(tmp_path: Path) -> None:
     with pytest.raises(RunStoreError, match="does not exist"):
         repair(tmp_path / "nope")
     store = RunStore.create(tmp_path / "r", CONFIG)
-    assert store.repair() == RepairReport(0, 0, None)  # no journal yet
+    report = store.repair()  # no journal yet
+    assert (report.kept_events, report.dropped_lines, report.backup) == (0, 0, None)
+    assert isinstance(report, RepairReport)
 
 
 def test_failed_write_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -307,10 +312,11 @@ def test_snapshot_atomic_round_trip(tmp_path: Path) -> None:
     store.write_snapshot("state", {"trial": 2})
     assert RunStore.open(tmp_path / "r").read_snapshot("state") == {"trial": 2}
     # no temporary files are left behind, the config is untouched
-    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["config.json", "state.json"]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [".lock", "config.frozen.json", "config.json",
+                                                                  "state.json"]
     assert RunStore.open(tmp_path / "r", CONFIG).config == CONFIG
 
-    for bad in ["", "config", "a/b", "../x", ".hidden", "x.json"]:
+    for bad in ["", "config", "config.frozen", "a/b", "../x", ".hidden", "x.json"]:
         with pytest.raises(RunStoreError, match="snapshot name"):
             store.write_snapshot(bad, {})
     with pytest.raises(RunStoreError, match="not JSON-serializable"):
@@ -331,7 +337,8 @@ def test_write_bytes_atomic(tmp_path: Path) -> None:
     store.write_bytes_atomic("plots/pareto.png", b"v2")
     assert path.read_bytes() == b"v2"
     assert os.listdir(path.parent) == ["pareto.png"]
-    for bad in ["../escape", str(tmp_path / "abs"), "config.json", "journal.jsonl", ""]:
+    for bad in ["../escape", str(tmp_path / "abs"), "config.json", "journal.jsonl", ".lock", "config.frozen.json",
+                ".journal-created", ""]:
         with pytest.raises(RunStoreError):
             store.write_bytes_atomic(bad, b"x")
     assert not (tmp_path / "escape").exists()
@@ -358,3 +365,65 @@ def test_public_names_are_importable_from_the_package_and_the_module() -> None:
         assert getattr(infonas.storage, name) is getattr(run_store, name)
     assert infonas.storage.RunStoreError is RunStoreError
     assert infonas.storage.IncompatibleRunError is IncompatibleRunError
+
+
+# --------------------------------------------------------------------------------------------
+# frozen config, lost journal
+# --------------------------------------------------------------------------------------------
+
+
+def test_an_edited_config_is_refused_naming_the_changed_keys(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    RunStore.create(run, CONFIG)
+    original = (run / "config.json").read_bytes()
+    (run / "config.json").write_text(json.dumps({**CONFIG, "seed": 5, "extra": True}))
+    for opening in (lambda: RunStore.open(run), lambda: RunStore.create(run, CONFIG, exist_ok=True)):
+        with pytest.raises(IncompatibleRunError) as info:
+            opening()
+        message = str(info.value)
+        assert "was edited after the run was created, in keys extra, seed" in message
+        assert "extra: <missing> -> true, seed: 0 -> 5" in message
+        assert "Restore config.json, or start a new run in another directory" in message
+    # the frozen copy restores it; formatting changes alone are no edit
+    frozen = json.loads((run / "config.frozen.json").read_text())
+    (run / "config.json").write_text(json.dumps(frozen["config"]))
+    assert RunStore.open(run).config == CONFIG
+    assert (run / "config.json").read_bytes() != original
+    # a damaged frozen copy still catches the edit, through the digest alone
+    (run / "config.frozen.json").write_text(json.dumps({**frozen, "config": {"seed": 1}}))
+    (run / "config.json").write_text(json.dumps({**CONFIG, "seed": 5}))
+    with pytest.raises(IncompatibleRunError, match="its SHA-256 [0-9a-f]{64} is not the '[0-9a-f]{64}' recorded"):
+        RunStore.open(run)
+    (run / "config.frozen.json").write_text("{")
+    with pytest.raises(RunStoreError, match="config.frozen.json is unreadable"):
+        RunStore.open(run)
+
+
+def test_runs_made_before_the_frozen_copy_still_open(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    RunStore.create(run, CONFIG).append({"event": "note", "seq": 0})
+    (run / "config.frozen.json").unlink()
+    (run / "config.json").write_text(json.dumps({**CONFIG, "seed": 9}))  # nothing to tell it from
+    assert RunStore.open(run).config["seed"] == 9
+
+
+def test_a_deleted_journal_is_not_a_silent_restart(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    store = RunStore.create(run, CONFIG)
+    store.write_snapshot("budget", {"evaluations": 10})
+    assert RunStore.open(run).events() == []  # asked nothing yet: a fresh run, whatever budget.json says
+    _fill(store, 2)
+    store.close()
+    (run / "journal.jsonl").unlink()
+    for use in (lambda s: s.events(), lambda s: s.append({"event": "note", "seq": 0})):
+        with pytest.raises(RunStoreError) as info:
+            use(RunStore.open(run))
+        message = str(info.value)
+        assert f"{run} has no journal.jsonl, but .journal-created show(s) the run had started" in message
+        assert "silently restart the search from trial 0" in message and "start a new run in another directory" in message
+    assert not (run / "journal.jsonl").exists()
+    # a run made before the marker existed: its snapshots show it had started
+    (run / ".journal-created").unlink()
+    (run / "config.frozen.json").unlink()
+    with pytest.raises(RunStoreError, match="but budget.json show"):
+        RunStore.open(run).events()

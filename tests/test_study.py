@@ -104,7 +104,10 @@ def test_corrupted_journal_is_reported_with_repair(tmp_path, synthetic_table_fil
     with pytest.raises(RunStoreError, match="line 4"):
         Study.load(study.store.path)
     study.store.repair()
-    assert len(Study.load(study.store.path).finished_trials()) == 1
+    repaired = Study.load(study.store.path)
+    # Only trial 1's result (the bad line) is lost: the trials after it are salvaged, 1 is pending again.
+    assert [t.number for t in repaired.finished_trials()] == [0, 2, 3, 4]
+    assert [t.number for t in repaired.pending] == [1]
 
 
 WORKER = """

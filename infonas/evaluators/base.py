@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,15 @@ class Evaluator(abc.ABC):
 
         Studies use it for defaults that need the range of an objective (a reference point) and
         reports for the regret against a known optimum; evaluators that measure return ``None``.
+        """
+        return None
+
+    def domain(self) -> Sequence[Architecture] | None:
+        """The only architectures this evaluator can evaluate, or ``None`` when it can evaluate any.
+
+        A Study lets its strategy propose only these (``infonas.study_setup.search_domain``), so
+        a table of part of a space is searched through its rows, never missed. Must be a
+        function of what the evaluator was built from: a resumed run rebuilds the same domain.
         """
         return None
 

@@ -191,6 +191,15 @@ class TabularEvaluator(Evaluator):
         """The table's column ``metric`` (``None`` if the table has no such column)."""
         return self.table.column(metric) if metric in self.table.metrics else None
 
+    def domain(self) -> Sequence[Architecture] | None:
+        """The table's architectures when they are fewer than the space's, else ``None`` (all).
+
+        Example:
+            >>> TabularEvaluator(table_of_60_cells, "acc").domain()[:1]  # doctest: +SKIP
+            [Architecture(nb201: ...)]
+        """
+        return self.table.archs if len(self.table) < self.table.space.size else None
+
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
         metrics = {self.objective: self.table.value(arch, fidelity)}
         metrics.update({name: self.table.value(arch, name) for name in self.extra_metrics})

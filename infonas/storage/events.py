@@ -102,7 +102,8 @@ def parse_event(data: Mapping[str, Any]) -> Event:
                                  data.get("error"), _optional_float(data, "time"))
     except (KeyError, TypeError, ValueError) as error:
         raise RunStoreError(f"journal event {dict(data)!r} is malformed ({type(error).__name__}: {error}); "
-                            "repair the journal with `infonas.storage.repair(run_dir)`") from None
+                            "repair the run with `infonas repair RUN_DIR` (infonas.storage.repair(run_dir)), "
+                            "which drops such events and keeps the rest") from None
     raise RunStoreError(f"unknown journal event kind {kind!r} in {dict(data)!r}; this version of infonas reads "
                         f"{[TrialAsked.kind, TrialFinished.kind]} (format version {FORMAT_VERSION})")
 
@@ -128,7 +129,8 @@ def replay(events: Iterable[Mapping[str, Any]]) -> Replay:
         if isinstance(event, TrialAsked):
             state.asked[event.trial] = event
         elif event.trial not in state.asked:
-            raise RunStoreError(f"the journal finishes trial {event.trial}, which was never asked")
+            raise RunStoreError(f"the journal finishes trial {event.trial}, which was never asked (its asked line "
+                                f"was lost); repair the run with `infonas repair RUN_DIR`, which drops that result")
         elif event.trial not in done:
             done.add(event.trial)
             state.finished.append(event)

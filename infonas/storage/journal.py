@@ -1,4 +1,4 @@
-"""The append-only journal of a run: durable appends, torn-tail trimming, corruption repair.
+"""The append-only journal of a run: durable appends, torn-tail trimming, corruption reports.
 
 ``<run>/journal.jsonl`` holds one JSON object per line. Each event is written with a single
 ``O_APPEND`` write and fsynced before ``append`` returns. A crash (``kill -9``, power loss) can
@@ -9,7 +9,8 @@ event never gets glued onto the fragment. (Optuna's ``JournalFileBackend``, whic
 is modelled on, appends after the fragment and the journal then fails to load.)
 
 A bad line anywhere *but* the end cannot come from a crash of this code: it is reported as a
-``RunStoreError`` naming the line, and :func:`repair` keeps the intact prefix.
+``RunStoreError`` naming the line and the repair (``infonas.storage.salvage``, which keeps
+every usable event before and after it).
 
 Example::
 
@@ -23,7 +24,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,25 +33,15 @@ from typing import Any
 from infonas.exceptions import RunStoreError
 from infonas.storage.files import atomic_write_bytes, fsync_dir, write_all
 
-__all__ = ["CORRUPT_SUFFIX", "JOURNAL_NAME", "Journal", "RepairReport", "excerpt", "repair"]
+__all__ = ["CORRUPT_SUFFIX", "CREATED_NAME", "JOURNAL_NAME", "Journal", "excerpt"]
 
 JOURNAL_NAME = "journal.jsonl"
 CORRUPT_SUFFIX = ".corrupt-"
+#: Written once the journal holds its first event, so that a deleted journal is not taken for
+#: a run that never started (``RunStore`` refuses to continue such a run from trial 0).
+CREATED_NAME = ".journal-created"
 _EXCERPT_CHARS = 160
-
-
-@dataclass(frozen=True)
-class RepairReport:
-    """What :func:`repair` did.
-
-    ``kept_events`` intact events remain in the journal; ``dropped_lines`` lines (the first
-    corrupt one and everything after it) were removed; ``backup`` is where the original journal
-    was moved, or ``None`` when the journal was already clean and nothing was changed.
-    """
-
-    kept_events: int
-    dropped_lines: int
-    backup: Path | None
+_UNREAD = object()
 
 
 def excerpt(obj: Any) -> str:
@@ -85,6 +77,7 @@ class Scan:
     bad_excerpt: bytes = b""
     bad_is_tail: bool = False  # the bad line is the last line: a torn write, not corruption
     total_lines: int = 0
+    identity: tuple[int, int] | None = None  # (inode, bytes read); None: no journal file
 
 
 def scan(data: bytes) -> Scan:
@@ -103,7 +96,8 @@ def scan(data: bytes) -> Scan:
                         total_lines)
         event, reason = parse_line(data[pos:newline])
         if reason is not None:
-            return Scan(events, pos, lineno, reason, data[pos:pos + 80], newline + 1 == size, total_lines)
+            return Scan(events, pos, lineno, reason, data[pos:min(newline, pos + 80)], newline + 1 == size,
+                        total_lines)
         events.append(event)  # type: ignore[arg-type]
         pos = newline + 1
     return Scan(events, pos, total_lines=total_lines)
@@ -112,12 +106,16 @@ def scan(data: bytes) -> Scan:
 def read_journal(journal: Path) -> Scan:
     """The scan of the journal file (empty when no event was appended yet)."""
     try:
-        data = journal.read_bytes()
+        with open(journal, "rb") as f:
+            inode = os.fstat(f.fileno()).st_ino
+            data = f.read()
     except FileNotFoundError:
         return Scan([], 0)
     except OSError as err:
         raise RunStoreError(f"cannot read journal {journal}: {err}; check its permissions") from err
-    return scan(data)
+    result = scan(data)
+    result.identity = (inode, len(data))
+    return result
 
 
 def corruption_error(journal: Path, result: Scan) -> RunStoreError:
@@ -131,10 +129,10 @@ def corruption_error(journal: Path, result: Scan) -> RunStoreError:
     return RunStoreError(
         f"journal line {result.bad_line} of {journal} is corrupted: {result.reason} "
         f"(starts with {result.bad_excerpt!r}); {last}. A crash can only damage the last line, "
-        f"so the file was edited or the disk is damaged. To recover, call "
-        f"RunStore.open(...).repair() or infonas.storage.run_store.repair({str(journal.parent)!r}): "
-        f"it keeps the {n} intact event(s) before line {result.bad_line} and moves the original "
-        f"file to {JOURNAL_NAME}{CORRUPT_SUFFIX}<n>."
+        f"so the file was edited or the disk is damaged. To recover, run `infonas repair "
+        f"{journal.parent}` (or infonas.storage.repair({str(journal.parent)!r})): it keeps every "
+        f"usable event before and after line {result.bad_line} and moves the original file to "
+        f"{JOURNAL_NAME}{CORRUPT_SUFFIX}<n>."
     )
 
 
@@ -147,7 +145,7 @@ def trim_torn_tail(journal: Path) -> None:
     Only the tail is read (the journal can be large), and only what ``events()`` ignores is
     removed: the last line if it has no newline or does not parse. If the line before it is
     bad too, that line is real corruption, and appending would bury it in the middle, so this
-    refuses and points at ``repair()``.
+    refuses and points at the repair.
     """
     try:
         f = open(journal, "r+b")
@@ -202,61 +200,6 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     return line.encode("ascii")
 
 
-def _repair_journal(run_dir: Path) -> RepairReport:
-    journal = run_dir / JOURNAL_NAME
-    try:
-        data = journal.read_bytes()
-    except FileNotFoundError:
-        return RepairReport(0, 0, None)
-    result = scan(data)
-    if result.intact_end == len(data):
-        return RepairReport(len(result.events), 0, None)
-    dropped = result.total_lines - len(result.events)
-    # Keep the original under a fresh name first (a hard link: instant, and atomic with
-    # respect to crashes), and only then swap in the trimmed journal. At no moment is
-    # there no journal, and the damaged data always survives somewhere.
-    n = 0
-    while True:
-        backup = run_dir / f"{JOURNAL_NAME}{CORRUPT_SUFFIX}{n}"
-        try:
-            os.link(journal, backup)
-            break
-        except FileExistsError:
-            n += 1
-        except OSError:
-            # No hard links on this file system: write a copy instead ("x" refuses to
-            # overwrite an older backup).
-            try:
-                with open(backup, "xb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                break
-            except FileExistsError:
-                n += 1
-    fsync_dir(run_dir)
-    atomic_write_bytes(journal, data[: result.intact_end])
-    return RepairReport(len(result.events), dropped, backup)
-
-
-def repair(path: str | os.PathLike[str]) -> RepairReport:
-    """Repair the journal of the run at ``path`` after :class:`RunStoreError` reported corruption.
-
-    Keeps the intact events before the first bad line, moves the original journal to
-    ``journal.jsonl.corrupt-<n>`` (the first free ``n``) and atomically writes the trimmed
-    journal. The config need not be readable. A clean journal is left untouched.
-
-    Example::
-
-        report = repair("runs/nb201-seed0")
-        print(report.kept_events, "events kept; original saved as", report.backup)
-    """
-    run_dir = Path(path)
-    if not run_dir.is_dir():
-        raise RunStoreError(f"run directory {run_dir} does not exist; nothing to repair")
-    return _repair_journal(run_dir)
-
-
 class Journal:
     """The journal of the run directory ``run_dir``, as one process appends to and reads it.
 
@@ -273,6 +216,9 @@ class Journal:
         # every line in the file was written whole by this process (or rolled back).
         self._tail_checked = False
         self._lock = threading.Lock()  # one append/repair at a time from this process
+        # (inode, size) of the journal as this object last read or wrote it (None: no file),
+        # _UNREAD before any read: how a writer learns that another process wrote in between.
+        self._seen: tuple[int, int] | None | object = _UNREAD
 
     def append(self, event: Mapping[str, Any]) -> None:
         """Durably append one event: when this returns, the event survives any crash.
@@ -293,19 +239,29 @@ class Journal:
             except OSError as err:
                 raise RunStoreError(f"cannot open journal {journal} for appending: {err}") from err
             try:
-                self._write_or_roll_back(fd, data)
+                end = self._write_or_roll_back(fd, data)
+                self._seen = (os.fstat(fd).st_ino, end)
             finally:
                 os.close(fd)
             if not self._tail_checked:
-                # The journal may just have been created: persist its directory entry once.
+                # The journal may just have been created: persist its directory entry once,
+                # then mark the run as started (after: a crash in between must not leave a
+                # marker without a journal).
                 fsync_dir(self.run_dir)
+                if not (self.run_dir / CREATED_NAME).exists():
+                    try:
+                        atomic_write_bytes(self.run_dir / CREATED_NAME, b"journal.jsonl was created; "
+                                           b"if it is missing, it was deleted or moved\n")
+                    except OSError:
+                        pass  # the event is durable already; the marker only sharpens a later error
                 self._tail_checked = True
 
-    def _write_or_roll_back(self, fd: int, data: bytes) -> None:
+    def _write_or_roll_back(self, fd: int, data: bytes) -> int:
         start = os.fstat(fd).st_size
         try:
             write_all(fd, data)
             os.fsync(fd)
+            return start + len(data)
         except BaseException as err:
             # A partial line must not stay: the next append would glue onto it and create
             # corruption in the middle. Roll back (best effort) and re-check the tail before the
@@ -327,13 +283,37 @@ class Journal:
         """All intact events in append order; a torn last line is ignored, any other bad line
         raises ``RunStoreError`` naming it."""
         result = read_journal(self.path)
+        self._seen = result.identity
         if result.bad_line is not None and not result.bad_is_tail:
             raise corruption_error(self.path, result)
         return result.events
 
-    def repair(self) -> RepairReport:
-        """Keep the intact events before the first corrupt line (see :func:`repair`)."""
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def changed_since_read(self) -> str | None:
+        """How the file differs from what this object last read or wrote (``None``: it does not,
+        or this object never read it)."""
+        if self._seen is _UNREAD:
+            return None
+        try:
+            stat = os.stat(self.path)
+            now: tuple[int, int] | None = (stat.st_ino, stat.st_size)
+        except FileNotFoundError:
+            now = None
+        if now == self._seen:
+            return None
+        before, after = (("no file" if x is None else f"{x[1]} bytes") for x in (self._seen, now))
+        return f"{JOURNAL_NAME} went from {before} to {after}"
+
+    @contextmanager
+    def rewriting(self) -> Iterator[None]:
+        """Hold this journal's appends while the file is replaced (a repair); the next append
+        re-checks the tail, and the replaced file counts as read."""
         with self._lock:
-            report = _repair_journal(self.run_dir)
-            self._tail_checked = False
-            return report
+            try:
+                yield
+            finally:
+                self._tail_checked = False
+                read = read_journal(self.path)
+                self._seen = read.identity

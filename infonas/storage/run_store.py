@@ -3,7 +3,10 @@
 Layout of a run directory::
 
     <run>/config.json        the run's configuration, written once, atomically
+    <run>/config.frozen.json its digest and a copy, written once: an edited config is refused
     <run>/journal.jsonl      append-only event log, one JSON object per line
+    <run>/.journal-created   marks that the journal was created (a deleted one is not a new run)
+    <run>/.lock              the writer lock (one writing process at a time; see ``lock``)
     <run>/<name>.json        snapshots (latest state of something), replaced atomically
     <run>/<anything else>    other files written with ``write_bytes_atomic`` (plots, ...)
 
@@ -20,10 +23,14 @@ Durability model (the point of this package):
   reached the file.
 * A bad line anywhere *but* the end cannot come from a crash of this code (someone edited the
   file, or the disk is damaged). It is reported as :class:`RunStoreError` naming the line;
-  :meth:`RunStore.repair` keeps the intact prefix and moves the damaged file aside.
+  :meth:`RunStore.repair` keeps every usable event before and after it and moves the damaged
+  file aside (``infonas.storage.salvage``).
+* A run has one writer process at a time: the first write of a store takes the run's lock
+  (``RunLockedError`` naming the holder otherwise) and keeps it until :meth:`RunStore.close`;
+  a store whose run was written by another process since it read the journal refuses to write.
+  Any number of processes may read a run, and readers never lock.
 
 Only the standard library is used, so the store works in any environment the search runs in.
-A run has one writer process at a time; any number of processes may read it.
 
 Example::
 
@@ -37,29 +44,28 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from infonas.exceptions import IncompatibleRunError, RunStoreError
-from infonas.storage.config import (
-    CONFIG_NAME,
-    config_mismatch,
-    encode_config,
-    load_config,
-    normalize_config,
-)
+from infonas.exceptions import RunLockedError, RunStoreError
+from infonas.storage.config import CONFIG_NAME, FROZEN_NAME, create_run_files, normalize_config, stored_config
 from infonas.storage.files import atomic_write_bytes, makedirs_durable
-from infonas.storage.journal import JOURNAL_NAME, Journal, RepairReport, repair
+from infonas.storage.journal import CREATED_NAME, JOURNAL_NAME, Journal
+from infonas.storage.lock import LOCK_NAME, RunLock
+from infonas.storage.salvage import RepairReport, lost_journal_error, repair, repair_journal
 
 __all__ = ["RepairReport", "RunStore", "RunStoreError", "repair"]
 
 # Files that only this package may write, and only in their own way: the config is immutable
-# once created, and rewriting the journal wholesale would defeat its append-only guarantee.
-_RESERVED_FILES = frozenset({CONFIG_NAME, JOURNAL_NAME})
+# once created, rewriting the journal wholesale would defeat its append-only guarantee, and
+# replacing the lock file would give a second writer a fresh, unlocked file.
+_RESERVED_FILES = frozenset({CONFIG_NAME, FROZEN_NAME, JOURNAL_NAME, CREATED_NAME, LOCK_NAME})
 
 
 def _run_file(run_dir: Path, relative_name: str | os.PathLike[str]) -> Path:
@@ -82,10 +88,10 @@ def _run_file(run_dir: Path, relative_name: str | os.PathLike[str]) -> Path:
 def _snapshot_file(run_dir: Path, name: str) -> Path:
     """The path of snapshot ``name``: ``<run_dir>/<name>.json`` for a plain file stem."""
     if (not isinstance(name, str) or not name or name.startswith(".") or "/" in name
-            or "\\" in name or name == "config" or name.endswith(".json")):
+            or "\\" in name or f"{name}.json" in _RESERVED_FILES or name.endswith(".json")):
         raise RunStoreError(
             f"snapshot name {name!r} must be a plain file stem (no '/', no leading '.', no "
-            f"'.json' suffix, not 'config')"
+            f"'.json' suffix, not 'config' or 'config.frozen')"
         )
     return run_dir / f"{name}.json"
 
@@ -93,12 +99,13 @@ def _snapshot_file(run_dir: Path, name: str) -> Path:
 class RunStore:
     """One run directory: immutable config, append-only event journal, atomic snapshots.
 
-    Get one with :meth:`create` or :meth:`open`, not the constructor.
+    Get one with :meth:`create` or :meth:`open`, not the constructor. The first write takes the
+    run's writer lock, held until :meth:`close` (or the store's end); ``with`` closes it too.
 
     Example::
 
-        store = RunStore.create(tmp / "run", {"seed": 0})
-        store.append({"event": "asked", "trial": 0})
+        with RunStore.create(tmp / "run", {"seed": 0}) as store:
+            store.append({"event": "asked", "trial": 0})
         assert RunStore.open(tmp / "run").events() == [{"event": "asked", "trial": 0}]
     """
 
@@ -106,6 +113,8 @@ class RunStore:
         self._path = path
         self._config = config
         self._journal = Journal(path)
+        self._lock = RunLock(path)
+        self._taking_lock = threading.Lock()  # threads of one store check the journal once
 
     # -- construction ------------------------------------------------------------------------
 
@@ -128,29 +137,8 @@ class RunStore:
         """
         run_dir = Path(path)
         given = normalize_config(config)
-        if run_dir.exists() and not run_dir.is_dir():
-            raise RunStoreError(f"{run_dir} exists and is not a directory; choose another path")
-        if (run_dir / CONFIG_NAME).exists():
-            return cls._existing(run_dir, given, exist_ok)
-        if (run_dir / JOURNAL_NAME).exists():
-            # A journal without a config is not something this package leaves behind; adopting
-            # it under a new config would mislabel its events.
-            raise RunStoreError(
-                f"{run_dir} holds a {JOURNAL_NAME} but no {CONFIG_NAME}; restore the config or "
-                f"move the journal away before creating a run there"
-            )
-        try:
-            makedirs_durable(run_dir)
-        except OSError as err:
-            raise RunStoreError(f"cannot create run directory {run_dir}: {err}") from err
-        try:
-            atomic_write_bytes(run_dir / CONFIG_NAME, encode_config(given), exclusive=True)
-        except FileExistsError:  # another process created the run at the same moment
-            return cls._existing(run_dir, given, exist_ok)
-        return cls(run_dir, given)
-
-    @classmethod
-    def _existing(cls, run_dir: Path, given: dict[str, Any], exist_ok: bool) -> RunStore:
+        if create_run_files(run_dir, given):
+            return cls(run_dir, given)
         if not exist_ok:
             raise RunStoreError(
                 f"a run already exists at {run_dir} ({CONFIG_NAME} present); to resume it use "
@@ -176,19 +164,7 @@ class RunStore:
                 ...
         """
         run_dir = Path(path)
-        if not run_dir.exists():
-            raise RunStoreError(
-                f"run directory {run_dir} does not exist; check the path, or create the run "
-                f"with RunStore.create({str(run_dir)!r}, config)"
-            )
-        if not run_dir.is_dir():
-            raise RunStoreError(f"{run_dir} is not a directory; a run is a directory")
-        stored = load_config(run_dir)
-        if config is not None:
-            message = config_mismatch(stored, normalize_config(config), run_dir)
-            if message:
-                raise IncompatibleRunError(message)
-        return cls(run_dir, stored)
+        return cls(run_dir, stored_config(run_dir, config))
 
     # -- accessors ---------------------------------------------------------------------------
 
@@ -210,6 +186,48 @@ class RunStore:
     def __repr__(self) -> str:
         return f"RunStore({str(self._path)!r})"
 
+    # -- the writer lock ---------------------------------------------------------------------
+
+    def acquire_write_lock(self) -> None:
+        """Take the run's writer lock now (every write takes it anyway): ``RunLockedError``
+        naming the holder if another process writes the run, or if one wrote it since this
+        store read its journal (this store's view is stale: open the run again).
+
+        Example: ``RunStore.open("runs/a").acquire_write_lock()`` fails before any expensive work.
+        """
+        with self._taking_lock:
+            if self._lock.held:
+                return
+            self._lock.acquire()
+            changed = self._journal.changed_since_read()
+            if changed:
+                self._lock.release()
+                raise RunLockedError(
+                    f"run directory {self._path} was written by another process after this one read it "
+                    f"({changed}), so this store's view of it is stale; open the run again (e.g. "
+                    f"`infonas resume {self._path}`) to continue from what was written")
+
+    def close(self) -> None:
+        """Release the writer lock (if this store took it); reading still works, writing retakes it."""
+        self._lock.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        lock = getattr(self, "_lock", None)  # absent if __init__ failed
+        # At interpreter exit the lock module may be half torn down; process exit frees the lock anyway.
+        with contextlib.suppress(TypeError, AttributeError):
+            if lock is not None:
+                lock.release()
+
+    def _check_journal_not_lost(self) -> None:
+        if not self._journal.exists() and (error := lost_journal_error(self._path)) is not None:
+            raise error
+
     # -- journal -----------------------------------------------------------------------------
 
     def append(self, event: Mapping[str, Any]) -> None:
@@ -223,6 +241,9 @@ class RunStore:
 
             store.append({"event": "told", "trial": 3, "metrics": {"acc": 0.91}})
         """
+        if not self._lock.held:
+            self.acquire_write_lock()
+            self._check_journal_not_lost()
         self._journal.append(event)
 
     def events(self) -> list[dict[str, Any]]:
@@ -236,10 +257,13 @@ class RunStore:
 
             told = [e for e in store.events() if e.get("event") == "told"]
         """
-        return self._journal.events()
+        events = self._journal.events()
+        if not events:
+            self._check_journal_not_lost()
+        return events
 
     def repair(self) -> RepairReport:
-        """Keep the intact events before the first corrupt line; see module-level :func:`repair`.
+        """Keep every usable event before and after damaged lines; see module-level :func:`repair`.
 
         Example::
 
@@ -249,7 +273,9 @@ class RunStore:
                 store.repair()  # original kept as journal.jsonl.corrupt-0
                 events = store.events()
         """
-        return self._journal.repair()
+        self._lock.acquire()  # not acquire_write_lock: a damaged journal is never read whole
+        with self._journal.rewriting():
+            return repair_journal(self._path)
 
     # -- snapshots and other files -----------------------------------------------------------
 
@@ -268,6 +294,7 @@ class RunStore:
             data = (json.dumps(obj, sort_keys=True, indent=1) + "\n").encode("utf-8")
         except (TypeError, ValueError) as err:
             raise RunStoreError(f"snapshot {name!r} is not JSON-serializable ({err})") from err
+        self.acquire_write_lock()
         self._write(target, data)
         return target
 
@@ -295,6 +322,9 @@ class RunStore:
 
     def write_bytes_atomic(self, relative_name: str | os.PathLike[str], data: bytes) -> Path:
         """Atomically write ``data`` to ``relative_name`` inside the run (subdirectories allowed).
+
+        Takes no lock: these are derived files (plots) that a reader such as ``infonas report``
+        writes while a search runs, and an atomic replace by two processes loses nothing.
 
         Example::
 

@@ -8,7 +8,8 @@ What every ``Evaluator`` must do, whatever it measures:
   finite non-negative cost;
 * an evaluation that raises, or that returns a NaN metric, becomes a failed result, not a crash;
 * an unknown fidelity is refused with a ``ValueError`` naming it;
-* ``known_values(metric)`` is ``None`` or a non-empty array of finite numbers.
+* ``known_values(metric)`` is ``None`` or a non-empty array of finite numbers;
+* ``domain()`` is ``None`` (any architecture) or a non-empty list of architectures it evaluates.
 
 A test class subclasses ``EvaluatorConformance`` and provides two fixtures: ``evaluator`` and
 ``archs``, a few architectures the evaluator can evaluate (a table's rows, say).
@@ -103,3 +104,12 @@ class EvaluatorConformance:
             values = np.asarray(values, dtype=np.float64)
             assert values.ndim == 1 and values.size > 0, (metric, values.shape)
             assert np.isfinite(values).all(), f"known values of {metric!r} hold non-finite numbers"
+
+    def test_domain_is_none_or_evaluable(self, evaluator: Evaluator) -> None:
+        domain = evaluator.domain()
+        if domain is None:
+            return
+        assert len(domain) > 0, "a domain lists at least one architecture (None means: any)"
+        for arch in list(domain)[:5]:
+            result = evaluator.evaluate(arch)
+            assert result.status is TrialStatus.COMPLETE, f"{arch} is in the domain but failed: {result.error}"
