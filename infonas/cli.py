@@ -17,11 +17,11 @@ import click
 
 from infonas.cli_bench import bench
 from infonas.cli_common import (
-    COMPUTED_METRICS,
     EXPECTED_ERRORS,
     NON_NEGATIVE_INT,
     POSITIVE_FLOAT,
     POSITIVE_INT,
+    check_objective_names,
     check_strategy_names,
     configure_logging,
     csv_header,
@@ -137,7 +137,7 @@ def search(space_name: str, table: str | None, objective: str | None, minimize: 
         limits = Budget(evaluations=evaluations, cost=max_cost, seconds=max_seconds)
         evaluator = build_evaluator(spec, space)
         objective = objective or evaluator.metric_names[0]
-        _check_objective_names(parsed, evaluator.metric_names)
+        check_objective_names(parsed, evaluator.metric_names)
         computed = None
         if parsed and any(o.name not in evaluator.metric_names for o in parsed):
             from search_spaces.nb201.cost_tables import ArchitectureCosts
@@ -197,19 +197,6 @@ def _check_search_options(table: str | None, objective: str | None, minimize: bo
         raise click.BadParameter(f"{', '.join(map(repr, unknown))} is not one of the objectives "
                                  f"{', '.join(o.name for o in parsed)}", param_hint="'--reference-point'")
     return parsed, reference
-
-
-def _check_objective_names(parsed: Any, measured: tuple[str, ...]) -> None:
-    """Objectives must be measured (the first one always) or computed: checked before costs are measured."""
-    if not parsed:
-        return
-    if parsed[0].name not in measured:
-        raise click.BadParameter(f"the first objective {parsed[0].name!r} must be measured; the evaluator measures "
-                                 f"{', '.join(measured)}", param_hint="'--objectives'")
-    unknown = [o.name for o in parsed if o.name not in measured and o.name not in COMPUTED_METRICS]
-    if unknown:
-        raise click.BadParameter(f"{', '.join(map(repr, unknown))} is neither measured ({', '.join(measured)}) nor "
-                                 f"computed ({', '.join(COMPUTED_METRICS)})", param_hint="'--objectives'")
 
 
 @main.command()

@@ -11,10 +11,10 @@ from typing import Any
 import click
 
 from infonas.cli_common import (
-    COMPUTED_METRICS,
     EXPECTED_ERRORS,
     POSITIVE_FLOAT,
     POSITIVE_INT,
+    check_objective_names,
     check_strategy_names,
     fail,
     parse_list,
@@ -37,17 +37,6 @@ def _finish_benchmark(results: dict[str, Any], started: float, out: str | None, 
         log.close()
     click.echo(formatter(results))
     click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
-
-
-def _check_pareto_objectives(objectives: tuple, columns: list[str]) -> None:
-    """The first objective is a table column, the others columns or computed metrics (before any measuring)."""
-    if objectives[0].name not in columns:
-        raise click.BadParameter(f"the first objective must be a table column (measured), got {objectives[0].name!r}; "
-                                 f"columns: {', '.join(columns)}", param_hint="'--objectives'")
-    unknown = [o.name for o in objectives if o.name not in columns and o.name not in COMPUTED_METRICS]
-    if unknown:
-        raise click.BadParameter(f"{', '.join(map(repr, unknown))} is neither a table column ({', '.join(columns)}) "
-                                 f"nor computed ({', '.join(COMPUTED_METRICS)})", param_hint="'--objectives'")
 
 
 @click.group()
@@ -138,7 +127,7 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
     try:
         space = get_space(space_name)
         benchmark = TabularBenchmark.from_csv(table, space)
-        _check_pareto_objectives(parsed, sorted(benchmark.metrics))
+        check_objective_names(parsed, sorted(benchmark.metrics), measured_as="a table column")
         config = NetworkConfig.for_dataset(dataset)
         with_latency = any(o.name == "latency_ms" for o in parsed)
         started = time.perf_counter()

@@ -10,6 +10,7 @@ import csv
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -142,3 +143,18 @@ def configure_logging(level: int = logging.WARNING) -> None:
     handler = _EchoHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+def check_objective_names(objectives: Sequence[Any], measured: Sequence[str], measured_as: str = "measured") -> None:
+    """The first objective must be measured (``measured_as`` names how: "measured", "a table
+    column"), the others measured or computed; checked before any cost is measured."""
+    if not objectives:
+        return
+    listed = ", ".join(measured)
+    if objectives[0].name not in measured:
+        raise click.BadParameter(f"the first objective must be {measured_as}, got {objectives[0].name!r}; "
+                                 f"{measured_as}: {listed}", param_hint="'--objectives'")
+    unknown = [o.name for o in objectives if o.name not in measured and o.name not in COMPUTED_METRICS]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(map(repr, unknown))} is neither {measured_as} ({listed}) nor computed "
+                                 f"({', '.join(COMPUTED_METRICS)})", param_hint="'--objectives'")

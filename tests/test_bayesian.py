@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from infonas.evaluators.registry import build_evaluator, table_spec
-from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from infonas.evaluators.tabular import TabularEvaluator
 from infonas.strategies import make_strategy
 from infonas.strategies.bayesian import copula_warp, power_warp
 from infonas.study import Study
-from infonas.testing.fakes import FakeEvaluator
+from infonas.testing.fakes import fake_table
 
 
 @pytest.fixture(scope="module")
@@ -18,18 +18,10 @@ def evaluator(synthetic_table_file):
 
 @pytest.fixture(scope="module")
 def interacting():
-    """Every NB201 cell scored by ``FakeEvaluator``: per-edge *and pairwise* effects, so no kernel
-    that adds per-edge terms models it exactly. Isomorphic cells share their canonical
-    representative's score, as they do on a real table."""
+    """Every NB201 cell scored with per-edge *and pairwise* effects (``fake_table``)."""
     from search_spaces import NB201Space
 
-    space = NB201Space()
-    fake = FakeEvaluator(space)
-    archs = list(space.enumerate())
-    by_key: dict[str, float] = {}
-    for arch in archs:
-        by_key.setdefault(arch.key, fake.value(arch))
-    table = TabularBenchmark(space, archs, {"acc": np.array([by_key[arch.key] for arch in archs])})
+    table = fake_table(NB201Space())
     return table, TabularEvaluator(table, "acc")
 
 

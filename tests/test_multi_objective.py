@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from infonas.evaluators.tabular import TabularEvaluator
 from infonas.exceptions import UnsupportedError
 from infonas.objectives import parse_objectives
 from infonas.strategies import make_strategy
 from infonas.strategies.multi_objective import ParetoStrategy
-from infonas.testing.fakes import FakeEvaluator
+from infonas.testing.fakes import fake_table
 from infonas.trials import EvaluationResult, Trial
 from search_spaces.nb201.cost_tables import ArchitectureCosts
 from search_spaces.nb201.network import NetworkConfig
@@ -28,17 +28,10 @@ def costs():
 
 @pytest.fixture(scope="module")
 def table():
-    """Every NB201 cell with an accuracy from ``FakeEvaluator`` (per-edge and pairwise effects,
-    independent of FLOPs); isomorphic cells share their canonical representative's score."""
+    """Every NB201 cell scored with per-edge and pairwise effects, independent of FLOPs (``fake_table``)."""
     from search_spaces import NB201Space
 
-    space = NB201Space()
-    fake = FakeEvaluator(space)
-    archs = list(space.enumerate())
-    by_key: dict[str, float] = {}
-    for arch in archs:
-        by_key.setdefault(arch.key, fake.value(arch))
-    return TabularBenchmark(space, archs, {"acc": np.array([by_key[arch.key] for arch in archs])})
+    return fake_table(NB201Space())
 
 
 def run(method, table, costs, seed, budget, trials=None, **options):

@@ -23,11 +23,16 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from infonas.evaluators.base import Evaluator, Fidelity
 from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture, SearchSpace
+
+if TYPE_CHECKING:
+    from infonas.evaluators.tabular import TabularBenchmark
 
 __all__ = ["FakeEvaluator"]
 
@@ -72,3 +77,23 @@ class FakeEvaluator(Evaluator):
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
         return EvaluationResult({self.metric: self.value(self.space.validate(arch), fidelity)},
                                 cost=float(self.fidelities[fidelity].cost))
+
+
+def fake_table(space: SearchSpace, metric: str = "acc", seed: int = 0) -> TabularBenchmark:
+    """Every architecture of an enumerable ``space`` scored by ``FakeEvaluator`` (per-edge and
+    pairwise effects, so no kernel that adds per-edge terms models it exactly); equivalent
+    architectures share their canonical representative's score, as they do on a real table.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> len(fake_table(NB201Space()))
+        15625
+    """
+    from infonas.evaluators.tabular import TabularBenchmark  # deferred: only tests build tables
+
+    fake = FakeEvaluator(space, metric, seed=seed)
+    archs = list(space.enumerate())
+    by_key: dict[str, float] = {}
+    for arch in archs:
+        by_key.setdefault(arch.key, fake.value(arch))
+    return TabularBenchmark(space, archs, {metric: np.array([by_key[arch.key] for arch in archs])})
