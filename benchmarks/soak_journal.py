@@ -133,6 +133,8 @@ def main() -> None:
     if args.rounds < 1 or args.rounds_per_run < 1 or args.load < 0 or args.max_delay < 0:
         parser.error("--rounds and --rounds-per-run must be at least 1, --load and --max-delay non-negative")
     started = time.perf_counter()
+    # A SIGTERM (kill, pkill) must end the busy loops too: turn it into SystemExit so `finally` runs.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     load = [subprocess.Popen([sys.executable, "-c", _BUSY]) for _ in range(args.load)]
     try:
         totals = soak(args.rounds, args.seed, args.max_delay, args.rounds_per_run)
