@@ -91,9 +91,9 @@ def _reference_point(objectives: Sequence[Objective], given: Mapping[str, float]
             continue
         if computed is not None and o.name in computed.names and domain.size <= ENUMERATION_LIMIT:
             values = computed.values(list(domain.enumerate()), o.name)
-        elif evaluator.known_values(o.name) is not None:
-            values = evaluator.known_values(o.name)
         else:
+            values = evaluator.known_values(o.name)  # a table's column, read once
+        if values is None:
             raise InvalidArgumentError(f"give a reference point for objective {o.name!r} (its worst acceptable value): "
                                        "it is neither a table column nor computed over an enumerable space")
         reference[o.name] = float(np.min(values) if o.maximize else np.max(values))

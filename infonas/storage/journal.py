@@ -71,12 +71,10 @@ class Scan:
     """A parsed journal: the intact prefix, and what stopped the parse if anything did."""
 
     events: list[dict[str, Any]]
-    intact_end: int  # byte offset just after the last intact line of the prefix
     bad_line: int | None = None  # 1-based number of the first bad line, if any
     reason: str | None = None
     bad_excerpt: bytes = b""
     bad_is_tail: bool = False  # the bad line is the last line: a torn write, not corruption
-    total_lines: int = 0
     identity: tuple[int, int] | None = None  # (inode, bytes read); None: no journal file
 
 
@@ -86,21 +84,18 @@ def scan(data: bytes) -> Scan:
     pos = 0
     lineno = 0
     size = len(data)
-    total_lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
     while pos < size:
         lineno += 1
         newline = data.find(b"\n", pos)
         if newline == -1:
             # No newline: the writer died in the middle of this line.
-            return Scan(events, pos, lineno, "no trailing newline (torn write)", data[pos:pos + 80], True,
-                        total_lines)
+            return Scan(events, lineno, "no trailing newline (torn write)", data[pos:pos + 80], True)
         event, reason = parse_line(data[pos:newline])
         if reason is not None:
-            return Scan(events, pos, lineno, reason, data[pos:min(newline, pos + 80)], newline + 1 == size,
-                        total_lines)
+            return Scan(events, lineno, reason, data[pos:min(newline, pos + 80)], newline + 1 == size)
         events.append(event)  # type: ignore[arg-type]
         pos = newline + 1
-    return Scan(events, pos, total_lines=total_lines)
+    return Scan(events)
 
 
 def read_journal(journal: Path) -> Scan:
@@ -110,7 +105,7 @@ def read_journal(journal: Path) -> Scan:
             inode = os.fstat(f.fileno()).st_ino
             data = f.read()
     except FileNotFoundError:
-        return Scan([], 0)
+        return Scan([])
     except OSError as err:
         raise RunStoreError(f"cannot read journal {journal}: {err}; check its permissions") from err
     result = scan(data)
