@@ -50,6 +50,9 @@ LABELS = {
     "bo-mes": "WL+Hamming+additive GP, max-value entropy search",
     "bo-ts": "WL+Hamming+additive GP, Thompson sampling",
     "gp-onehot": "BoTorch defaults on one-hot codes, LogEI",
+    # The ablation of kernel and warp (item 13 of issue 10): each changes one of the two.
+    "bo-ei[warp=none]": "ablation: bo-ei's GP on targets that are not warped",
+    "gp-onehot[warp=copula]": "ablation: the one-hot GP on copula-warped targets",
     "ls": "first-improvement local search",
     "rea": "regularized evolution",
     "rs": "random search",

@@ -225,14 +225,17 @@ def resume(run_dir: str, budget: int | None, max_cost: float | None, max_seconds
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the finished trials as JSON instead.")
+@click.option("--summary-json", "as_summary", is_flag=True,
+              help="Print the summary as JSON instead (best trials; for several objectives the hypervolume ratio and "
+                   "the reference and ideal points in natural units).")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots into RUN_DIR/plots.")
-def report(run_dir: str, as_json: bool, plots: bool) -> None:
+def report(run_dir: str, as_json: bool, as_summary: bool, plots: bool) -> None:
     """Summarise a run: best architectures, cost, regret on a table; PNG plots of its progress.
 
     A run with a damaged journal is summarised from its intact trials, with a warning; nothing
     in it is written (no plots) until `infonas repair` has fixed it.
     """
-    from infonas.report import load_for_report, summary_text, trials_json, write_plots
+    from infonas.report import load_for_report, summary_json, summary_text, trials_json, write_plots
 
     try:
         study, warning = load_for_report(run_dir)
@@ -242,6 +245,9 @@ def report(run_dir: str, as_json: bool, plots: bool) -> None:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps(trials_json(study), indent=1))
+        return
+    if as_summary:
+        click.echo(json.dumps(summary_json(study), indent=1))
         return
     click.echo(summary_text(study))
     if plots and warning:

@@ -23,6 +23,18 @@ from infonas.cli_common import (
 )
 
 
+def _method_specs(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--methods`` in canonical form (``infonas.bench.methods``): the text the results, the resume
+    log and the recorded command all use; a usage error for an unknown or malformed spec."""
+    from infonas.bench.methods import parse_methods
+    from infonas.exceptions import InvalidArgumentError
+
+    try:
+        return ",".join(spec.label for spec in parse_methods(value))
+    except InvalidArgumentError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+
+
 def _finish_benchmark(results: dict[str, Any], started: float, out: str | None, formatter: Any, log: Any,
                       workers: int = 1) -> None:
     """Record the total time and the provenance (``meta``), write the JSON (atomically), drop the
@@ -48,7 +60,9 @@ def bench() -> None:
 @click.option("--table", required=True, type=click.Path(dir_okay=False), help="Benchmark table (CSV).")
 @click.option("--objective", required=True, help="Column to maximise.")
 @click.option("--minimize", is_flag=True)
-@click.option("--methods", default="rs,rea,ls", show_default=True, help="Comma-separated strategy names.")
+@click.option("--methods", default="rs,rea,ls", show_default=True, callback=_method_specs,
+              help="Comma-separated strategy names, each optionally with constructor options: "
+                   "'bo-ei,bo-ei[warp=none],gp-onehot[warp=copula;maxiter=50]'.")
 @click.option("--seeds", type=POSITIVE_INT, default=10, show_default=True)
 @click.option("--budget", type=POSITIVE_FLOAT, default=150, show_default=True,
               help="Evaluations per seed; with --cheap, total cost per seed (one target evaluation costs 1).")
@@ -71,8 +85,6 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
     from infonas.evaluators.tabular import TabularBenchmark
     from search_spaces import get_space
 
-    names = parse_list(methods)
-    check_strategy_names(names, "--methods")
     if (cheap is None) != (cheap_cost is None):
         raise click.UsageError("--cheap and --cheap-cost go together: give a cheap column and its cost, or neither")
     if cheap is None and budget != int(budget):
@@ -83,7 +95,9 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
                                               required=[objective] + ([cheap] if cheap else []))
         started = time.perf_counter()
         log = open_for_command(out, "search", click.get_current_context().params)
-        results = run_search_benchmark(benchmark, objective, names, seeds, budget if cheap else int(budget),
+        # The callback left canonical specs, whose values hold no ',' (infonas.bench.methods).
+        results = run_search_benchmark(benchmark, objective, methods.split(","), seeds,
+                                       budget if cheap else int(budget),
                                        maximize=not minimize, progress=not quiet, cheap=cheap,
                                        cheap_cost=cheap_cost, workers=workers, stop_at_optimum=not full_budget,
                                        log=log)

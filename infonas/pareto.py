@@ -11,6 +11,8 @@ Example:
     [True, True, True, False]
     >>> round(hypervolume(Y, torch.tensor([-0.1, -0.1], dtype=torch.float64)), 4)
     0.37
+    >>> round(hypervolume_ratio([[0.4, 0.4]], reference=[0.0, 0.0], ideal=[1.0, 1.0]), 4)  # 0.4 x 0.4 of [0, 1]^2
+    0.16
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ import torch
 from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-__all__ = ["hypervolume", "hypervolume_curve", "pareto_mask", "unit_normaliser"]
+from infonas.exceptions import InvalidArgumentError
+
+__all__ = ["hypervolume", "hypervolume_curve", "hypervolume_ratio", "normalise_between", "pareto_mask",
+           "unit_normaliser"]
 
 
 def _as_tensor(values: np.ndarray | torch.Tensor | Sequence[Sequence[float]]) -> torch.Tensor:
@@ -86,3 +91,36 @@ def unit_normaliser(Y: np.ndarray | torch.Tensor):
         return (_as_tensor(values) - low) / span
 
     return normalise
+
+
+def normalise_between(Y: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Tensor | Sequence[float],
+                      ideal: np.ndarray | torch.Tensor | Sequence[float]) -> torch.Tensor:
+    """``y -> (y - r) / (i - r)`` per column of signed ``Y``: the reference point maps to 0, the ideal to 1.
+
+    The ideal must be better than the reference in every objective (else the box is empty).
+    """
+    ref, best = _as_tensor(reference).reshape(-1), _as_tensor(ideal).reshape(-1)
+    span = best - ref
+    if span.numel() == 0 or not bool((span > 0).all()):
+        raise InvalidArgumentError(f"the ideal point {best.tolist()} must be better than the reference point "
+                                   f"{ref.tolist()} in every (signed) objective; give a reference point worse "
+                                   "than every value that should count")
+    return (_as_tensor(Y) - ref) / span
+
+
+def hypervolume_ratio(Y: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Tensor | Sequence[float],
+                      ideal: np.ndarray | torch.Tensor | Sequence[float],
+                      true_front: np.ndarray | torch.Tensor | None = None) -> float:
+    """``HV(Y) / HV(true_front)`` in objectives scaled by ``normalise_between`` (``true_front=None``:
+    over the volume of the box ``[reference, ideal]``, which is 1 once scaled).
+
+    In [0, 1] when the rows of ``Y`` are among those whose front is ``true_front`` (or below the
+    ideal); a ratio of volumes, so it does not depend on the objectives' units.
+    """
+    Y = normalise_between(_as_tensor(Y).reshape(-1, _as_tensor(reference).numel()), reference, ideal)
+    zero = torch.zeros(Y.shape[-1], dtype=torch.float64)
+    whole = 1.0 if true_front is None else hypervolume(normalise_between(true_front, reference, ideal), zero)
+    if whole <= 0.0:
+        raise InvalidArgumentError("the true front dominates no volume above the reference point, so no ratio "
+                                   "of it is defined; give a reference point worse than the front")
+    return hypervolume(Y, zero) / whole

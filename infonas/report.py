@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from infonas.exceptions import RunStoreError
+from infonas.exceptions import InvalidArgumentError, RunStoreError
+from infonas.plots import format_natural, unit_of
+from infonas.results import HypervolumeScale, objective_matrix
 from infonas.storage import RunStore
 from infonas.storage.events import FORMAT_VERSION
 from infonas.storage.salvage import SalvagedStore
@@ -76,6 +78,9 @@ def summary_text(study: Study, top: int = 5) -> str:
          f"{len(study.pending)} pending"),
         f"cost       {study.spent_cost():.6g}",
     ]
+    if not study.best(1):
+        lines.append(f"no trial succeeded at the target fidelity ({study.evaluator.target_fidelity}) yet: "
+                     "nothing to rank")
     optimum = table_optimum(study)
     best = study.best(top)
     if best and optimum is not None:
@@ -84,6 +89,8 @@ def summary_text(study: Study, top: int = 5) -> str:
     lines.extend(_fidelity_lines(study))
     if study.is_multi_objective:
         lines.extend(pareto_lines(study))
+        return "\n".join(lines)
+    if not best:
         return "\n".join(lines)
     lines.append("")
     lines.append(f"{'rank':<6}{'trial':>6}{study.objective[:16]:>18}  architecture")
@@ -130,61 +137,197 @@ def _fidelity_lines(study: Study) -> list[str]:
     return lines
 
 
+def hypervolume_scale(study: Study) -> HypervolumeScale | None:
+    """The bounds that turn the run's hypervolume into a ratio (``None`` with one objective).
+
+    On a table whose columns (or computed metrics) give every objective, the true front is the
+    table's and the ideal its best values; otherwise each objective's ideal is its best known
+    value (a table column, a computed metric over an enumerable space), 100% for an accuracy, or
+    else the best value seen in this run (which the ratio then says).
+
+    Example::
+
+        scale = hypervolume_scale(study)
+        print(scale.against, scale.ratio_of_volume(study.hypervolume()))  # the true front (14 points) 0.99
+    """
+    if not study.is_multi_objective or study.reference_point is None:
+        return None
+    from infonas.evaluators.tabular import TabularEvaluator
+    from infonas.pareto import pareto_mask
+    from infonas.study_setup import ENUMERATION_LIMIT
+
+    objectives = study.objectives
+    if isinstance(study.evaluator, TabularEvaluator):
+        try:
+            Y = objective_matrix(study.evaluator.table, objectives, study.computed)
+        except InvalidArgumentError:
+            Y = None
+        if Y is not None:
+            ideal = {o.name: float(o.sign * Y[:, i].max()) for i, o in enumerate(objectives)}
+            return HypervolumeScale(objectives, study.reference_point, ideal, Y[pareto_mask(Y).numpy()],
+                                    {o.name: "the best over the table" for o in objectives})
+    ideal, source = {}, {}
+    seen = study.front_candidates()
+    for o in objectives:
+        values = study.evaluator.known_values(o.name)
+        source[o.name] = "the best known value"
+        if values is None and study.computed is not None and o.name in study.computed.names \
+                and study.domain.size <= ENUMERATION_LIMIT:
+            values, source[o.name] = study.computed.values(list(study.domain.enumerate()), o.name), \
+                "the best over the space"
+        if values is None and unit_of(o.name).symbol == "%":
+            fraction = unit_of(o.name, [t.metrics[o.name] for t in seen]).scale > 1.0
+            values, source[o.name] = np.array([(1.0 if fraction else 100.0) if o.maximize else 0.0]), "a perfect score"
+        if values is None:
+            values, source[o.name] = np.array([t.metrics[o.name] for t in seen]), "the best seen in this run"
+        if len(values) == 0:
+            return None
+        ideal[o.name] = float(np.max(values) if o.maximize else np.min(values))
+    return HypervolumeScale(objectives, study.reference_point, ideal, None, source)
+
+
+def hypervolume_ratio(scale: HypervolumeScale | None, volume: float) -> tuple[float | None, str]:
+    """``volume`` (raw units) as a ratio of ``scale``'s, or ``None`` and why no ratio is defined."""
+    if scale is None:
+        return None, "no bounds: the ideal point is unknown before any trial succeeds"
+    try:
+        return scale.ratio_of_volume(volume), ""
+    except InvalidArgumentError as error:
+        return None, str(error)
+
+
+def _point_text(point: dict[str, float], units: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {format_natural(name, value, units[name])}" for name, value in point.items())
+
+
 def pareto_lines(study: Study) -> list[str]:
-    front = sorted(study.pareto_front(), key=lambda t: [-o.sign * t.metrics[o.name] for o in study.objectives])
-    reference = ", ".join(f"{k}={v:.6g}" for k, v in (study.reference_point or {}).items())
-    lines = ["", f"objectives {', '.join(str(o) for o in study.objectives)}",
-             f"hypervolume {study.hypervolume():.6g} (reference point {reference})",
-             f"Pareto front: {len(front)} trials", ""]
-    header = "".join(f"{o.name[:16]:>18}" for o in study.objectives)
-    lines.append(f"{'trial':>6}{header}  architecture")
+    """The objectives, the hypervolume as a ratio with its bounds in natural units, and the front."""
+    objectives = study.objectives
+    front = sorted(study.pareto_front(), key=lambda t: [-o.sign * t.metrics[o.name] for o in objectives])
+    candidates = study.front_candidates()
+    units = {o.name: unit_of(o.name, [t.metrics[o.name] for t in candidates]) for o in objectives}
+    volume = study.hypervolume()
+    scale = hypervolume_scale(study)
+    ratio, why = hypervolume_ratio(scale, volume)
+    raw = ", ".join(f"{k}={v:.6g}" for k, v in (study.reference_point or {}).items())
+    lines = ["", f"objectives {', '.join(str(o) for o in objectives)}"]
+    if ratio is None:
+        lines.append(f"hypervolume ratio: not defined ({why})")
+    else:
+        lines.append(f"hypervolume ratio {ratio:.4f} (HV of the found front / HV of {scale.against}), "
+                     "objectives scaled to [0, 1] between:")
+    lines.append(f"  reference point (0) {_point_text(dict(study.reference_point or {}), units)}")
+    if scale is not None:
+        sources = sorted(set((scale.ideal_source or {}).values()))
+        lines.append(f"  ideal point (1)     {_point_text(dict(scale.ideal), units)} ({'; '.join(sources)})")
+    lines += [f"hypervolume {volume:.6g} in raw units (reference point {raw})",
+              f"Pareto front: {len(front)} trials" + ("" if candidates else " (no trial succeeded yet)"), ""]
+    headers = [units[o.name].label for o in objectives]
+    widths = [max(len(h), 10) + 2 for h in headers]
+    lines.append(f"{'trial':>6}" + "".join(f"{h:>{w}}" for h, w in zip(headers, widths)) + "  architecture")
     for trial in front:
-        values = "".join(f"{trial.metrics[o.name]:>18.6g}" for o in study.objectives)
+        values = "".join(f"{float(units[o.name](trial.metrics[o.name])):>{w}.6g}" for o, w in zip(objectives, widths))
         lines.append(f"{trial.number:>6}{values}  {study.space.format(trial.arch)}")
     return lines
 
 
-def _front_figure(plt: Any, study: Study) -> Any:
-    """All complete trials in grey and the Pareto front highlighted, one panel per objective pair
-    (the first objective against each other one)."""
-    trials = study.front_candidates()
-    front = {t.number for t in study.pareto_front()}
-    first, others = study.objectives[0], study.objectives[1:]
-    figure, axes = plt.subplots(1, len(others), figsize=(5.5 * len(others), 4), squeeze=False)
-    for axis, other in zip(axes[0], others):
-        axis.scatter([t.metrics[other.name] for t in trials], [t.metrics[first.name] for t in trials],
-                     s=10, color="0.75", label="trials")
-        members = sorted((t for t in trials if t.number in front), key=lambda t: t.metrics[other.name])
-        axis.scatter([t.metrics[other.name] for t in members], [t.metrics[first.name] for t in members],
-                     s=28, color="C3", label="Pareto front", zorder=3)
-        if len(study.objectives) == 2:
-            axis.step([t.metrics[other.name] for t in members], [t.metrics[first.name] for t in members],
-                      where="pre" if other.maximize == first.maximize else "post", color="C3", lw=1)
-        axis.set_xlabel(f"{other.name} ({'max' if other.maximize else 'min'})")
-        axis.set_ylabel(f"{first.name} ({'max' if first.maximize else 'min'})")
-        axis.legend(loc="best")
-    figure.suptitle(f"{study.store.config['strategy']}: {len(front)} of {len(trials)} trials on the front")
-    return figure
+def summary_json(study: Study) -> dict[str, Any]:
+    """The summary as JSON: counts, cost, regret on a table and, with several objectives, the
+    hypervolume, its ratio, and the reference and ideal points (raw and in natural units).
+
+    Example::
+
+        summary_json(study)["reference_point_natural"]  # {"flops": {"value": 220.1, "unit": "MFLOPs"}, ...}
+    """
+    finished = study.finished_trials()
+    optimum, best = table_optimum(study), study.best(1)
+    summary: dict[str, Any] = {
+        "run": str(study.store.path), "strategy": study.store.config["strategy"], "seed": study.seed,
+        "objectives": [str(o) for o in study.objectives], "finished": len(finished),
+        "complete": sum(t.is_complete for t in finished), "pending": len(study.pending), "cost": study.spent_cost(),
+        "table_optimum": optimum,
+        "regret": None if not best or optimum is None
+        else (optimum - best[0].metrics[study.objective]) * (1 if study.maximize else -1),
+    }
+    if study.is_multi_objective:
+        scale = hypervolume_scale(study)
+        candidates = study.front_candidates()
+        units = {o.name: unit_of(o.name, [t.metrics[o.name] for t in candidates]) for o in study.objectives}
+
+        def natural(point: dict[str, float]) -> dict[str, Any]:
+            return {k: {"value": float(units[k](v)), "unit": units[k].symbol} for k, v in point.items()}
+
+        volume = study.hypervolume()
+        summary |= {"hypervolume": volume, "hypervolume_ratio": hypervolume_ratio(scale, volume)[0],
+                    "hypervolume_ratio_of": scale.against if scale is not None else None,
+                    "reference_point": dict(study.reference_point or {}),
+                    "reference_point_natural": natural(dict(study.reference_point or {})),
+                    "ideal_point": dict(scale.ideal) if scale is not None else None,
+                    "ideal_point_natural": natural(dict(scale.ideal)) if scale is not None else None,
+                    "pareto_front": [t.number for t in study.pareto_front()]}
+    return summary
+
+
+def run_figures(study: Study, plt: Any) -> list[tuple[str, Any]]:
+    """The run's figures by file name (``infonas.plots`` draws them; ``write_plots`` saves them).
+
+    One objective: ``incumbent.png`` (every evaluation, cheap fidelities marked, and the
+    incumbent against cost) and, on a table, ``regret.png``. Several: ``pareto.png`` (the front,
+    axes fitted to it), ``incumbent.png`` (hypervolume ratio against evaluations) and
+    ``hypervolume.png`` (``1 - ratio`` against cost). With no successful trial, ``incumbent.png``
+    says so instead of drawing empty axes.
+
+    Example::
+
+        for name, figure in run_figures(study, matplotlib.pyplot):
+            figure.savefig(f"out/{name}")
+    """
+    from infonas import plots
+
+    finished = study.finished_trials()
+    strategy = study.store.config["strategy"]
+    if not any(t.is_complete for t in finished):
+        return [("incumbent.png", plots.message_figure(plt, f"{strategy}: nothing to plot",
+                                                       _no_success_text(finished)))]
+    rows = study.history()
+    if not study.is_multi_objective:
+        figures = [("incumbent.png", plots.incumbent_figure(plt, study, rows))]
+        optimum = table_optimum(study)
+        if optimum is not None and any(r["incumbent"] is not None for r in rows):
+            figures.append(("regret.png", plots.regret_figure(plt, study, rows, optimum)))
+        return figures
+    scale = hypervolume_scale(study)
+    ratio, why = hypervolume_ratio(scale, study.hypervolume())
+    candidates = study.front_candidates()
+    units = {o.name: unit_of(o.name, [t.metrics[o.name] for t in candidates]) for o in study.objectives}
+    caption = (f"{strategy}: {len(study.pareto_front())} of {len(candidates)} trials on the front; "
+               + (f"hypervolume ratio {ratio:.4f} of {scale.against}" if ratio is not None else f"no ratio: {why}")
+               + f"\nreference point {_point_text(dict(study.reference_point or {}), units)}")
+    if candidates:
+        figures = [("pareto.png", plots.front_figure(plt, study, caption,
+                                                     scale.true_front if scale is not None else None))]
+    else:
+        figures = [("pareto.png", plots.message_figure(plt, caption, "No evaluation at the target fidelity "
+                                                                     "succeeded yet."))]
+    if ratio is None:
+        return figures + [("incumbent.png", plots.message_figure(plt, f"{strategy}: hypervolume",
+                                                                 f"No hypervolume ratio: {why}"))]
+    progress, gap = plots.ratio_figures(plt, study, rows, [scale.ratio_of_volume(r["hypervolume"]) for r in rows],
+                                        scale.against)
+    return figures + [("incumbent.png", progress), ("hypervolume.png", gap)]
 
 
 def write_plots(study: Study, out_dir: str | Path | None = None) -> list[Path]:
-    """PNG plots of the run: incumbent versus cost, regret versus cost on a table benchmark and,
-    with several objectives, the Pareto front (``pareto.png``) and hypervolume versus cost.
-
-    Written atomically into the run directory's ``plots/`` (or ``out_dir``); returns the paths.
-    """
+    """PNG plots of the run (``run_figures``), written atomically into the run directory's
+    ``plots/`` (or ``out_dir``); returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
-    rows = study.history()
-    cumulative = {row["number"]: row["cost"] for row in rows}
-    history = [row for row in rows if row["incumbent"] is not None]
     written: list[Path] = []
     target = Path(out_dir) if out_dir is not None else None
-
-    def save(figure: Any, name: str) -> None:
+    for name, figure in run_figures(study, plt):
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
         plt.close(figure)
@@ -194,38 +337,12 @@ def write_plots(study: Study, out_dir: str | Path | None = None) -> list[Path]:
             target.mkdir(parents=True, exist_ok=True)
             (target / name).write_bytes(buffer.getvalue())
             written.append(target / name)
-
-    costs = [h["cost"] for h in history]
-    incumbents = [h["incumbent"] for h in history]
-    figure, axis = plt.subplots(figsize=(6, 4))
-    trials = [t for t in study.finished_trials() if t.is_complete and t.fidelity == study.evaluator.target_fidelity]
-    axis.scatter([cumulative[t.number] for t in trials], [t.metrics[study.objective] for t in trials],
-                 s=10, color="0.7", label="trials")
-    axis.step(costs, incumbents, where="post", color="C0", label="incumbent")
-    axis.set_xlabel("cumulative evaluation cost")
-    axis.set_ylabel(study.objective)
-    axis.set_title(f"{study.store.config['strategy']}: incumbent versus cost")
-    axis.legend(loc="lower right" if study.maximize else "upper right")
-    save(figure, "incumbent.png")
-
-    if study.is_multi_objective:
-        save(_front_figure(plt, study), "pareto.png")
-        figure, axis = plt.subplots(figsize=(6, 4))
-        axis.step([row["cost"] for row in rows], [row["hypervolume"] for row in rows], where="post", color="C2")
-        axis.set_xlabel("cumulative evaluation cost")
-        axis.set_ylabel("hypervolume")
-        axis.set_title("hypervolume of the front versus cost")
-        save(figure, "hypervolume.png")
-
-    optimum = table_optimum(study)
-    if optimum is not None and history:
-        sign = 1.0 if study.maximize else -1.0
-        regrets = [max(sign * (optimum - v), 1e-6) for v in incumbents]
-        figure, axis = plt.subplots(figsize=(6, 4))
-        axis.step(costs, regrets, where="post", color="C1")
-        axis.set_yscale("log")
-        axis.set_xlabel("cumulative evaluation cost")
-        axis.set_ylabel(f"regret of {study.objective} (log)")
-        axis.set_title("simple regret versus cost (regret 0 drawn at 1e-6)")
-        save(figure, "regret.png")
     return written
+
+
+def _no_success_text(finished: list[Any]) -> str:
+    if not finished:
+        return "No trial has finished yet."
+    errors = [t.error for t in finished if t.error]
+    first = f"\nfirst error: {errors[0][:90]}{'...' if len(errors[0]) > 90 else ''}" if errors else ""
+    return f"No trial succeeded: {len(finished)} finished, none complete.{first}"

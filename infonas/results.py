@@ -11,16 +11,23 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from infonas.objectives import Objective, signed_values
+from infonas.exceptions import InvalidArgumentError
+from infonas.objectives import ComputedMetrics, Objective, signed_values
 from infonas.trials import Trial
 
-__all__ = ["best_trials", "front_candidates", "history", "hypervolume_of", "objective_vectors", "pareto_front",
-           "trials_dataframe"]
+if TYPE_CHECKING:
+    from infonas.evaluators.tabular import TabularBenchmark
+
+__all__ = ["HypervolumeScale", "best_trials", "front_candidates", "history", "hypervolume_of", "objective_matrix",
+           "objective_vectors", "pareto_front", "trials_dataframe"]
 
 
 def best_trials(trials: Sequence[Trial], objective: Objective, fidelity: str, k: int = 1) -> list[Trial]:
@@ -61,6 +68,78 @@ def hypervolume_of(trials: Sequence[Trial], objectives: Sequence[Objective], tar
     if not candidates:
         return 0.0
     return hypervolume(objective_vectors(candidates, objectives), signed_values(reference_point, objectives))
+
+
+def objective_matrix(table: TabularBenchmark, objectives: Sequence[Objective], computed: ComputedMetrics | None
+                     ) -> np.ndarray:
+    """Signed values of every objective for every row of ``table`` (``rows x objectives``): a table
+    column, or a metric ``computed`` from the architecture (``flops``, ``params``, ``latency_ms``)."""
+    columns = []
+    for objective in objectives:
+        if objective.name in table.metrics:
+            values = table.column(objective.name)
+        elif computed is not None and objective.name in computed.names:
+            values = computed.values(table.archs, objective.name)
+        else:
+            known = sorted(table.metrics) + (list(computed.names) if computed is not None else [])
+            raise InvalidArgumentError(f"objective {objective.name!r} is neither a table column nor a computed "
+                                       f"metric; name one of {known}")
+        columns.append(objective.sign * np.asarray(values, dtype=np.float64))
+    return np.stack(columns, axis=-1)
+
+
+@dataclass(frozen=True)
+class HypervolumeScale:
+    """What makes a hypervolume readable: a ratio in [0, 1].
+
+    Each objective is scaled to [0, 1] between ``reference`` (0: the worst value that still counts)
+    and ``ideal`` (1: the best known value), both in the objectives' own units; the ratio is
+    ``HV(found front) / HV(true front)`` when ``true_front`` (signed objective vectors of every
+    architecture that can be evaluated, e.g. a whole table, or just of their front) is known, else ``HV(found front) / vol([reference, ideal])``.
+    ``ideal_source`` says, per objective, where the ideal came from.
+
+    Example:
+        >>> scale = HypervolumeScale((Objective("acc"), Objective("flops", False)), {"acc": 10.0, "flops": 200.0},
+        ...                          {"acc": 90.0, "flops": 40.0})
+        >>> scale.ratio_of_volume(0.5 * 80.0 * 160.0)  # half of the box [reference, ideal]
+        0.5
+    """
+
+    objectives: tuple[Objective, ...]
+    reference: Mapping[str, float]
+    ideal: Mapping[str, float]
+    true_front: np.ndarray | None = None
+    ideal_source: Mapping[str, str] | None = None
+
+    @property
+    def against(self) -> str:
+        """What the ratio divides by, in words."""
+        if self.true_front is not None:
+            return f"the true front ({len(self.true_front)} points)"
+        return "the box [reference point, ideal point]"
+
+    @functools.cached_property
+    def _whole(self) -> float:
+        """The denominator in raw units: ``HV(true front)`` or the box's volume, above the reference."""
+        from infonas.pareto import hypervolume, normalise_between
+
+        reference, ideal = signed_values(self.reference, self.objectives), signed_values(self.ideal, self.objectives)
+        if self.true_front is None:
+            # The box [reference, ideal] is all of [0, 1]^m once scaled: its volume is 1 there.
+            normalise_between(np.zeros((0, len(ideal))), reference, ideal)  # checks that the box is not empty
+            return float(math.prod(ideal - reference))
+        # Measured in the scaled objectives (volumes near 1, whatever the units), then back to raw units.
+        scaled = hypervolume(normalise_between(self.true_front, reference, ideal), np.zeros(len(ideal)))
+        return scaled * float(math.prod(ideal - reference))
+
+    def ratio_of_volume(self, volume: float) -> float:
+        """A hypervolume above ``reference`` in raw units (``Study.hypervolume``, ``history``) as a
+        ratio: volumes scale by ``prod(ideal - reference)`` under the [0, 1] scaling, ratios do not."""
+        if self._whole <= 0.0:
+            raise InvalidArgumentError("the true front dominates no volume above the reference point, so no "
+                                       "ratio of it is defined; give a reference point worse than the front")
+        return float(volume) / self._whole
+
 
 
 def history(trials: Sequence[Trial], objectives: Sequence[Objective], target: str,

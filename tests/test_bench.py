@@ -1,9 +1,13 @@
 import json
+import re
 
 import pytest
 
+import infonas.bench.search as bench_search
+from infonas.bench.methods import MethodSpec, parse_method, parse_methods, parse_value
 from infonas.bench.search import format_search_table, run_one_search, run_search_benchmark
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from infonas.exceptions import InvalidArgumentError
 from infonas.study import Study
 
 
@@ -66,9 +70,12 @@ def test_cheap_fidelity_budget_counts_cost(tiny_table_file, space):
 
 def test_search_workers_match_serial(tiny_table_file, space):
     table = TabularBenchmark.from_csv(tiny_table_file, space)
-    serial = run_search_benchmark(table, "acc", ["rea"], seeds=2, budget=20, progress=False)
-    parallel = run_search_benchmark(table, "acc", ["rea"], seeds=2, budget=20, progress=False, workers=2)
-    assert parallel["methods"]["rea"]["regret_curves"] == serial["methods"]["rea"]["regret_curves"]
+    methods = ["rea", "rea[population_size=4]"]  # a spec's options reach the worker processes too
+    serial = run_search_benchmark(table, "acc", methods, seeds=2, budget=20, progress=False)
+    parallel = run_search_benchmark(table, "acc", methods, seeds=2, budget=20, progress=False, workers=2)
+    for method in methods:
+        assert parallel["methods"][method]["regret_curves"] == serial["methods"][method]["regret_curves"]
+    assert serial["methods"]["rea"]["regret_curves"] != serial["methods"]["rea[population_size=4]"]["regret_curves"]
 
 
 @pytest.mark.table
@@ -81,3 +88,120 @@ def test_local_search_finds_nb201_optimum(nb201_table):
     assert results["optimum"] == pytest.approx(94.3733)
     assert results["methods"]["rs"]["queries_to_optimum"] == [None] * 5
     assert min(results["methods"]["rs"]["final_regret"]) > 0
+
+
+# ----- method specs: a strategy with constructor options, keyed by its text -----
+
+
+def test_method_specs_are_parsed_to_a_strategy_options_and_a_canonical_label():
+    spec = parse_method(" gp-onehot[ warp = copula ; maxiter=50 ; n_init=5.5 ; flag=TRUE ; s=x1 ]")
+    assert spec.strategy == "gp-onehot"
+    assert spec.options == {"warp": "copula", "maxiter": 50, "n_init": 5.5, "flag": True, "s": "x1"}
+    assert [type(v) for v in spec.options.values()] == [str, int, float, bool, str]
+    assert spec.label == "gp-onehot[warp=copula;maxiter=50;n_init=5.5;flag=TRUE;s=x1]"
+    assert parse_method("bo-ei") == MethodSpec("bo-ei", "bo-ei", {})
+    assert [s.label for s in parse_methods("bo-ei, bo-ei[warp=none],gp-onehot[warp=copula]")] == [
+        "bo-ei", "bo-ei[warp=none]", "gp-onehot[warp=copula]"]
+    assert parse_value("false") is False and parse_value("-3") == -3 and parse_value("nan") == "nan"
+
+
+@pytest.mark.parametrize("text, says", [
+    ("magic", "unknown method 'magic'"),
+    ("magic[warp=none]", "unknown method 'magic' in 'magic[warp=none]'"),
+    ("bo-ei[warp=none", "must be written NAME or NAME[KEY=VALUE;KEY=VALUE]"),
+    ("bo-ei]", "must be written"),
+    ("bo ei", "must be written"),
+    ("bo-ei[]", "must be KEY=VALUE"),
+    ("bo-ei[warp]", "got 'warp'"),
+    ("bo-ei[=none]", "must be KEY=VALUE"),
+    ("bo-ei[warp=]", "must be KEY=VALUE"),
+    ("bo-ei[1x=2]", "KEY an identifier"),
+    ("bo-ei[warp=none,maxiter=5]", "options separated by ';'"),
+    ("bo-ei[warp=none;warp=copula]", "option 'warp' is given twice"),
+    ("bo-ei[warp=none],bo-ei[ warp=none ]", "listed twice"),
+    ("rea[population_size=5;sample_size=2],rea[sample_size=2;population_size=5]", "listed twice"),
+    (" , ", "give at least one method"),
+])
+def test_malformed_method_specs_are_refused(text, says):
+    with pytest.raises(InvalidArgumentError, match=re.escape(says)):
+        parse_methods(text)
+
+
+def test_options_reach_the_strategy_and_results_are_keyed_by_the_spec(tiny_table_file, space, monkeypatch):
+    from infonas.strategies.bayesian import WARPS, copula_warp
+
+    table = TabularBenchmark.from_csv(tiny_table_file, space)
+    built = {}
+    create = Study.create
+
+    def spy(*args, strategy_options=None, **kwargs):
+        study = create(*args, strategy_options=strategy_options, **kwargs)
+        built[(kwargs["strategy"], str(strategy_options))] = study.strategy
+        return study
+
+    monkeypatch.setattr(bench_search.Study, "create", spy)
+    methods = ["gp-onehot", "gp-onehot[warp=copula;maxiter=7]", "rea[population_size=4]"]
+    results = run_search_benchmark(table, "acc", methods, seeds=1, budget=6, progress=False)
+    plain = built[("gp-onehot", "None")]
+    varied = built[("gp-onehot", str({"warp": "copula", "maxiter": 7}))]
+    assert plain.warp is WARPS["none"] and plain.maxiter == 25 and plain.kernel == "onehot-rbf"
+    assert varied.warp is copula_warp and varied.maxiter == 7 and varied.kernel == "onehot-rbf"
+    assert built[("rea", str({"population_size": 4}))].population_size == 4
+    assert list(results["methods"]) == methods
+    assert results["methods"]["gp-onehot[warp=copula;maxiter=7]"]["strategy"] == "gp-onehot"
+    assert results["methods"]["gp-onehot[warp=copula;maxiter=7]"]["options"] == {"warp": "copula", "maxiter": 7}
+    assert results["methods"]["gp-onehot"]["options"] == {}
+    json.dumps(results)
+    table_text = format_search_table(results)
+    rows = table_text.splitlines()[2:]
+    assert [row.split()[0] for row in rows] == methods
+    assert len({row.index("/") for row in rows}) == 1  # the columns stay aligned after a long label
+
+
+def test_an_option_equal_to_the_default_changes_nothing(tiny_table_file, space):
+    table = TabularBenchmark.from_csv(tiny_table_file, space)
+    results = run_search_benchmark(table, "acc", ["bo-ei", "bo-ei[warp=copula]", "bo-ei[warp=none]"], seeds=2,
+                                   budget=12, progress=False, stop_at_optimum=False)
+    curves = {name: record["regret_curves"] for name, record in results["methods"].items()}
+    assert curves["bo-ei[warp=copula]"] == curves["bo-ei"]
+    # The strategy really got the option: an unwarped GP proposes other cells on this table.
+    assert curves["bo-ei[warp=none]"] != curves["bo-ei"]
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("bo-ei[warp=foo]", "unknown warp 'foo'"),
+    ("bo-ei[foo=1]", "unexpected keyword argument 'foo'"),
+    ("rea[population_size=x]", "RegularizedEvolution takes (max_mutation_tries, population_size, sample_size)"),
+    ("ls[depth=2]", "takes (it takes none)"),
+    ("rs[seed=3]", "'seed'"),
+])
+def test_an_option_the_strategy_rejects_fails_before_any_job(tiny_table_file, space, monkeypatch, spec, says):
+    table = TabularBenchmark.from_csv(tiny_table_file, space)
+    monkeypatch.setattr(bench_search, "run_one_search", lambda *a, **k: pytest.fail("a job ran"))
+    with pytest.raises(InvalidArgumentError, match=re.escape(says)) as caught:
+        run_search_benchmark(table, "acc", ["rs", spec], seeds=1, budget=5, progress=False)
+    assert f"method {spec!r}" in str(caught.value) and "rejects the options" in str(caught.value)
+
+
+def test_the_cli_takes_method_specs(tmp_path, tiny_table_file):
+    from click.testing import CliRunner
+
+    from infonas.cli import main
+
+    def invoke(*args):
+        return CliRunner().invoke(main, ["bench", "search", "--table", str(tiny_table_file), "--objective", "acc",
+                                         "--seeds", "1", "--budget", "6", "--quiet", *map(str, args)])
+
+    out = tmp_path / "specs.json"
+    result = invoke("--methods", "rs, rea[ population_size = 4 ]", "--out", out)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert list(payload["methods"]) == ["rs", "rea[population_size=4]"]
+    assert "--methods 'rs,rea[population_size=4]'" in payload["meta"]["command"]  # quoted for the shell
+    for methods, code, says in [("rs,bo-ei[warp=none", 2, "Invalid value for '--methods': a method must be"),
+                                ("rs,magic", 2, "unknown method 'magic'"),
+                                ("rea[population_size=x]", 1, "rejects the options")]:
+        result = invoke("--methods", methods, "--out", tmp_path / "bad.json")
+        errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+        assert result.exit_code == code and len(errors) == 1 and says in errors[0], result.output
+        assert not (tmp_path / "bad.json").exists()

@@ -158,3 +158,27 @@ def test_pareto_benchmark_workers_need_a_file(table, costs) -> None:
     in_memory = TabularBenchmark(SPACE, archs, {"acc": np.array([table.value(a, "acc") for a in archs])})
     with pytest.raises(ValueError, match="loaded from a file"):
         run_pareto_benchmark(in_memory, OBJECTIVES, ["rs"], seeds=1, budget=3, costs=costs, progress=False, workers=2)
+
+
+def test_pareto_benchmark_states_its_bounds_in_natural_units(results, table, costs) -> None:
+    """Added fields (the existing ones are contracts, checked above): the reference point and the
+    objectives' bounds in natural units, and a summary of each method's hypervolume ratios."""
+    flops = costs.values(table.archs, "flops")
+    acc = table.column("acc")
+    bounds = results["objective_bounds"]
+    assert bounds["acc"] == {"worst": acc.min(), "best": acc.max(), "unit": "%", "scale": 1.0}
+    assert bounds["flops"] == {"worst": flops.max(), "best": flops.min(), "unit": "MFLOPs", "scale": 1e-6}
+    natural = results["reference_point_natural"]
+    # -0.01 in the normalised objectives: 1% of the range beyond the worst value, shown in % and MFLOPs.
+    assert natural["acc"] == {"value": pytest.approx(acc.min() - 0.01 * (acc.max() - acc.min())), "unit": "%"}
+    assert natural["flops"]["unit"] == "MFLOPs"
+    assert natural["flops"]["value"] == pytest.approx(1e-6 * (flops.max() + 0.01 * (flops.max() - flops.min())))
+    for record in results["methods"].values():
+        summary = record["hypervolume_ratio"]
+        assert summary["min"] == min(record["hv_ratio"]) and summary["max"] == max(record["hv_ratio"])
+        assert summary["min"] <= summary["p10"] <= summary["median"] <= summary["max"] <= 1.0
+    text = format_pareto_table(results)
+    assert "reference point 1% of the range beyond the worst" in text and "MFLOPs" in text
+    # Results written before these fields existed still print.
+    old = {k: v for k, v in results.items() if k not in ("reference_point_natural", "objective_bounds")}
+    assert "reference point" not in format_pareto_table(old)

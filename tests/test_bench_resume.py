@@ -212,3 +212,33 @@ def test_a_rerun_with_other_options_fails_in_one_line(tmp_path, tiny_table_file)
     message = result.output.strip()
     assert "\n" not in message and "other options" in message and str(partial_path(out)) in message
     assert Path(partial_path(out)).exists()  # nothing is thrown away
+
+
+def test_a_benchmark_of_method_specs_resumes_by_spec(tmp_path, tiny_table_file, monkeypatch):
+    """Jobs are keyed by the canonical spec: a rerun that spells the specs differently resumes them,
+    and options are part of the key (``rea`` and ``rea[population_size=4]`` are different jobs)."""
+    args = ["bench", "search", "--table", tiny_table_file, "--objective", "acc", "--seeds", 2, "--budget", 8,
+            "--quiet"]
+    out = tmp_path / "specs.json"
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, bench_search, "run_one_search", 3)
+        with pytest.raises(Interrupt):
+            invoke(*args, "--methods", "rea,rea[population_size=4;sample_size=2]", "--out", out)
+    lines = [json.loads(line) for line in partial_path(out).read_text().splitlines()]
+    assert lines[0]["options"]["methods"] == "rea,rea[population_size=4;sample_size=2]"
+    assert [line["job"] for line in lines[1:]] == [["rea", 0], ["rea", 1], ["rea[population_size=4;sample_size=2]", 0]]
+    resumed = invoke(*args, "--methods", " rea , rea[ population_size=4 ; sample_size=2 ]", "--out", out)
+    assert resumed.exit_code == 0, resumed.output
+    payload = json.loads(out.read_text())
+    assert payload["meta"]["resumed_jobs"] == 3 and payload["meta"]["total_jobs"] == 4
+    assert list(payload["methods"]) == ["rea", "rea[population_size=4;sample_size=2]"]
+    whole = invoke(*args, "--methods", "rea,rea[population_size=4;sample_size=2]", "--out", tmp_path / "whole.json")
+    assert whole.exit_code == 0, whole.output
+    assert without_timings(payload) == without_timings(json.loads((tmp_path / "whole.json").read_text()))
+    # Other options for a spec are other jobs: the log of this --out is refused, not mixed in.
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, bench_search, "run_one_search", 1)
+        with pytest.raises(Interrupt):
+            invoke(*args, "--methods", "rea[population_size=4]", "--out", out)
+    refused = invoke(*args, "--methods", "rea[population_size=5]", "--out", out)
+    assert refused.exit_code != 0 and "other options" in refused.output

@@ -93,10 +93,16 @@ def test_multi_objective_search_and_report_draw_the_front(tmp_path, synthetic_ta
     assert "Pareto front:" in result.output and "hypervolume" in result.output
     summary = invoke("report", run)
     assert summary.exit_code == 0 and "objectives acc:max, flops:min" in summary.output
+    # The hypervolume as a ratio of the table's true front, its bounds in natural units.
+    assert "hypervolume ratio 0." in summary.output and "of the true front" in summary.output
+    assert "reference point (0)" in summary.output and "MFLOPs" in summary.output
     for name in ("pareto.png", "hypervolume.png", "incumbent.png"):
         assert (run / "plots" / name).stat().st_size > 0
     assert invoke("resume", run, "--budget", 35, "--quiet").exit_code == 0
     assert len(json.loads(invoke("report", run, "--json").output)) == 35
+    summary = json.loads(invoke("report", run, "--summary-json").output)
+    assert summary["finished"] == 35 and 0 < summary["hypervolume_ratio"] <= 1
+    assert summary["reference_point_natural"]["flops"]["unit"] == "MFLOPs"
     bad = invoke("search", "--table", synthetic_table_file, "--objectives", "acc:max,flops:sideways",
                  "--run-dir", tmp_path / "bad", "--quiet")
     assert bad.exit_code != 0 and "direction" in bad.output

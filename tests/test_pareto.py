@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
-from infonas.pareto import hypervolume, hypervolume_curve, pareto_mask, unit_normaliser
+from infonas.exceptions import InvalidArgumentError
+from infonas.pareto import (
+    hypervolume,
+    hypervolume_curve,
+    hypervolume_ratio,
+    normalise_between,
+    pareto_mask,
+    unit_normaliser,
+)
 
 
 def _brute_force_mask(Y: np.ndarray) -> list[bool]:
@@ -98,7 +108,7 @@ def test_hypervolume_curve_is_prefix_hypervolume(m: int) -> None:
     ref = np.full(m, -0.05)
     curve = hypervolume_curve(Y, ref)
     assert len(curve) == 40
-    assert all(b >= a for a, b in zip(curve, curve[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(curve))
     assert curve[-1] == pytest.approx(hypervolume(Y, ref), rel=1e-12)
     for t in (1, 7, 20):
         assert curve[t - 1] == pytest.approx(hypervolume(Y[:t], ref), rel=1e-12)
@@ -119,3 +129,31 @@ def test_unit_normaliser_maps_columns_to_unit_interval() -> None:
     assert Z[:, 2].tolist() == [0.0, 0.0, 0.0]
     # The same affine map applies to other vectors.
     assert torch.allclose(normalise([[0.0, -25.0, 6.0]]), torch.tensor([[-0.5, -0.5, 2.0]], dtype=torch.float64))
+
+
+def test_normalise_between_maps_reference_to_zero_and_ideal_to_one() -> None:
+    Y = normalise_between([[10.0, -220.0], [94.0, -8.0], [52.0, -114.0]], reference=[10.0, -220.0], ideal=[94.0, -8.0])
+    np.testing.assert_allclose(Y.numpy(), [[0.0, 0.0], [1.0, 1.0], [0.5, 0.5]])
+    with pytest.raises(InvalidArgumentError, match="must be better than the reference"):
+        normalise_between([[1.0, 1.0]], reference=[0.0, 2.0], ideal=[1.0, 1.0])
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_hypervolume_ratio_is_one_for_the_true_front_and_in_unit_interval_for_a_subset(m: int) -> None:
+    rng = np.random.default_rng(10 + m)
+    # Objectives on wildly different scales (accuracy in %, FLOPs in units): the ratio ignores scale.
+    scales = np.array([100.0, 2e8, 1e6][:m])
+    table = rng.uniform(size=(300, m)) * scales
+    reference, ideal = table.min(axis=0) - 1.0, table.max(axis=0)
+    true_front = table[pareto_mask(table).numpy()]
+    assert hypervolume_ratio(table, reference, ideal, true_front) == pytest.approx(1.0, rel=1e-12)
+    assert hypervolume_ratio(true_front, reference, ideal, true_front) == pytest.approx(1.0, rel=1e-12)
+    for size in (1, 10, 100):
+        ratio = hypervolume_ratio(table[:size], reference, ideal, true_front)
+        assert 0.0 < ratio < 1.0
+        # Without a true front: over the box [reference, ideal], which holds the true front.
+        box = hypervolume_ratio(table[:size], reference, ideal)
+        assert 0.0 < box <= ratio
+        raw = hypervolume(table[:size], reference) / hypervolume(true_front, reference)
+        assert ratio == pytest.approx(raw, rel=1e-9)  # the same ratio as in raw units
+    assert hypervolume_ratio(np.zeros((0, m)), reference, ideal, true_front) == 0.0

@@ -4,7 +4,9 @@ Each objective is a table column or a metric computed from the architecture (``f
 ``params``, ``latency_ms`` from ``ArchitectureCosts``). Objectives are signed (larger is
 better) and normalised to [0, 1] over the whole table; the reference point lies just beyond
 the worst value (``-REFERENCE_MARGIN`` in every objective). The true front is that of the whole
-table; a method's score after ``t`` evaluations is ``HV(found) / HV(true)``.
+table; a method's score after ``t`` evaluations is ``HV(found) / HV(true)``. The results state the
+bounds and the reference point in the objectives' natural units too (``objective_bounds``,
+``reference_point_natural``): ``reference_point`` itself is in the normalised objectives.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from infonas.bench.stats import StepRecorder, percentile, step_seconds_summary, 
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.objectives import Objective
 from infonas.pareto import hypervolume, hypervolume_curve, pareto_mask, unit_normaliser
+from infonas.plots import unit_of
+from infonas.results import objective_matrix
 from infonas.study import Study
 from search_spaces.nb201.cost_tables import ArchitectureCosts
 
@@ -28,23 +32,6 @@ __all__ = ["REFERENCE_MARGIN", "format_pareto_table", "objective_matrix", "paret
            "run_pareto_benchmark"]
 
 REFERENCE_MARGIN = 0.01
-
-
-def objective_matrix(table: TabularBenchmark, objectives: Sequence[Objective], costs: ArchitectureCosts | None
-                     ) -> np.ndarray:
-    """Signed values of every objective for every row of the table (``rows x objectives``)."""
-    columns = []
-    for objective in objectives:
-        if objective.name in table.metrics:
-            values = table.column(objective.name)
-        elif costs is not None and objective.name in costs.names:
-            values = costs.values(table.archs, objective.name)
-        else:
-            known = sorted(table.metrics) + (list(costs.names) if costs is not None else [])
-            raise ValueError(f"objective {objective.name!r} is neither a table column nor a computed metric; "
-                             f"available: {known}")
-        columns.append(objective.sign * np.asarray(values, dtype=np.float64))
-    return np.stack(columns, axis=-1)
 
 
 def run_one_pareto(table: TabularBenchmark, objectives: Sequence[Objective], costs: ArchitectureCosts,
@@ -107,9 +94,18 @@ def run_pareto_benchmark(table: TabularBenchmark, objectives: Sequence[Objective
     reference = torch.full((len(objectives),), -REFERENCE_MARGIN, dtype=torch.float64)
     Y_all = unit_normaliser(Y_raw)(Y_raw)
     true_volume = hypervolume(Y_all, reference)
+    low, high = Y_raw.min(axis=0), Y_raw.max(axis=0)
+    # The reference point -REFERENCE_MARGIN in every normalised objective, back in the metric's units.
+    reference_raw = [o.sign * float(low[i] - REFERENCE_MARGIN * (high[i] - low[i])) for i, o in enumerate(objectives)]
+    units = {o.name: unit_of(o.name, o.sign * Y_raw[:, i]) for i, o in enumerate(objectives)}
     results: dict[str, Any] = {
         "objectives": [str(o) for o in objectives],
         "reference_point": reference.tolist(),
+        "reference_point_natural": {o.name: {"value": float(units[o.name](reference_raw[i])),
+                                             "unit": units[o.name].symbol} for i, o in enumerate(objectives)},
+        "objective_bounds": {o.name: {"worst": float(o.sign * low[i]), "best": float(o.sign * high[i]),
+                                      "unit": units[o.name].symbol, "scale": units[o.name].scale}
+                             for i, o in enumerate(objectives)},
         "normalisation": "each objective signed (larger is better) and scaled to [0, 1] over the whole table",
         "true_hypervolume": true_volume,
         "true_front_size": int(pareto_mask(Y_all).sum()),
@@ -123,8 +119,11 @@ def run_pareto_benchmark(table: TabularBenchmark, objectives: Sequence[Objective
                     table, workers, progress, "bench pareto", log)
     for method in methods:
         per_seed = [runs[(method, seed)] for seed in range(seeds)]
+        ratios = [run["hv_curve"][-1] / true_volume for run in per_seed]
         results["methods"][method] = {
-            "hv_ratio": [run["hv_curve"][-1] / true_volume for run in per_seed],
+            "hv_ratio": ratios,
+            "hypervolume_ratio": {"median": percentile(ratios, 0.5), "p10": percentile(ratios, 0.1),
+                                  "min": min(ratios), "max": max(ratios)},
             "hv_curves": [[v / true_volume for v in run["hv_curve"]] for run in per_seed],
             "seconds_per_suggestion": median_seconds(per_seed),
             "model_step_seconds": step_seconds_summary([run["seconds"] for run in per_seed],
@@ -149,6 +148,13 @@ def format_pareto_table(results: dict[str, Any]) -> str:
         seconds, at_points = timing_cells(record.get("model_step_seconds"))
         lines.append(f"{name:<12}{percentile(ratios, 0.5):>12.5f}{percentile(ratios, 0.1):>10.5f}"
                      f"{min(ratios):>10.5f}{max(ratios):>10.5f}{seconds:>20}  {at_points}")
+    natural = results.get("reference_point_natural")
+    if natural:  # results written before the field existed have none
+        point = ", ".join(f"{name} {v['value']:.4g}{' ' + v['unit'] if v['unit'] else ''}"
+                          for name, v in natural.items())
+        lines.append(f"hypervolume ratio: HV(found front) / HV(true front), objectives scaled to [0, 1] between the "
+                     f"worst and best over the table; reference point {REFERENCE_MARGIN:.0%} of the range beyond "
+                     f"the worst: {point}")
     if "latency_lookup" in results:
         lookup = results["latency_lookup"]
         lines.append(f"latency lookup table vs whole-network latency on {lookup['num_cells']} cells: "

@@ -3,9 +3,10 @@
 ``run_search_benchmark`` runs each method for several seeds on a table and records when the
 optimum was first observed at the target fidelity, the cost spent until then, and the regret
 after every evaluation. With a cheap fidelity (``cheap``, ``cheap_cost``) the budget counts
-total cost in units of one target evaluation. Seeds run in parallel processes with ``workers``;
-with a ``JobLog`` (``infonas.bench.resume``) finished seeds are kept and an interrupted
-benchmark resumes. Seconds per suggestion are summarised over model-based steps
+total cost in units of one target evaluation. A method is a strategy name or a spec with
+options, ``bo-ei[warp=none]`` (``infonas.bench.methods``), whose text keys the results. Seeds
+run in parallel processes with ``workers``; with a ``JobLog`` (``infonas.bench.resume``)
+finished seeds are kept and an interrupted benchmark resumes. Seconds per suggestion are summarised over model-based steps
 (``infonas.bench.stats``).
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from infonas.bench.common import median_seconds, run_jobs, suggest_seconds, worker_table
+from infonas.bench.methods import MethodSpec, check_options, check_unique, parse_method
 from infonas.bench.resume import JobLog
 from infonas.bench.stats import StepRecorder, percentile, step_seconds_summary, timing_cells
 from infonas.budget import Budget
@@ -29,12 +31,18 @@ __all__ = ["OPTIMUM_TOLERANCE", "format_search_table", "format_surrogate_table",
 OPTIMUM_TOLERANCE = 1e-9
 
 
+def _study(table: TabularBenchmark, evaluator: TabularEvaluator, objective: str, strategy: str,
+           options: dict[str, Any], seed: int, maximize: bool) -> Study:
+    return Study.create(None, table.space, evaluator, objective, strategy=strategy, seed=seed, maximize=maximize,
+                        strategy_options=options or None)
+
+
 def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: int, budget: float,
                    maximize: bool = True, cheap: str | None = None, cheap_cost: float | None = None,
                    stop_at_optimum: bool = True) -> dict[str, Any]:
-    """One seed of one method, as an in-memory ``Study`` that stops once the optimum is observed at
-    the target fidelity (unless ``stop_at_optimum=False``): the per-seed entries of
-    ``run_search_benchmark``'s JSON.
+    """One seed of one method (a name or a spec, ``"bo-ei[warp=none]"``), as an in-memory ``Study``
+    that stops once the optimum is observed at the target fidelity (unless
+    ``stop_at_optimum=False``): the per-seed entries of ``run_search_benchmark``'s JSON.
 
     Regret after trial ``t`` is ``|optimum - best target value among trials <= t|`` (``None``
     before the first target evaluation). ``seconds[t]`` is the time of trial ``t``'s suggestion
@@ -46,7 +54,8 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
         (47, 0.0)
     """
     _, optimum = table.best(objective, maximize)
-    evaluator = TabularEvaluator(table, objective, cheap={cheap: cheap_cost} if cheap else None)
+    spec = parse_method(method)
+    evaluator = _evaluator(table, objective, cheap, cheap_cost)
     target = evaluator.target_fidelity
     sign = 1.0 if maximize else -1.0
 
@@ -58,7 +67,7 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
         if reached(trial):
             study.stop("the optimum was observed at the target fidelity")
 
-    study = Study.create(None, table.space, evaluator, objective, strategy=method, seed=seed, maximize=maximize)
+    study = _study(table, evaluator, objective, spec.strategy, spec.options, seed, maximize)
     steps = StepRecorder()
     # With a cheap fidelity the budget is total cost (a target evaluation costs 1), else evaluations.
     study.optimize(Budget(cost=budget) if cheap else int(budget),
@@ -88,6 +97,24 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
     }
 
 
+def _evaluator(table: TabularBenchmark, objective: str, cheap: str | None, cheap_cost: float | None
+               ) -> TabularEvaluator:
+    return TabularEvaluator(table, objective, cheap={cheap: cheap_cost} if cheap else None)
+
+
+def _check_methods(table: TabularBenchmark, objective: str, methods: Sequence[str], maximize: bool,
+                   cheap: str | None, cheap_cost: float | None) -> list[MethodSpec]:
+    """The specs of ``methods``, each listed once, their options accepted by their strategies
+    (checked before any job runs, so a typo costs no benchmark time)."""
+    specs = [parse_method(method) for method in methods]
+    check_unique(specs)
+    evaluator = _evaluator(table, objective, cheap, cheap_cost)
+    for spec in specs:
+        check_options(spec, lambda options, spec=spec: _study(table, evaluator, objective, spec.strategy, options,
+                                                              0, maximize).strategy)
+    return specs
+
+
 def _search_worker(table_path: str, space_name: str, objective: str, budget: float, maximize: bool,
                    cheap: str | None, cheap_cost: float | None, stop_at_optimum: bool, method: str, seed: int
                    ) -> dict[str, Any]:
@@ -100,6 +127,11 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
                          cheap_cost: float | None = None, workers: int = 1, stop_at_optimum: bool = True,
                          log: JobLog | None = None) -> dict[str, Any]:
     """Each method, ``seeds`` times, on ``table``; JSON-ready results.
+
+    A method is a strategy name or a spec ``NAME[KEY=VALUE;...]`` of constructor options
+    (``"gp-onehot[warp=copula]"``); its canonical text keys ``results["methods"]``, whose records
+    also hold the ``strategy`` and its ``options``. An unknown strategy, a malformed spec or an
+    option the strategy rejects raises ``InvalidArgumentError`` before any job runs.
 
     Without a cheap fidelity, ``budget`` counts evaluations and the regret curves have one entry
     per evaluation (0 once the optimum is observed, where a seed stops). With one, ``budget``
@@ -120,19 +152,22 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
     if cheap is not None:
         table.require(cheap)
     _, optimum = table.best(objective, maximize)
+    specs = _check_methods(table, objective, methods, maximize, cheap, cheap_cost)
     results: dict[str, Any] = {"objective": objective, "optimum": optimum, "budget": budget, "seeds": seeds,
                                "cheap": cheap, "cheap_cost": cheap_cost,
                                "budget_unit": "cost" if cheap else "evaluations", "stops_at_optimum": stop_at_optimum,
                                "methods": {}}
-    jobs = [(method, seed) for method in methods for seed in range(seeds)]
+    jobs = [(spec.label, seed) for spec in specs for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: run_one_search(table, objective, method, seed, budget, maximize, cheap,
                                                               cheap_cost, stop_at_optimum),
                     _search_worker, (table.source, table.space.name, objective, budget, maximize, cheap, cheap_cost,
                                      stop_at_optimum),
                     table, workers, progress, "bench search", log)
-    for method in methods:
-        per_seed = [runs[(method, seed)] for seed in range(seeds)]
+    for spec in specs:
+        per_seed = [runs[(spec.label, seed)] for seed in range(seeds)]
         record = {
+            "strategy": spec.strategy,
+            "options": spec.options,
             "queries_to_optimum": [run["queries_to_optimum"] for run in per_seed],
             "cost_to_optimum": [run["cost_to_optimum"] for run in per_seed],
             "final_regret": [run["final_regret"] for run in per_seed],
@@ -146,7 +181,7 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
         }
         if cheap:
             record["cost_curves"] = [run["cost_curve"] for run in per_seed]
-        results["methods"][method] = record
+        results["methods"][spec.label] = record
     return results
 
 
@@ -160,9 +195,10 @@ def format_search_table(results: dict[str, Any]) -> str:
     the seconds of model-based suggestions (median/p90, then medians at each observation count)."""
     sample = next(iter(results["methods"].values()), {}).get("model_step_seconds")
     points = "/".join(sample["at_observations"]) if sample else ""
+    width = max([12] + [len(name) + 2 for name in results["methods"]])  # specs may be long
     lines = [f"objective {results['objective']}  optimum {results['optimum']:.4f}"
              + (f"  cheap {results['cheap']} at cost {results['cheap_cost']:g}" if results.get("cheap") else ""),
-             (f"{'method':<12}{'reached':>10}{'median q':>10}{'p90 q':>9}{'median cost':>13}{'p90 cost':>10}"
+             (f"{'method':<{width}}{'reached':>10}{'median q':>10}{'p90 q':>9}{'median cost':>13}{'p90 cost':>10}"
               f"{'mean final regret':>19}{'s/model step (p90)':>20}  s at {points} obs")]
     for name, record in results["methods"].items():
         hits = [q for q in record["queries_to_optimum"] if q is not None]
@@ -170,7 +206,7 @@ def format_search_table(results: dict[str, Any]) -> str:
         regrets = [r for r in record["final_regret"] if r is not None]
         mean_regret = f"{statistics.fmean(regrets):.4f}" if regrets else "n/a"
         seconds, at_points = timing_cells(record.get("model_step_seconds"))
-        lines.append(f"{name:<12}{len(hits):>5}/{len(record['final_regret']):<4}"
+        lines.append(f"{name:<{width}}{len(hits):>5}/{len(record['final_regret']):<4}"
                      f"{_shown(percentile(queries, 0.5), 'g'):>10}{_shown(percentile(queries, 0.9), 'g'):>9}"
                      f"{_shown(percentile(costs, 0.5), '.3g'):>13}{_shown(percentile(costs, 0.9), '.3g'):>10}"
                      f"{mean_regret:>19}{seconds:>20}  {at_points}")

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Run every benchmark behind a README table, in order of importance, writing benchmarks/results/*.json.
+#
+# Usage (from the repository root, with the project's venv active):
+#     bash benchmarks/run_all.sh [NAME ...]      # default: all, skipping files that already exist
+#
+# Each command is resumable: if this script is killed, run it again and every benchmark picks up its
+# finished (method, seed) jobs from FILE.partial.jsonl. A result file that exists is not re-run; delete it
+# to measure again. Then `python benchmarks/render_readme.py` rewrites the README's tables.
+set -euo pipefail
+
+TABLE=${INFONAS_NB201_TABLE:-../shared/benchmarks/nb201/nb201_cifar.csv}
+OUT=benchmarks/results
+WORKERS=${INFONAS_BENCH_WORKERS:-2}
+SEARCH=(infonas bench search --table "$TABLE" --objective cifar10_test_200ep)
+PARETO=(infonas bench pareto --table "$TABLE" --methods bo-ehvi,bo-mesmo,nsga2,rs --seeds 10 --budget 100
+        --workers "$WORKERS")
+SURROGATE=(infonas bench surrogate --table "$TABLE" --objective cifar10_test_200ep --train-sizes 10,25,50,100,200
+           --seeds 10)
+
+run() {  # run NAME COMMAND...: the command writes $OUT/NAME.json
+  local name=$1
+  shift
+  if [[ -e "$OUT/$name.json" ]]; then
+    echo "== $name: $OUT/$name.json exists, skipped"
+    return
+  fi
+  echo "== $name: $*"
+  "$@" --out "$OUT/$name.json"
+}
+
+bench() {
+  case $1 in
+    search_baselines) run "$1" "${SEARCH[@]}" --methods rs,rea,ls --seeds 20 --budget 150 ;;
+    search_bayesian) run "$1" "${SEARCH[@]}" --seeds 20 --budget 150 --workers "$WORKERS" \
+      --methods 'bo-ei,bo-mes,gp-onehot,gp-onehot[warp=copula],bo-ei[warp=none],ls,rea,rs' ;;
+    search_mf) run "$1" "${SEARCH[@]}" --cheap cifar10_valid_12ep --cheap-cost 0.06 --methods bo-mf,bo-mes \
+      --seeds 20 --workers "$WORKERS" ;;
+    pareto_flops) run "$1" "${PARETO[@]}" --objectives cifar10_test_200ep:max,flops:min ;;
+    pareto_params) run "$1" "${PARETO[@]}" --objectives cifar10_test_200ep:max,params:min ;;
+    pareto_latency) run "$1" "${PARETO[@]}" --objectives cifar10_test_200ep:max,flops:min,latency_ms:min ;;
+    # Timing: one worker, so that suggestions do not compete for the cores; run it on an idle machine.
+    search_timing) run "$1" "${SEARCH[@]}" --methods bo-ei,bo-mes,gp-onehot --seeds 5 --budget 150 --full-budget \
+      --workers 1 ;;
+    surrogate) run "$1" "${SURROGATE[@]}" --cheap cifar10_valid_12ep --models onehot-rbf,hamming,wl,wl+hamming ;;
+    surrogate_additive) run "$1" "${SURROGATE[@]}" --models wl+hamming+additive ;;
+    *) echo "unknown benchmark '$1'; choose from: $ALL" >&2; exit 2 ;;
+  esac
+}
+
+ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
+surrogate_additive"
+for name in ${@:-$ALL}; do
+  bench "$name"
+done
