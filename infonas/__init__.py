@@ -33,6 +33,10 @@ _PUBLIC = {
     "StudyError": "infonas.exceptions",
     "TableError": "infonas.exceptions",
     "UnsupportedError": "infonas.exceptions",
+    "NumericalError": "infonas.exceptions",
+    # warnings
+    "InfonasWarning": "infonas.exceptions",
+    "NumericalWarning": "infonas.exceptions",
     # trials, objectives, budgets, fronts
     "Trial": "infonas.trials",
     "TrialStatus": "infonas.trials",

@@ -1,4 +1,5 @@
-"""Every error infonas raises on purpose derives from ``InfonasError``.
+"""Every error infonas raises on purpose derives from ``InfonasError``, every warning it emits
+from ``InfonasWarning``.
 
 Messages state the rule, the value seen and the fix, e.g.::
 
@@ -7,10 +8,13 @@ Messages state the rule, the value seen and the fix, e.g.::
 Subclasses that replace a built-in error a caller may already catch keep it as a second base
 (``InvalidArchitectureError`` is a ``ValueError``), as BoTorch's errors do.
 
+Warnings say what was repaired and what the results now rest on; turn them into errors with
+``warnings.simplefilter("error", InfonasWarning)`` (or ``-W error::infonas.exceptions.InfonasWarning``).
+
 Example:
-    >>> from infonas.exceptions import InfonasError, SpaceExhaustedError
-    >>> issubclass(SpaceExhaustedError, InfonasError)
-    True
+    >>> from infonas.exceptions import InfonasError, InfonasWarning, NumericalWarning, SpaceExhaustedError
+    >>> issubclass(SpaceExhaustedError, InfonasError), issubclass(NumericalWarning, InfonasWarning)
+    (True, True)
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from __future__ import annotations
 __all__ = [
     "IncompatibleRunError",
     "InfonasError",
+    "InfonasWarning",
     "InvalidArchitectureError",
     "InvalidArgumentError",
+    "NumericalError",
+    "NumericalWarning",
     "RunLockedError",
     "RunStoreError",
     "SpaceExhaustedError",
@@ -70,3 +77,19 @@ class TableError(InfonasError, ValueError):
 class UnsupportedError(InfonasError):
     """A combination infonas does not support (an acquisition for another problem kind, a missing
     optional extra); the message names what is supported instead."""
+
+
+class NumericalError(InfonasError, RuntimeError):
+    """A matrix computation whose result cannot be trusted: a covariance that is not positive
+    definite even with the jitter allowed, non-finite entries, a GP fit that failed in every
+    attempt. ``RuntimeError`` as linear_operator's ``NotPSDError``, which it replaces."""
+
+
+class InfonasWarning(UserWarning):
+    """Root of every warning infonas emits on purpose: ``filterwarnings(..., category=InfonasWarning)``
+    selects them all."""
+
+
+class NumericalWarning(InfonasWarning):
+    """A computation that went through only after a repair: more jitter on a covariance than planned,
+    or a sample drawn from the nearest positive semi-definite matrix."""

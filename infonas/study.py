@@ -30,7 +30,7 @@ from infonas.results import (
 )
 from infonas.storage import InMemoryStore, RunStore
 from infonas.storage.events import FORMAT_VERSION, TrialAsked, TrialFinished, replay
-from infonas.strategies.base import Strategy
+from infonas.strategies.base import Strategy, Suggestion
 from infonas.study_setup import build_strategy, computed_from_config, search_domain, study_config
 from infonas.trials import EvaluationResult, Trial, TrialStatus
 from search_spaces import get_space
@@ -62,6 +62,13 @@ def _batch_to_ask(batch_size: int, budget: Budget, finished: int) -> int:
     if budget.evaluations is None:
         return batch_size
     return max(1, min(batch_size, budget.evaluations - finished))
+
+
+def _pending_for(strategy: Strategy, pending: Sequence[Trial]) -> list:
+    """What ``strategy.suggest`` is told is pending: multi-fidelity strategies also learn each fidelity."""
+    if strategy.multi_fidelity:
+        return [Suggestion(trial.arch, trial.fidelity) for trial in pending]
+    return [trial.arch for trial in pending]
 
 
 class Study:
@@ -163,7 +170,7 @@ class Study:
         start = max(self._asked, default=-1) + 1
         numbers = list(range(start, start + n))
         started = time.perf_counter()
-        suggestions = self.strategy.suggest(numbers, pending=[t.arch for t in self.pending])
+        suggestions = self.strategy.suggest(numbers, pending=_pending_for(self.strategy, self.pending))
         seconds = time.perf_counter() - started
         trials = []
         for number, suggestion in zip(numbers, suggestions):

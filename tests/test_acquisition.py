@@ -110,6 +110,103 @@ def test_mes_equals_botorch_qmaxvalueentropy_for_the_same_max_values(monkeypatch
     assert torch.allclose(ours, theirs, atol=5e-3, rtol=0)
 
 
+@pytest.mark.parametrize("noise", [0.05, 0.3])
+def test_noisy_mes_equals_botorch_qmaxvalueentropy_with_observation_noise(monkeypatch, noise):
+    """With observation noise, MES is ``I(y; f*)`` for ``y = f + eps``: BoTorch's ``qMaxValueEntropy``
+    estimates it by quasi-Monte Carlo over ``y`` (4,096 Sobol draws, about 1e-3), given the same ``f*``.
+    The noise-free closed form is 0.1 or more off for the uncertain-but-noisy points."""
+    from botorch.acquisition.max_value_entropy_search import qMaxValueEntropy
+
+    from infonas.acquisition import single
+
+    torch.manual_seed(0)
+    X = torch.rand(12, 2, dtype=torch.float64)
+    Y = torch.sin(6 * X).sum(-1, keepdim=True)
+    Y = (Y - Y.mean()) / Y.std()
+    model = SingleTaskGP(X, Y, train_Yvar=torch.full_like(Y, noise), outcome_transform=None).eval()
+    pool = torch.rand(40, 2, dtype=torch.float64)
+    with torch.no_grad():
+        marginal = model.posterior(pool)
+    mean, std = marginal.mean.reshape(-1), marginal.variance.reshape(-1).sqrt()
+    f_star = float(Y.max()) + torch.tensor([0.05, 0.2, 0.4, 0.8, 1.5], dtype=torch.float64)
+    monkeypatch.setattr(single, "max_value_samples", lambda *args, **kwargs: f_star)
+    ours = max_value_entropy(PoolPosterior(mean, std, None, noise=noise), float(Y.max()), torch.Generator(), 5)
+    noise_free = max_value_entropy(PoolPosterior(mean, std, None), float(Y.max()), torch.Generator(), 5)
+
+    botorch_mes = qMaxValueEntropy(model, candidate_set=pool, num_mv_samples=len(f_star), num_y_samples=4096)
+    botorch_mes.posterior_max_values = f_star.reshape(-1, 1)
+    with torch.no_grad():
+        theirs = botorch_mes(pool.unsqueeze(1))
+    assert torch.allclose(ours, theirs, atol=2e-3, rtol=0)
+    assert float((noise_free - theirs).abs().max()) > 0.1
+
+
+def test_noise_aware_forms_are_the_noise_free_ones_at_zero_noise():
+    from botorch.acquisition.analytic import _log_ei_helper
+
+    from infonas.acquisition import single
+
+    _, _, best_f, posterior = gp_posterior()
+    f_star = max_value_samples(posterior, best_f, torch.Generator().manual_seed(3))
+    gamma = (f_star.reshape(1, -1) - posterior.mean.reshape(-1, 1)) / posterior.std.reshape(-1, 1)
+    plain_ei = _log_ei_helper((posterior.mean - best_f) / posterior.std) + posterior.std.log()
+    for zero in (0.0, torch.zeros(len(posterior.mean), dtype=torch.float64)):
+        quiet = single.PoolPosterior(posterior.mean, posterior.std, posterior.joint, noise=zero)
+        assert torch.equal(max_value_entropy(quiet, best_f, torch.Generator().manual_seed(3)), mes_gain(gamma).mean(1))
+        assert torch.equal(log_expected_improvement(quiet, best_f, torch.Generator()), plain_ei)
+    # Per-candidate noise: a noise-free candidate keeps its noise-free score, a noisy one loses.
+    noise = torch.zeros(len(posterior.mean), dtype=torch.float64)
+    noise[:10] = 0.1
+    mixed = PoolPosterior(posterior.mean, posterior.std, posterior.joint, noise=noise)
+    for scores, plain in ((log_expected_improvement(mixed, best_f, None), plain_ei),
+                          (max_value_entropy(mixed, best_f, torch.Generator().manual_seed(3)), mes_gain(gamma).mean(1))):
+        assert torch.allclose(scores[10:], plain[10:], rtol=1e-12, atol=0) and bool((scores[:10] < plain[:10]).all())
+
+
+def test_noise_discounts_looks_at_points_whose_value_is_already_known():
+    """A candidate known to within less than the noise (sigma 0.05 < s_n 0.2) wins noise-free, since
+    its mean is higher, and loses once an evaluation is understood to show ``f`` plus noise."""
+    mean = torch.tensor([0.5, 0.0], dtype=torch.float64)
+    std = torch.tensor([0.05, 0.5], dtype=torch.float64)
+    exact = PoolPosterior(mean, std, lambda idx: (mean[idx], torch.diag(std[idx] ** 2)))
+    noisy = PoolPosterior(mean, std, exact.joint, noise=0.04)
+    for acquisition in (log_expected_improvement, max_value_entropy):
+        before = acquisition(exact, 0.0, torch.Generator().manual_seed(0))
+        after = acquisition(noisy, 0.0, torch.Generator().manual_seed(0))
+        assert int(before.argmax()) == 0 and int(after.argmax()) == 1, acquisition.__name__
+        assert bool((after < before).all())
+        assert float(after[0] - before[0]) < float(after[1] - before[1])  # the known point loses most
+
+
+def test_augmented_ei_penalty_is_exact_when_noise_dominates():
+    """``log(1 - s_n / r)``: with ``sigma = 1e-8 << s_n = 1``, ``1 - s_n / r`` rounds to 0 (log: -inf);
+    the cancellation-free form gives ``log(sigma^2 / (2 s_n^2))``, its limit."""
+    std = torch.tensor([1e-8, 0.3, 1.0, 5.0], dtype=torch.float64)
+    mean = torch.zeros(4, dtype=torch.float64)
+    exact = log_expected_improvement(PoolPosterior(mean, std, None), -1.0, None)
+    penalty = log_expected_improvement(PoolPosterior(mean, std, None, noise=1.0), -1.0, None) - exact
+    r = np.sqrt(std.numpy() ** 2 + 1.0)
+    assert float(penalty[0]) == pytest.approx(np.log(1e-16 / 2), rel=1e-12)
+    assert np.allclose(penalty[1:].numpy(), np.log1p(-1 / r[1:]), rtol=1e-12, atol=0)
+
+
+def test_pool_posterior_carries_the_learned_noise(space):
+    from infonas.strategies.bayesian import pool_posterior
+    from infonas.surrogates.gp import Surrogate
+
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(12)]
+    y = [arch.ops.count("nor_conv_3x3") + 0.3 * rng.standard_normal() for arch in archs]
+    surrogate = Surrogate(space, "hamming", h_values=(0,), maxiter=20).fit(archs, y)
+    pool = [space.sample(rng) for _ in range(30)]
+    posterior = pool_posterior(surrogate, pool)
+    prediction = surrogate.predict(pool)
+    assert posterior.noise == surrogate.noise_variance > 0  # in the units of the targets, as mean and std
+    assert torch.equal(posterior.mean, prediction.mean)
+    assert torch.allclose(posterior.std ** 2 + posterior.noise,
+                          surrogate.predict(pool, observation_noise=True).variance, rtol=1e-9)
+
+
 def test_mes_prefers_uncertain_promising_points():
     mean = torch.tensor([0.0, 0.0, 1.0, -3.0], dtype=torch.float64)
     std = torch.tensor([0.1, 1.0, 1.0, 0.1], dtype=torch.float64)
@@ -144,21 +241,6 @@ def test_joint_draws_are_seeded_and_have_the_covariance():
     assert torch.allclose(draws.mean(dim=1), mean, atol=0.05)
     assert torch.allclose(torch.cov(draws), covariance, atol=0.06)
     assert joint_draws(mean, covariance, torch.Generator().manual_seed(0)).shape == (2,)
-
-
-def test_jittered_cholesky_schedules():
-    A = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
-    # One try at a jitter relative to the mean variance: exactly the factor of A + eps I.
-    eps = 1e-8 * A.diagonal().mean()
-    expected = torch.linalg.cholesky(A + eps * torch.eye(2, dtype=A.dtype))
-    assert torch.equal(jittered_cholesky(A, relative_jitter=1e-8), expected)
-    # No jitter while the factorisation succeeds; a singular matrix gets 1e-8, then x10 ...
-    assert torch.equal(jittered_cholesky(A, max_tries=6), torch.linalg.cholesky(A))
-    singular = torch.ones(2, 2, dtype=torch.float64)
-    L = jittered_cholesky(singular, max_tries=6)
-    assert torch.isfinite(L).all() and torch.allclose(L @ L.T, singular + 1e-8 * torch.eye(2, dtype=torch.float64))
-    with pytest.raises(ValueError, match="max_tries"):
-        jittered_cholesky(A, max_tries=0)
 
 
 def test_every_table_entry_resolves():

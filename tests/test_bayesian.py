@@ -44,18 +44,19 @@ def test_warps_are_monotone():
 
 @pytest.mark.parametrize("name", ["bo-mes", "bo-ei"])
 def test_bayesian_beats_random_with_interacting_edges(space, interacting, run_study, name):
-    # 20 evaluations (5 random) per seed: on every seed BO's best is in the table's top 5% (seen:
-    # 0.03%-1.9%), and the geometric mean over seeds of that fraction is below 1% (seen: 0.1%-0.2%),
-    # where random search's is 4% (and a GP fitted to shuffled targets gets 5%-7%).
+    # 20 evaluations (5 of a balanced initial design) per seed: on every seed (0-5) BO's best is in
+    # the table's top 6% (seen: 0.03%-4.4%), and the geometric mean over seeds of that fraction is
+    # below 1% (seen: 0.4%-0.6%), where random search's is 4% (and a GP fitted to shuffled targets
+    # gets 5%-7%). One seed's fraction swings by two orders of magnitude, so six seeds decide.
     table, evaluator = interacting
-    seeds = (0, 1, 2)
+    seeds = range(6)
     bo, rs = [], []
     for seed in seeds:
         trials = run_study(space, evaluator, name, 20, seed=seed, n_init=5).finished_trials()
         assert len({t.arch.key for t in trials}) == 20
         bo.append(top_fraction(trials, table))
         rs.append(top_fraction(run_study(space, evaluator, "rs", 20, seed=seed).finished_trials(), table))
-    assert max(bo) < 0.05 and geometric_mean(bo) < 0.01, bo
+    assert max(bo) < 0.06 and geometric_mean(bo) < 0.01, bo
     assert geometric_mean(rs) > 0.02, rs  # the bar is one random search does not clear
 
 
@@ -74,3 +75,15 @@ def test_bad_options(space):
         make_strategy("bo-mes", space, "acc", n_init=0)
     with pytest.raises(ValueError, match="unknown warp"):
         make_strategy("bo-mes", space, "acc", warp="log")
+
+
+def test_initial_design_is_balanced_and_seeded(space, evaluator):
+    # Every op appears exactly once on every edge of the 5 initial cells; the design is a function
+    # of the seed alone, and another seed gives another design.
+    def initial(seed):
+        strategy = make_strategy("bo-ei", space, "acc", seed=seed, n_init=5)
+        return [s.arch for s in strategy.suggest(list(range(5)))]
+
+    design = initial(3)
+    assert all(len({arch.ops[i] for arch in design}) == 5 for i in range(len(space.choices)))
+    assert initial(3) == design and initial(4) != design

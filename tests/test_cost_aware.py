@@ -7,8 +7,9 @@ import pytest
 
 from infonas.evaluators.base import Fidelity
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
-from infonas.exceptions import UnsupportedError
+from infonas.exceptions import InvalidArgumentError, UnsupportedError
 from infonas.strategies import make_strategy
+from infonas.strategies.base import Suggestion
 from infonas.strategies.cost_aware import MultiFidelityStrategy
 from infonas.trials import EvaluationResult, Trial
 
@@ -75,3 +76,51 @@ def test_batch_suggestions_are_distinct(evaluator, run_study):
     batch = strategy.suggest([10, 11, 12], pending=[trials[-1].arch])
     keys = [s.arch.key for s in batch]
     assert len(set(keys)) == 3 and trials[-1].arch.key not in keys
+
+
+@pytest.fixture(scope="module")
+def after_ten(evaluator, run_study):
+    """bo-mf after ten trials of seed 5 (six cheap, two at the target, two chosen by the model)."""
+    return run_study(evaluator.table.space, evaluator, "bo-mf", 10, seed=5, **OPTIONS).strategy
+
+
+def test_a_pending_pair_conditions_the_next_pick(after_ten):
+    strategy = after_ten
+    (peak,) = strategy.suggest([10])
+    j = strategy._index[peak.fidelity]
+    before = strategy.surrogate.predict([peak.arch], fidelity=j)
+    (pick,) = strategy.suggest([10], pending=[peak])
+    # The model of the pick believes the pending pair at its posterior mean: the mean there
+    # stays, its uncertainty is (nearly) gone.
+    after = strategy.surrogate.predict([peak.arch], fidelity=j)
+    assert abs(float(after.mean - before.mean)) < 0.05 * float(before.variance.sqrt())
+    assert float(after.variance) < 0.1 * float(before.variance)
+    # So the pick is not simply the runner-up of the unconditioned ranking (what a batch took
+    # before), which here is a near twin of the pending cell.
+    unconditioned = strategy._acquire_pair(10, {peak.arch.key}, [])
+    assert pick.arch != peak.arch
+    assert (pick.arch, pick.fidelity) != (unconditioned[0], strategy.fidelities[unconditioned[1]].name)
+
+
+def test_batch_picks_equal_sequential_picks_with_the_earlier_ones_pending(after_ten):
+    strategy = after_ten
+    batch = strategy.suggest([10, 11, 12])
+    assert len({s.arch.key for s in batch}) == 3
+    sequential: list = []
+    for number in (10, 11, 12):
+        sequential += strategy.suggest([number], pending=sequential)
+    assert sequential == batch
+    # Believed where they will run: cheap picks at the cheap fidelity, so the last model holds
+    # the first two picks at theirs.
+    observed, fidelity = strategy.surrogate.standardised_targets()
+    assert len(observed) == 10 + 2
+    assert fidelity[-2:].tolist() == [strategy._index[s.fidelity] for s in batch[:2]]
+
+
+def test_pending_architectures_without_a_fidelity_are_at_the_target(after_ten):
+    strategy = after_ten
+    (peak,) = strategy.suggest([10])
+    strategy.suggest([10], pending=[peak.arch])
+    assert strategy.surrogate.standardised_targets()[1][-1].item() == strategy.target_index
+    with pytest.raises(InvalidArgumentError, match="does not know"):
+        strategy.suggest([10], pending=[Suggestion(peak.arch, "acc_other")])

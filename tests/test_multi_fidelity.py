@@ -88,3 +88,31 @@ def test_pool_moments_match_the_gp_posterior(space, encoder):
     assert torch.allclose(mean, moments.mean[1], atol=1e-8)
     assert torch.allclose(covariance.diagonal(), moments.variance[1], rtol=1e-6, atol=1e-10)
     assert (moments.noise > 0).all() and moments.noise.shape == (2,)
+
+
+def test_refit_conditions_the_same_hyperparameters_on_new_data(space, encoder):
+    rng = np.random.default_rng(4)
+    archs = [space.sample(rng) for _ in range(24)]
+    truth = np.array([_score(a) for a in archs])
+    fidelity = np.array([1] * 8 + [0] * 16)
+    y = np.where(fidelity == 1, truth, 0.7 * truth + 0.2 * rng.standard_normal(24))
+    model = MultiFidelitySurrogate(space, "wl+hamming", encoder=encoder, h_values=(1,), maxiter=20).fit(archs, y, fidelity)
+    pool = [space.sample(rng) for _ in range(6)]
+    before = [model.predict(pool, fidelity=j) for j in (0, 1)]
+    covariance = model.fidelity_covariance()
+    # On the same data, maxiter=0 is the same model.
+    model.refit(archs, y, fidelity, maxiter=0)
+    for j in (0, 1):
+        again = model.predict(pool, fidelity=j)
+        assert torch.equal(again.mean, before[j].mean) and torch.equal(again.variance, before[j].variance)
+    # A kriging believer: pool[0] observed at the cheap fidelity at its posterior mean. The
+    # hyperparameters stay; the cheap mean there stays, its variance collapses, and the target's
+    # variance there shrinks through the learned correlation.
+    believed = float(before[0].mean[0])
+    model.refit(archs + pool[:1], np.append(y, believed), np.append(fidelity, 0), maxiter=0)
+    assert np.allclose(model.fidelity_covariance(), covariance)
+    cheap, target = model.predict(pool[:1], fidelity=0), model.predict(pool[:1], fidelity=1)
+    assert abs(float(cheap.mean) - believed) < 0.05 * float(before[0].variance[0].sqrt())
+    assert float(cheap.variance) < 0.1 * float(before[0].variance[0])
+    assert float(target.variance) < float(before[1].variance[0])
+    assert model.standardised_targets()[1][-1].item() == 0

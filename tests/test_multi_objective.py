@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from infonas.evaluators.tabular import TabularEvaluator
 from infonas.exceptions import UnsupportedError
@@ -83,21 +84,21 @@ def test_validation(space, costs):
 @pytest.mark.parametrize("method", ["bo-mesmo", "bo-ehvi"])
 def test_search_beats_random_with_interacting_edges(method, table, costs):
     # After the 5 random architectures, the model proposes cells near the true front: on every
-    # seed (0-2) under 12% of the table dominates the median proposal (seen: 1.2%-6.5%; random
-    # search: 27%-50%), and the median over seeds is under 5%. Cheap cells of any accuracy would
+    # seed (0-5) under 12% of the table dominates the median proposal (seen: 0.4%-6.5%; random
+    # search: 15%-50%), and the median over seeds is under 5%. Cheap cells of any accuracy would
     # do that too, so the proposals must also be accurate for their cost: the median over seeds of
-    # ``accuracy_rank`` is under 25% (seen: 10%-13%; random search 50%, and 50%-54% when the
-    # accuracy model is fitted to shuffled targets).
+    # ``accuracy_rank`` is under 30% (seen: 15%-16%; random search 47%). One seed's rank swings
+    # between 6% and 49% (13 proposals), so six seeds, not three, decide.
     dominated, ranks, random_dominated = [], [], []
-    for seed in (0, 1, 2):
+    for seed in range(6):
         found = run(method, table, costs, seed=seed, budget=18)
         assert len({t.arch.key for t in found}) == 18
         dominated.append(dominated_fraction(found[5:], table, costs))
         ranks.append(accuracy_rank(found[5:], table, costs))
         random_dominated.append(dominated_fraction(run("rs", table, costs, seed=seed, budget=18)[5:], table, costs))
     assert max(dominated) < 0.12 and np.median(dominated) < 0.05, dominated
-    assert min(random_dominated) > 0.12, random_dominated
-    assert np.median(ranks) < 0.25, ranks
+    assert np.median(random_dominated) > 0.12, random_dominated
+    assert np.median(ranks) < 0.30, ranks
 
 
 @pytest.mark.parametrize("method", ["bo-mesmo", "bo-ehvi"])
@@ -108,3 +109,46 @@ def test_search_is_deterministic_and_resumes(method, table, costs):
     # A fresh strategy that observes the journal proposes what the uninterrupted one did.
     resumed = run(method, table, costs, seed=0, budget=12, trials=found[:8])
     assert [t.arch for t in resumed] == [t.arch for t in found]
+
+
+def observed_strategy(method, table, costs, budget):
+    strategy = make_strategy(method, table.space, "acc", seed=0, objectives=OBJECTIVES, computed=costs, **OPTIONS)
+    strategy.observe(run(method, table, costs, seed=0, budget=budget))
+    return strategy
+
+
+# Seed 0 after ``budget`` trials: the acquisition peaks at a cell with a near twin (the same
+# edges but one, hence close in FLOPs and in the model), which an unconditioned runner-up picks.
+@pytest.mark.parametrize(("method", "budget"), [("bo-mesmo", 7), ("bo-ehvi", 8)])
+def test_a_pending_architecture_conditions_the_next_pick(method, budget, table, costs):
+    strategy = observed_strategy(method, table, costs, budget)
+    (peak,) = strategy.suggest([budget])
+    before = strategy.surrogate.predict([peak.arch])
+    scored = []
+    acquisition = strategy.acquisition
+    strategy.acquisition = lambda *args, **kwargs: scored.append(kwargs) or acquisition(*args, **kwargs)
+    (pick,) = strategy.suggest([budget], pending=[peak.arch])
+    after = strategy.surrogate.predict([peak.arch])
+    if method == "bo-mesmo":
+        # PFES's model believes the pending cell at its posterior mean: the mean stays, the
+        # uncertainty is (nearly) gone.
+        assert abs(float(after.mean - before.mean)) < 0.05 * float(before.variance.sqrt())
+        assert float(after.variance) < 0.1 * float(before.variance)
+    else:
+        # qLogNEHVI samples the pending cell with each candidate (X_pending), the GP unchanged.
+        assert scored == [{"num_pending": 1}]
+        assert torch.equal(after.variance, before.variance)
+    archs, values = strategy.modelled_data()
+    unconditioned = strategy._acquire(strategy.rng_for(budget), archs, values, [], strategy.seen_keys | {peak.arch.key})
+    assert pick.arch != peak.arch and pick.arch != unconditioned
+
+
+@pytest.mark.parametrize("method", ["bo-mesmo", "bo-ehvi"])
+def test_batch_picks_equal_sequential_picks_with_the_earlier_ones_pending(method, table, costs):
+    strategy = observed_strategy(method, table, costs, 7)
+    batch = [s.arch for s in strategy.suggest([7, 8, 9])]
+    assert len({a.key for a in batch}) == 3 and not {a.key for a in batch} & strategy.seen_keys
+    sequential: list = []
+    for number in (7, 8, 9):
+        sequential += [s.arch for s in strategy.suggest([number], pending=sequential)]
+    assert sequential == batch

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import networkx as nx
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from infonas.encodings.wl import WLFeaturizer, WLVocabulary, stable_hash, wl_label_counts
+from infonas.encodings.wl import WLFeaturizer, WLVocabulary, label_id, stable_hash, wl_label_counts
+from infonas.exceptions import InvalidArgumentError
 from infonas.surrogates.kernels import WLSubtreeKernel
 from search_spaces import NB201Space
 
@@ -34,6 +36,9 @@ def archs(space):
 def test_stable_hash_is_a_fixed_blake2b_digest():
     # A regression value: if this changes, every saved run's features change with it.
     assert stable_hash("nor_conv_3x3") == "5912dc2613c0e452"
+    # The slot id: 52 bits of the digest of "iteration, label", plus 1 (0 marks an empty slot).
+    assert label_id(0, "nor_conv_3x3") == 4461130730186109 == (int(stable_hash("0\x1fnor_conv_3x3"), 16) >> 12) + 1
+    assert 1 <= label_id(2, "5912dc2613c0e452") <= 2**52
 
 
 def test_iteration_zero_counts_operations(space):
@@ -48,6 +53,8 @@ def test_iteration_zero_counts_operations(space):
 def test_features_identical_in_another_process(space, archs):
     featurizer = WLFeaturizer(space, h_max=2)
     local = featurizer.transform(archs).tolist()
+    # With a vocabulary over three cells the others fill slot columns: their ids are stable too.
+    local_small = featurizer.transform(list(reversed(archs)), featurizer.vocabulary(archs[:3])).tolist()
     strings = [space.format(a) for a in archs]
     script = (
         "import json, sys\n"
@@ -56,7 +63,8 @@ def test_features_identical_in_another_process(space, archs):
         "space = NB201Space()\n"
         "archs = [space.parse(s) for s in json.loads(sys.stdin.read())]\n"
         "f = WLFeaturizer(space, h_max=2)\n"
-        "print(json.dumps({'x': f.transform(archs).tolist(), 'v': f.vocabulary(archs).fingerprint()}))\n"
+        "small = f.transform(list(reversed(archs)), f.vocabulary(archs[:3])).tolist()\n"
+        "print(json.dumps({'x': f.transform(archs).tolist(), 'v': f.vocabulary(archs).fingerprint(), 's': small}))\n"
     )
     env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(ROOT))
     result = subprocess.run(
@@ -66,6 +74,7 @@ def test_features_identical_in_another_process(space, archs):
     remote = json.loads(result.stdout)
     assert remote["x"] == local
     assert remote["v"] == featurizer.vocabulary(archs).fingerprint()
+    assert remote["s"] == local_small
 
 
 def test_vocabulary_does_not_depend_on_order(space, archs):
@@ -74,25 +83,65 @@ def test_vocabulary_does_not_depend_on_order(space, archs):
     backward = WLFeaturizer(space, h_max=2).vocabulary(list(reversed(archs)))
     assert forward == backward
     assert torch.equal(featurizer.transform(archs, forward), featurizer.transform(archs, backward))
-    # Labels sorted by iteration then label; columns(h) are a prefix plus the norm column.
+    # Labels sorted by iteration then label; then h_max + 1 norms, then 8 slots per iteration
+    # (an NB201 cell graph has 8 nodes); columns(h) = counts, slots, norm.
     assert list(forward.labels) == sorted(forward.labels)
+    assert forward.slots == 8 and forward.dim == forward.num_labels + 3 + 3 * 8
     for h in range(3):
-        columns = forward.columns(h)
-        assert columns[:-1] == list(range(len(columns) - 1))
-        assert columns[-1] == forward.num_labels + h
+        counts, slots = forward.count_columns(h), forward.slot_columns(h)
+        assert counts == list(range(len(counts)))
+        assert slots == list(range(forward.num_labels + 3, forward.num_labels + 3 + 8 * (h + 1)))
+        assert forward.columns(h) == counts + slots + [forward.num_labels + h]
 
 
-def test_norm_columns_hold_the_full_norm(space, archs):
+def test_norm_and_slot_columns_carry_every_label(space, archs):
     featurizer = WLFeaturizer(space, h_max=2)
     vocabulary = featurizer.vocabulary(archs)
     X = featurizer.transform(archs, vocabulary)
+    norms = [vocabulary.norm_column(h) for h in range(3)]
     for h in range(3):
         counts = X[:, vocabulary.count_columns(h)]
         assert torch.allclose(counts.norm(dim=-1), X[:, vocabulary.norm_column(h)])
-    # With a vocabulary over fewer cells, the counts shrink but the norms stay those of the cell.
+    # With a vocabulary over fewer cells, the counts shrink but the norms stay those of the cell ...
     small = featurizer.vocabulary(archs[:3])
     Y = featurizer.transform(archs, small)
-    assert torch.allclose(Y[:, small.num_labels :], X[:, vocabulary.num_labels :])
+    assert torch.allclose(Y[:, [small.norm_column(h) for h in range(3)]], X[:, norms])
+    # ... and each label outside the vocabulary fills one slot of its iteration per node carrying it.
+    for row, arch in enumerate(archs):
+        for k, pairs in enumerate(featurizer.label_counts(arch)):
+            missing = Counter({label_id(k, label): count for label, count in pairs if (k, label) not in small.labels})
+            start = small.num_labels + 3 + 8 * k
+            values = Y[row, start : start + 8].tolist()
+            assert Counter(int(v) for v in values if v) == missing
+            assert all(v == 0 for v in values[sum(missing.values()):])  # filled from the first slot
+    assert bool(Y[3:, small.slot_columns(2)].any())
+
+
+def test_too_few_slots_is_an_error(space, archs):
+    featurizer = WLFeaturizer(space, h_max=1)
+    vocabulary = WLVocabulary.from_labels(1, [(0, "input")], slots=1)
+    arch = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|skip_connect~1|skip_connect~2|")
+    with pytest.raises(InvalidArgumentError, match="more than its 1 slots.*candidates"):
+        featurizer.transform([arch], vocabulary)
+    with pytest.raises(InvalidArgumentError, match="slots"):
+        WLVocabulary.from_labels(1, [], slots=-1)
+
+
+def test_slot_id_clash_takes_the_next_free_id(space, archs, monkeypatch):
+    from infonas.encodings import wl
+
+    monkeypatch.setattr(wl, "label_id", lambda iteration, label: 7)  # every label clashes
+    featurizer = WLFeaturizer(space, h_max=1)
+    featurizer.transform(archs[:5])
+    ids = featurizer._id_slots
+    assert len(set(ids)) == len(ids) == len(featurizer._id_labels) and min(ids) == 7
+    # The kernel stays exact: a vocabulary over one cell puts the others' labels in slots.
+    vocabulary = featurizer.vocabulary(archs[:1])
+    X = featurizer.transform(archs[:5], vocabulary)
+    full = featurizer.vocabulary(archs[:5])
+    kernel = WLSubtreeKernel(slot_columns=len(vocabulary.slot_columns(1)), active_dims=vocabulary.columns(1))
+    exact = WLSubtreeKernel(active_dims=full.count_columns(1) + [full.norm_column(1)])
+    assert torch.allclose(kernel(X).to_dense(), exact(featurizer.transform(archs[:5], full)).to_dense(), atol=1e-12)
 
 
 def _relabelled(graph: nx.DiGraph, seed: int) -> nx.DiGraph:

@@ -5,7 +5,8 @@ multi-fidelity) to the acquisitions that apply, the default first; every name in
 ``ACQUISITIONS``. Strategies choose an acquisition with ``acquisition_for`` and never compute one
 themselves. The modules: ``single`` (LogEI, MES, Thompson sampling), ``multi_fidelity`` (MF-MES
 over (architecture, fidelity) pairs), ``pareto`` (PFES and qLogNEHVI), ``gaussian`` (the MES
-formula and joint draws they share), ``candidates`` (the pools).
+formula and joint draws they share), ``information`` (the gain of a noisy or cheaper look, for
+noisy MES and MF-MES), ``candidates`` (the pools).
 
 Example:
     >>> acquisitions_for("multi-objective", "single-fidelity")
@@ -19,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from infonas.acquisition.multi_fidelity import fidelity_information_gain, hermite_nodes, multi_fidelity_mes
+from infonas.acquisition.information import fidelity_information_gain, hermite_nodes, observation_correlation
+from infonas.acquisition.multi_fidelity import multi_fidelity_mes
 from infonas.acquisition.pareto import log_nehvi, pareto_front_entropy, screen_for_front
 from infonas.acquisition.single import (
     PoolPosterior,
@@ -30,10 +32,29 @@ from infonas.acquisition.single import (
 )
 from infonas.exceptions import InvalidArgumentError, UnsupportedError
 
-__all__ = ["ACQUISITIONS", "MULTI_FIDELITY", "MULTI_OBJECTIVE", "PROBLEM_ACQUISITIONS", "PoolPosterior",
-           "SINGLE_FIDELITY", "SINGLE_OBJECTIVE", "acquisition_for", "acquisitions_for", "fidelity_information_gain",
-           "hermite_nodes", "log_expected_improvement", "log_nehvi", "max_value_entropy", "max_value_samples",
-           "multi_fidelity_mes", "pareto_front_entropy", "register_acquisition", "screen_for_front", "thompson_sample"]
+__all__ = [
+    "ACQUISITIONS",
+    "MULTI_FIDELITY",
+    "MULTI_OBJECTIVE",
+    "PROBLEM_ACQUISITIONS",
+    "SINGLE_FIDELITY",
+    "SINGLE_OBJECTIVE",
+    "PoolPosterior",
+    "acquisition_for",
+    "acquisitions_for",
+    "fidelity_information_gain",
+    "hermite_nodes",
+    "log_expected_improvement",
+    "log_nehvi",
+    "max_value_entropy",
+    "max_value_samples",
+    "multi_fidelity_mes",
+    "observation_correlation",
+    "pareto_front_entropy",
+    "register_acquisition",
+    "screen_for_front",
+    "thompson_sample",
+]
 
 SINGLE_OBJECTIVE, MULTI_OBJECTIVE = "single-objective", "multi-objective"
 SINGLE_FIDELITY, MULTI_FIDELITY = "single-fidelity", "multi-fidelity"

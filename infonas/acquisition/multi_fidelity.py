@@ -3,7 +3,7 @@
 ``alpha(x, j) = I(y_j(x); f*) / cost_j`` (Takeno et al., ICML 2020): ``f*`` is the optimum of the
 target fidelity, ``y_j(x)`` a noisy observation of ``x`` at fidelity ``j``. The gain depends on
 ``x`` and ``j`` only through the target's posterior at ``x`` and ``rho = corr(f_target(x), y_j(x))``
-(``fidelity_information_gain``), and it grows with ``|rho|`` up to MES at ``|rho| = 1``.
+(``information.fidelity_information_gain``), and it grows with ``|rho|`` up to MES at ``|rho| = 1``.
 
 Example:
     >>> import torch
@@ -16,13 +16,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
-from infonas.acquisition.gaussian import mes_gain
+# Re-exported: MF-MES's gain and its nodes live with noisy MES's, which shares them.
+from infonas.acquisition.information import fidelity_information_gain, hermite_nodes
 from infonas.acquisition.single import PoolPosterior, max_value_samples
 
 if TYPE_CHECKING:
@@ -33,49 +32,6 @@ __all__ = ["fidelity_correlations", "fidelity_information_gain", "hermite_nodes"
 
 #: How many pairs get the exact (quadrature) gain before the bounds are checked.
 FIRST_EXACT = 256
-
-
-# A pure function of its arguments, so an LRU memo is exact; bounded, since callers may ask for
-# any node count or dtype.
-@lru_cache(maxsize=16)
-def hermite_nodes(num_nodes: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probabilists' Gauss-Hermite nodes ``z_i`` and weights ``w_i``: ``E_{z ~ N(0, 1)}[h(z)] ~ sum_i w_i h(z_i)``.
-
-    Example:
-        >>> nodes, weights = hermite_nodes(8, torch.float64)
-        >>> round(float((weights * nodes**2).sum()), 6)
-        1.0
-    """
-    nodes, weights = np.polynomial.hermite_e.hermegauss(num_nodes)
-    return torch.as_tensor(nodes, dtype=dtype), torch.as_tensor(weights / weights.sum(), dtype=dtype)
-
-
-def fidelity_information_gain(mean: torch.Tensor, std: torch.Tensor, correlation: torch.Tensor,
-                              f_star: torch.Tensor, num_nodes: int = 48) -> torch.Tensor:
-    """Information gained about ``f*`` (the target's optimum) by observing ``y`` at any fidelity.
-
-    With ``f`` the target at ``x`` (posterior ``mean``, ``std``), ``rho = corr(f, y)``,
-    ``gamma = (f* - mean) / std`` and ``g(z) = (gamma - rho z) / sqrt(1 - rho^2)``,
-
-    ``alpha = E_{f*}[ rho^2 gamma phi(gamma) / (2 Phi(gamma)) - log Phi(gamma) + E_q[log Phi(g(z))] ]``,
-
-    ``q(z) = phi(z) Phi(g(z)) / Phi(gamma)`` being the standardised ``y`` given ``f <= f*``. The
-    first two terms are exact (the ``E_q[z^2]`` of the entropy in closed form); the last is a
-    Gauss-Hermite quadrature, since it has none. ``rho = 1`` recovers MES's closed form.
-    Written by hand: BoTorch's ``qMultiFidelityMaxValueEntropy`` evaluates one small joint
-    posterior per candidate through the model, seconds over a 6,466-cell pool.
-
-    Shapes: ``mean``, ``std``, ``correlation``: ``n``; ``f_star``: ``k`` samples; returns ``n``.
-    """
-    rho = correlation.clamp(-1.0 + 1e-9, 1.0 - 1e-9).reshape(-1, 1)
-    gamma = (f_star.reshape(1, -1) - mean.reshape(-1, 1)) / std.reshape(-1, 1)
-    log_cdf = torch.special.log_ndtr(gamma)
-    closed = mes_gain(gamma, rho.pow(2))
-    nodes, weights = hermite_nodes(num_nodes, gamma.dtype)
-    g = (gamma.unsqueeze(-1) - rho.unsqueeze(-1) * nodes) / torch.sqrt(1 - rho.pow(2)).unsqueeze(-1)
-    log_cdf_g = torch.special.log_ndtr(g)
-    tail = (weights * torch.exp(log_cdf_g - log_cdf.unsqueeze(-1)) * log_cdf_g).sum(-1)
-    return (closed + tail).mean(dim=1)
 
 
 def fidelity_correlations(moments: PoolMoments, target: int) -> torch.Tensor:

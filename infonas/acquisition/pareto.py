@@ -9,7 +9,9 @@ params, a latency lookup table) of each point; the measured ones (accuracy) have
   ``y*_s(x) = max{f_s(p) : p in F*_s, c(p) >= c(x)}`` (``c``: the computed objectives), so
   ``alpha(x) = E_s[g phi(g) / (2 Phi(g)) - log Phi(g)]``, ``g = (y*_s(x) - mu(x)) / sigma(x)``.
 * ``log_nehvi``: BoTorch's ``qLogNoisyExpectedHypervolumeImprovement`` (q = 1) on a ``ModelList``
-  of the GP(s) and a ``GenericDeterministicModel`` of the computed objectives.
+  of the GP(s) and a ``GenericDeterministicModel`` of the computed objectives; pending points
+  are its ``X_pending``, so each candidate's score is the hypervolume it adds to the front of the
+  baseline and pending points, jointly sampled.
 * ``screen_for_front``: which candidates are worth either (the rest can hardly join the front).
 
 Example:
@@ -93,13 +95,16 @@ def pareto_front_entropy(mean: torch.Tensor, std: torch.Tensor, known: torch.Ten
 
 
 def log_nehvi(models: Sequence, layout: InputLayout, X: torch.Tensor, num_baseline: int, observed: torch.Tensor,
-              known: torch.Tensor, generator: torch.Generator, num_samples: int = 64) -> torch.Tensor:
-    """BoTorch's qLogNEHVI (q = 1) of the candidates ``X[num_baseline:]``.
+              known: torch.Tensor, generator: torch.Generator, num_samples: int = 64, *,
+              num_pending: int = 0) -> torch.Tensor:
+    """BoTorch's qLogNEHVI (q = 1) of the candidates ``X[num_baseline + num_pending:]``.
 
     ``models``: one fitted BoTorch model per modelled objective; ``X``: encodings (``layout``) of
-    the evaluated architectures, then the candidates; ``observed``: the evaluated architectures'
-    modelled objectives, as the models were fitted on (``num_baseline x m``); ``known``: every
-    row's computed objectives (``len(X) x c``, ``c`` may be 0).
+    the evaluated architectures, then ``num_pending`` pending ones (BoTorch's ``X_pending``: the
+    improvement is over the front of evaluated and pending points, sampled jointly with the
+    candidate), then the candidates; ``observed``: the evaluated architectures' modelled
+    objectives, as the models were fitted on (``num_baseline x m``); ``known``: every row's
+    computed objectives (``len(X) x c``, ``c`` may be 0).
     """
     from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
     from botorch.models.deterministic import GenericDeterministicModel
@@ -128,11 +133,12 @@ def log_nehvi(models: Sequence, layout: InputLayout, X: torch.Tensor, num_baseli
     span = observed.max(dim=0).values - observed.min(dim=0).values
     reference = observed.min(dim=0).values - 0.1 * span.clamp_min(1e-6)
     seed = int(torch.randint(2**31, (1,), generator=generator))
-    X_candidates = X[num_baseline:]
+    X_candidates = X[num_baseline + num_pending:]
+    X_pending = X[num_baseline:num_baseline + num_pending] if num_pending else None
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         acquisition = qLogNoisyExpectedHypervolumeImprovement(
-            model=model, ref_point=reference.tolist(), X_baseline=X[:num_baseline],
+            model=model, ref_point=reference.tolist(), X_baseline=X[:num_baseline], X_pending=X_pending,
             sampler=ListSampler(*[get_sampler(m.posterior(X[:1]), torch.Size([num_samples]), seed=seed + i)
                                   for i, m in enumerate(models)]),
             prune_baseline=True, cache_root=False)

@@ -11,6 +11,7 @@ import torch
 
 from infonas.encodings.categorical import CategoricalEncoding, OneHotEncoding
 from infonas.encodings.wl import WLFeaturizer, WLVocabulary
+from infonas.exceptions import InvalidArgumentError
 from search_spaces.base import Architecture, SearchSpace
 
 __all__ = ["ArchitectureEncoder", "InputLayout"]
@@ -21,7 +22,8 @@ class InputLayout:
     """Which columns of a model input hold what.
 
     ``onehot``: the input is the one-hot encoding (``onehot-rbf``). Otherwise the input is
-    ``[categorical (cat_dim columns) | WL columns (vocabulary.dim)]``.
+    ``[categorical (cat_dim columns) | WL columns (vocabulary.dim)]``; the WL columns carry every
+    label of a cell, in the vocabulary or not (``infonas.encodings.wl``).
     """
 
     onehot: bool
@@ -37,9 +39,17 @@ class InputLayout:
         return list(range(self.cat_dim))
 
     def wl_dims(self, h: int) -> list[int]:
+        """The WL columns at depth ``h``: counts, slots, then the norm (``WLVocabulary.columns``)."""
+        return [self.cat_dim + c for c in self._wl().columns(h)]
+
+    def wl_slot_count(self, h: int) -> int:
+        """How many of ``wl_dims(h)`` are slot columns (``WLSubtreeKernel(slot_columns=...)``)."""
+        return len(self._wl().slot_columns(h))
+
+    def _wl(self) -> WLVocabulary:
         if self.vocabulary is None:
-            raise ValueError("this layout has no WL columns")
-        return [self.cat_dim + c for c in self.vocabulary.columns(h)]
+            raise InvalidArgumentError("this layout has no WL columns (one-hot input); use a layout with onehot=False")
+        return self.vocabulary
 
 
 class ArchitectureEncoder:

@@ -25,7 +25,9 @@ from infonas.acquisition import (
 from infonas.acquisition.candidates import candidate_pool
 from infonas.exceptions import SpaceExhaustedError
 from infonas.strategies.base import Strategy, Suggestion
+from infonas.surrogates.base import uses_wl
 from infonas.surrogates.gp import ArchitectureEncoder, Surrogate
+from infonas.surrogates.kernels import parse_kernel_spec
 from search_spaces.base import Architecture, SearchSpace
 
 #: The attribute of a space instance that holds its encoders, by WL depth.
@@ -79,8 +81,32 @@ def power_warp(values: np.ndarray) -> np.ndarray:
 WARPS = {"none": lambda v: v, "copula": copula_warp, "power": power_warp}
 
 
+def balanced_design(space: SearchSpace, n: int, rng: np.random.Generator) -> list[Architecture]:
+    """``n`` architectures in which every choice of every position appears equally often (up to
+    one): an independent random permutation of the choices per position, a categorical Latin
+    hypercube.
+
+    Random cells give each (position, choice) main effect a random number of witnesses; with
+    NB201's 5 cells, three bad ones may share "skip on edge 0->3", the very choice 93 of the 100
+    best cells need, and the additive kernel then steers the search away from it for good.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> space = NB201Space()
+        >>> design = balanced_design(space, 5, np.random.default_rng(0))
+        >>> all(len({a.ops[i] for a in design}) == 5 for i in range(6))
+        True
+    """
+    columns = [np.concatenate([rng.permutation(len(c)) for _ in range(-(-n // len(c)))])[:n] for c in space.choices]
+    return [space.from_categorical([int(column[i]) for column in columns]) for i in range(n)]
+
+
 def pool_posterior(surrogate: Surrogate, pool: Sequence[Architecture]) -> PoolPosterior:
-    """The surrogate's posterior over ``pool``: marginals in one pass, joints on request."""
+    """The surrogate's posterior of ``f`` over ``pool``: marginals in one pass, joints on request, and
+    its learned observation-noise variance, which noisy MES and augmented EI discount a look by.
+
+    All on the scale of the surrogate's targets (the strategy's surrogates have no ``upper_bound``).
+    """
     prediction = surrogate.predict(pool)
 
     def joint(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +114,8 @@ def pool_posterior(surrogate: Surrogate, pool: Sequence[Architecture]) -> PoolPo
             posterior = surrogate.posterior([pool[int(i)] for i in indices])
             return posterior.mean.reshape(-1), posterior.distribution.covariance_matrix
 
-    return PoolPosterior(prediction.mean, prediction.variance.clamp_min(1e-12).sqrt(), joint)
+    return PoolPosterior(prediction.mean, prediction.variance.clamp_min(1e-12).sqrt(), joint,
+                         noise=surrogate.noise_variance)
 
 
 def empty_pool_message(space: SearchSpace, exclude: set[str]) -> str:
@@ -105,7 +132,7 @@ class BayesianStrategy(Strategy):
         kernel: surrogate kernel spec (``"wl+hamming"``, ``"hamming"``, ``"onehot-rbf"``...).
         acquisition: ``"mes"`` (max-value entropy search), ``"log-ei"`` or ``"ts"``; subclasses for
             other problem kinds take theirs (``infonas.acquisition.PROBLEM_ACQUISITIONS``).
-        n_init: random architectures before the first model.
+        n_init: architectures of a balanced random design (``balanced_design``) before the first model.
         warp: target transform before fitting (``"copula"`` or ``"none"``).
         h_values: WL iterations to choose from by marginal likelihood.
         maxiter: optimiser iterations of each hyperparameter fit.
@@ -125,6 +152,8 @@ class BayesianStrategy(Strategy):
             raise ValueError(f"n_init must be at least 1, got {n_init}")
         if warp not in WARPS:
             raise ValueError(f"unknown warp {warp!r}; choose one of {sorted(WARPS)}")
+        if kernel != "onehot-rbf":
+            parse_kernel_spec(kernel)  # a typo fails here, not at the first model fit
         self.acquisition_name = acquisition
         self.acquisition = acquisition_for(acquisition, MULTI_OBJECTIVE if self.multi_objective else SINGLE_OBJECTIVE,
                                            MULTI_FIDELITY if self.multi_fidelity else SINGLE_FIDELITY)
@@ -154,12 +183,21 @@ class BayesianStrategy(Strategy):
         for number in trial_numbers:
             rng = self.rng_for(number)
             if len(archs) < self.n_init:
-                arch = self.sample_unseen(rng, exclude)
+                arch = self._initial(number, rng, exclude)
             else:
                 arch = self._acquire(rng, archs, values, list(pending) + chosen, exclude)
             exclude.add(arch.key)
             chosen.append(arch)
         return [Suggestion(arch) for arch in chosen]
+
+    def _initial(self, number: int, rng: np.random.Generator, exclude: set[str]) -> Architecture:
+        """Trial ``number`` of the balanced initial design (a function of the seed alone), or a
+        random unseen architecture once the design is used up or its cell is already seen."""
+        if number < self.n_init:
+            design = balanced_design(self.space, self.n_init, np.random.default_rng([self.seed, 987654]))
+            if design[number].key not in exclude:
+                return design[number]
+        return self.sample_unseen(rng, exclude)
 
     def _surrogate(self, seed: int) -> Surrogate:
         return Surrogate(self.space, self.kernel, h_values=self.h_values, encoder=self.encoder,
@@ -167,6 +205,8 @@ class BayesianStrategy(Strategy):
 
     def _wl_iterations(self, archs: list[Architecture], values: np.ndarray) -> int | None:
         """``h`` chosen by marginal likelihood on the data prefix of the last schedule point."""
+        if not uses_wl(self.kernel):
+            return None  # no WL terms: nothing to choose, so no extra fit
         if len(self.h_values) <= 1:
             return self.h_values[0] if self.h_values else None
         point = self.n_init + (len(archs) - self.n_init) // self.h_every * self.h_every

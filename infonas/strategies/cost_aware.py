@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from infonas.acquisition.candidates import candidate_pool
-from infonas.exceptions import SpaceExhaustedError, UnsupportedError
+from infonas.exceptions import InvalidArgumentError, SpaceExhaustedError, UnsupportedError
 from infonas.strategies.base import Suggestion
 from infonas.strategies.bayesian import BayesianStrategy
 from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
@@ -39,8 +39,11 @@ class MultiFidelityStrategy(BayesianStrategy):
 
     Costs are the evaluator's fixed costs, or, for a fidelity whose cost is measured per
     evaluation (seconds of training), the mean cost observed at it so far. A pending
-    architecture is not proposed again at any fidelity; a batch takes the best ``q`` pairs of
-    one acquisition (no fantasies).
+    architecture is not proposed again at any fidelity, and every pick conditions on the pending
+    pairs and the batch's earlier picks by the kriging believer: each counts as observed at the
+    posterior mean of its fidelity, hyperparameters kept. ``pending`` items are ``Suggestion``
+    (architecture and fidelity) or bare architectures, which, like a suggestion without a
+    fidelity, stand for the target fidelity.
 
     Example:
         >>> from infonas.evaluators.base import Fidelity
@@ -109,28 +112,31 @@ class MultiFidelityStrategy(BayesianStrategy):
             costs.append(float(np.mean(observed)) if observed else 1.0)
         return torch.tensor(costs, dtype=torch.float64)
 
-    def suggest(self, trial_numbers: Sequence[int], pending: Sequence[Architecture] = ()) -> list[Suggestion]:
-        pending_keys = {a.key for a in pending}
+    def suggest(self, trial_numbers: Sequence[int],
+                pending: Sequence[Architecture | Suggestion] = ()) -> list[Suggestion]:
+        waiting = [self._pending_pair(item) for item in pending]
         chosen: list[Suggestion] = []
-        scored: list[tuple[Architecture, int]] | None = None
         for number in trial_numbers:
-            taken = pending_keys | {s.arch.key for s in chosen}
+            taken = {arch.key for arch, _ in waiting}
             suggestion = self._initial_design(number, taken)
             if suggestion is None:
-                if scored is None:
-                    scored = self._ranked_pairs(number, taken)
-                arch, j = self._best_untaken(scored, taken)
+                arch, j = self._acquire_pair(number, taken, waiting)
                 suggestion = Suggestion(arch, self.fidelities[j].name)
             chosen.append(suggestion)
+            waiting.append(self._pending_pair(suggestion))
         return chosen
 
-    def _best_untaken(self, scored: list[tuple[Architecture, int]], taken: set[str]) -> tuple[Architecture, int]:
-        for arch, j in scored:
-            if arch.key not in taken:
-                return arch, j
-        raise SpaceExhaustedError(f"a batch of bo-mf takes distinct architectures from one ranking of "
-                                  f"{len(scored)} (architecture, fidelity) pairs, and all are taken by the "
-                                  f"{len(taken)} pending ones: ask for a smaller batch")
+    def _pending_pair(self, item: Architecture | Suggestion) -> tuple[Architecture, int]:
+        """``(architecture, fidelity index)`` of a pending item; a bare architecture is at the target."""
+        if not isinstance(item, Suggestion):
+            return item, self.target_index
+        if item.fidelity is None:
+            return item.arch, self.target_index
+        if item.fidelity not in self._index:
+            raise InvalidArgumentError(f"a pending suggestion names fidelity {item.fidelity!r}, which this "
+                                       f"strategy does not know (it knows {list(self._index)}): pass pending "
+                                       "trials at the evaluator's fidelities")
+        return item.arch, self._index[item.fidelity]
 
     def _initial_design(self, number: int, taken: set[str]) -> Suggestion | None:
         cheapest, target = 0, self.target_index
@@ -149,9 +155,10 @@ class MultiFidelityStrategy(BayesianStrategy):
             return Suggestion(arch, self.fidelities[target].name)
         return None
 
-    def _ranked_pairs(self, number: int, taken: set[str]) -> list[tuple[Architecture, int]]:
-        """Admissible (architecture, fidelity) pairs, best information gain per cost first (MF-MES:
-        ``infonas.acquisition.multi_fidelity``; only pairs that could win are scored and ranked)."""
+    def _acquire_pair(self, number: int, taken: set[str],
+                      pending: list[tuple[Architecture, int]]) -> tuple[Architecture, int]:
+        """The admissible (architecture, fidelity) pair of most information gain per cost (MF-MES:
+        ``infonas.acquisition.multi_fidelity``), the model conditioned on the ``pending`` pairs."""
         rng = self.rng_for(number)
         archs, values, fidelities = self.fidelity_data()
         target = self.target_index
@@ -160,12 +167,15 @@ class MultiFidelityStrategy(BayesianStrategy):
         surrogate = MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),
                                            h_values=self.h_values, encoder=self.encoder, maxiter=self.maxiter,
                                            seed=int(rng.integers(2**31)))
-        surrogate.fit(archs, self.warp_per_fidelity(values, fidelities), fidelities,
-                      h=self._mf_wl_iterations(archs, values, fidelities))
+        warped = self.warp_per_fidelity(values, fidelities)
+        surrogate.fit(archs, warped, fidelities, h=self._mf_wl_iterations(archs, values, fidelities))
+        believe_pending(surrogate, archs, warped, fidelities, pending)
         self.surrogate = surrogate
         moments = surrogate.pool_moments(universe)
         observed, observed_fidelity = surrogate.standardised_targets()
-        at_target = observed[observed_fidelity == target]
+        # The incumbent is the best real observation: believed ones follow them in the model's data.
+        real = len({(arch.key, int(j)) for arch, j in zip(archs, fidelities)})
+        at_target = observed[:real][observed_fidelity[:real] == target]
         best = float(at_target.max()) if at_target.numel() else float("-inf")
 
         def joint(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +195,8 @@ class MultiFidelityStrategy(BayesianStrategy):
                 "stop the search, or search a larger space")
         ranked = self.acquisition(moments, target, joint, best, self.costs(), admissible, generator,
                                   self.num_max_samples)
-        return [(universe[i], j) for i, j in ranked]
+        i, j = ranked[0]
+        return universe[i], j
 
     def _mf_wl_iterations(self, archs: list[Architecture], values: np.ndarray, fidelities: np.ndarray) -> int | None:
         """``h`` chosen by marginal likelihood on the (raw, then warped) data prefix at schedule points
@@ -202,3 +213,23 @@ class MultiFidelityStrategy(BayesianStrategy):
             prefix_values = self.warp_per_fidelity(values[prefix], fidelities[prefix])
             self._h_at[point] = chooser.fit(archs[prefix], prefix_values, fidelities[prefix]).h
         return self._h_at[point]
+
+
+def believe_pending(surrogate: MultiFidelitySurrogate, archs: list[Architecture], values: np.ndarray,
+                    fidelities: np.ndarray, pending: Sequence[tuple[Architecture, int]]) -> None:
+    """Kriging believer over (architecture, fidelity) pairs: ``y_j(x) := E[f_j(x) | data]`` for each
+    pending pair not yet observed, then the same hyperparameters conditioned on data and beliefs.
+
+    Believed rows follow the real ones in the refitted model (``deduplicate`` keeps first appearances).
+    """
+    observed = {(arch.key, int(j)) for arch, j in zip(archs, fidelities)}
+    fresh: dict[tuple[str, int], tuple[Architecture, int]] = {}
+    for arch, j in pending:
+        if (arch.key, j) not in observed:
+            fresh.setdefault((arch.key, j), (arch, j))
+    if not fresh:
+        return
+    pairs = list(fresh.values())
+    believed = [float(surrogate.predict([arch], fidelity=j).mean[0]) for arch, j in pairs]
+    surrogate.refit(archs + [arch for arch, _ in pairs], np.concatenate([values, believed]),
+                    np.concatenate([fidelities, [j for _, j in pairs]]).astype(np.int64), maxiter=0)

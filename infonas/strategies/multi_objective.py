@@ -9,6 +9,11 @@ with one of two acquisitions (``infonas.acquisition.pareto``):
   ``ModelList`` of the GP(s) and a ``GenericDeterministicModel`` of the computed objectives.
 * ``pfes`` (``bo-mesmo``): information gained about the Pareto front (Pareto-frontier entropy
   search, Suzuki et al. 2020), with one modelled objective.
+
+Every pick of a batch conditions on the pending architectures and the batch's earlier picks:
+qLogNEHVI takes them as BoTorch's ``X_pending`` (their values sampled jointly with each
+candidate's), PFES by the kriging believer (each modelled objective's GP conditioned on them at
+its posterior mean, hyperparameters kept, as single-objective batches do).
 """
 
 from __future__ import annotations
@@ -91,26 +96,18 @@ class ParetoStrategy(BayesianStrategy):
     def suggest(self, trial_numbers: Sequence[int], pending: Sequence[Architecture] = ()) -> list[Suggestion]:
         archs, values = self.modelled_data()
         exclude = self.seen_keys | {a.key for a in pending}
+        waiting = list(pending)
         chosen: list[Suggestion] = []
-        ranked: list[Architecture] | None = None
         for number in trial_numbers:
+            rng = self.rng_for(number)
             if len(archs) < self.n_init:
-                arch = self.sample_unseen(self.rng_for(number), exclude)
+                arch = self.sample_unseen(rng, exclude)
             else:
-                if ranked is None:  # a batch takes the best q of one acquisition (no fantasies)
-                    ranked = self._ranked(self.rng_for(number), archs, values, exclude)
-                arch = self._best_untaken(ranked, exclude)
+                arch = self._acquire(rng, archs, values, waiting, exclude)
             exclude.add(arch.key)
+            waiting.append(arch)
             chosen.append(Suggestion(arch))
         return chosen
-
-    def _best_untaken(self, ranked: list[Architecture], exclude: set[str]) -> Architecture:
-        for arch in ranked:
-            if arch.key not in exclude:
-                return arch
-        raise SpaceExhaustedError(f"a batch of {self.name} takes distinct architectures from the {len(ranked)} "
-                                  "screened candidates of one step, and all are evaluated or pending: ask for a "
-                                  "smaller batch, or raise screen")
 
     def _fit(self, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray) -> list[Surrogate]:
         surrogates = []
@@ -120,12 +117,19 @@ class ParetoStrategy(BayesianStrategy):
             surrogates.append(surrogate.fit(archs, self.warp(values[:, j]), h=h))
         return surrogates
 
-    def _ranked(self, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray,
-                exclude: set[str]) -> list[Architecture]:
+    def _acquire(self, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray,
+                 pending: list[Architecture], exclude: set[str]) -> Architecture:
         pool = candidate_pool(self.space, exclude, rng, incumbents=archs[-5:])
         if not pool:
             raise SpaceExhaustedError(empty_pool_message(self.space, exclude))
         surrogates = self._fit(rng, archs, values)
+        evaluated = {arch.key for arch in archs}
+        pending = list({a.key: a for a in pending if a.key not in evaluated}.values())
+        warped = np.stack([self.warp(column) for column in values.T], axis=-1)
+        if pending and self.acquisition_name == "pfes":
+            for j, surrogate in enumerate(surrogates):
+                believed = surrogate.predict(pending).mean.numpy()
+                surrogate.refit(archs + pending, np.concatenate([warped[:, j], believed]), maxiter=0)
         self.surrogate = surrogates[0]
         predictions = [s.predict(pool) for s in surrogates]
         mean = torch.stack([p.mean for p in predictions], dim=-1)
@@ -135,19 +139,18 @@ class ParetoStrategy(BayesianStrategy):
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         candidates = [pool[int(i)] for i in screened]
         if self.acquisition_name == "pfes":
-            front = candidates + list(archs)  # front samples span the candidates and the evaluated
+            # Front samples span the candidates and the evaluated (and, believed, the pending).
+            front = candidates + list(archs) + pending
             with torch.no_grad():
                 posterior = surrogates[0].posterior(front)
                 front_mean, front_covariance = posterior.mean.reshape(-1), posterior.distribution.covariance_matrix
-            front_known = torch.cat([known[screened], self.known_values(archs)], dim=0)
+            front_known = torch.cat([known[screened], self.known_values(list(archs) + pending)], dim=0)
             scores = self.acquisition(mean[screened, 0], std[screened, 0], known[screened], front_mean,
                                       front_covariance, front_known, generator, self.num_samples)
         else:
-            X = surrogates[0].encode(list(archs) + candidates)
-            warped = np.stack([self.warp(column) for column in values.T], axis=-1)
-            every_known = torch.cat([self.known_values(archs), known[screened]], dim=0)
+            X = surrogates[0].encode(list(archs) + pending + candidates)
+            every_known = torch.cat([self.known_values(list(archs) + pending), known[screened]], dim=0)
             scores = self.acquisition([s.model for s in surrogates], surrogates[0].layout, X, len(archs),
                                       torch.as_tensor(warped, dtype=torch.float64), every_known, generator,
-                                      self.num_samples)
-        order = torch.argsort(scores, descending=True, stable=True)
-        return [candidates[int(i)] for i in order]
+                                      self.num_samples, num_pending=len(pending))
+        return candidates[int(torch.argsort(scores, descending=True, stable=True)[0])]

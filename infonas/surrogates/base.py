@@ -18,6 +18,8 @@ journal, and the fixed seeds make the refit identical.
 from __future__ import annotations
 
 import abc
+import logging
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -25,14 +27,19 @@ from functools import partial
 import gpytorch
 import numpy as np
 import torch
+from botorch.exceptions.errors import ModelFittingError
+from botorch.exceptions.warnings import OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models.model import Model
 from gpytorch.distributions import MultivariateNormal
 from gpytorch.kernels import Kernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from linear_operator.operators import DiagLinearOperator
+from linear_operator.utils.errors import NanError, NotPSDError
+from linear_operator.utils.warnings import NumericalWarning as LinearOperatorNumericalWarning
 
 from infonas.encodings.inputs import ArchitectureEncoder, InputLayout
+from infonas.exceptions import NumericalError, NumericalWarning
 from infonas.linalg import jittered_cholesky
 from infonas.surrogates.kernels import KERNELS, build_kernel, parse_kernel_spec
 from infonas.surrogates.prediction import DTYPE
@@ -42,6 +49,16 @@ __all__ = ["GPSurrogateBase", "MarginalPredictor", "architecture_kernel", "check
            "fit_best_h", "fit_mll", "hyperparameters"]
 
 _MAX_CHOLESKY = 5000
+
+logger = logging.getLogger(__name__)
+
+#: L-BFGS-B stopping at ``maxiter`` (or at its evaluation budget): refits run few iterations on
+#: purpose. BoTorch >= 0.12 reports it at debug level itself; a version that warns is held to that.
+_ITERATION_LIMIT = re.compile(r"TOTAL NO\. (of|OF) (ITERATIONS REACHED LIMIT|(f AND g|F,G) EVALUATIONS EXCEEDS LIMIT)")
+_JITTER = re.compile(r"jitter of ([0-9.eE+-]+)")
+
+#: Warnings registry of the fit warnings passed on: a repeated one shows once, as warnings.warn's would.
+_PASSED_ON: dict = {}
 
 
 def check_training_data(
@@ -103,20 +120,59 @@ def uses_wl(spec: str) -> bool:
 
 
 def fit_mll(model, maxiter: int | None) -> float:
-    """Fit by ``fit_gpytorch_mll`` and return the (per-datum) log marginal likelihood reached."""
+    """Fit by ``fit_gpytorch_mll`` and return the (per-datum) log marginal likelihood reached.
+
+    Of the fit's warnings, L-BFGS-B reaching ``maxiter`` is logged at debug level (a small
+    ``maxiter`` is deliberate) and GPyTorch's jitter warnings become one infonas
+    ``NumericalWarning``; every other warning is passed on. A fit that fails in every attempt
+    (a training covariance not positive definite, NaN) raises ``NumericalError``.
+    """
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     optimizer_kwargs = {"options": {"maxiter": int(maxiter)}} if maxiter is not None else None
-    # Exact Cholesky up to a few thousand points (GPyTorch switches to iterative solves at 800).
-    with gpytorch.settings.max_cholesky_size(_MAX_CHOLESKY):
-        if maxiter is None or maxiter > 0:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+    n = int(model.train_targets.shape[-1])
+    caught: list[warnings.WarningMessage] = []
+    try:
+        # Exact Cholesky up to a few thousand points (GPyTorch switches to iterative solves at 800).
+        # Sparse invariant checks off, as by default, but said: linear_operator builds its sparse
+        # interpolation matrices (multi-fidelity kernels) from indices it computed, and torch warns
+        # once per process until the choice is explicit.
+        with (gpytorch.settings.max_cholesky_size(_MAX_CHOLESKY),
+              torch.sparse.check_sparse_tensor_invariants(enable=False),
+              warnings.catch_warnings(record=True) as caught):
+            warnings.simplefilter("always")
+            if maxiter is None or maxiter > 0:
                 fit_gpytorch_mll(mll, optimizer_kwargs=optimizer_kwargs)
-        model.train()
-        with torch.no_grad():
-            value = float(mll(model(*model.train_inputs), model.train_targets, *model.train_inputs).sum())
+            model.train()
+            with torch.no_grad():
+                value = float(mll(model(*model.train_inputs), model.train_targets, *model.train_inputs).sum())
+    except (ModelFittingError, NotPSDError, NanError) as error:
+        raise NumericalError(
+            f"fitting a GP on {n} training points must succeed in at least one attempt, but failed ({error}); "
+            "its training covariance is singular or not finite at every hyperparameter value tried: check "
+            "the targets for extreme outliers (or pass upper_bound to warp them) and the kernel spec") from error
+    finally:
+        _pass_on(caught, n)
     model.eval()
     return value
+
+
+def _pass_on(caught: list[warnings.WarningMessage], n: int) -> None:
+    """Resolve the warnings recorded during a fit (``fit_mll``'s docstring says how)."""
+    jitters = []
+    for record in caught:
+        text = str(record.message)
+        if issubclass(record.category, OptimizationWarning) and _ITERATION_LIMIT.search(text):
+            logger.debug("GP fit stopped at its iteration limit: %s", text)
+        elif issubclass(record.category, LinearOperatorNumericalWarning) and _JITTER.search(text):
+            jitters.append(float(_JITTER.search(text).group(1)))
+        else:
+            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno,
+                                   registry=_PASSED_ON)
+    if jitters:
+        warnings.warn(
+            f"fitting a GP on {n} points: its training covariance needed a jitter of up to {max(jitters):.1e} "
+            f"in {len(jitters)} factorisation(s); hyperparameters the optimiser tried made it singular, and "
+            "the fit went on with the jittered matrix", NumericalWarning, stacklevel=3)
 
 
 def fit_best_h(build, X: torch.Tensor, Y: torch.Tensor, h_values: Sequence[int | None], seed: int,
@@ -159,7 +215,8 @@ class MarginalPredictor:
             prior = model.forward(train_X)
             noisy = model.likelihood(prior, train_X)
             K = noisy.lazy_covariance_matrix.to_dense()
-            L = jittered_cholesky(K, relative_jitter=0.0, max_tries=6)
+            # A failed factor would give silently wrong predictions: NumericalError instead.
+            L = jittered_cholesky(K, relative_jitter=0.0, max_tries=6, name="the GP's training covariance K + noise")
             residual = (model.train_targets - prior.mean).unsqueeze(-1)
             self.train_X = train_X
             self.L = L

@@ -128,8 +128,9 @@ class Surrogate(GPSurrogateBase):
     ) -> Surrogate:
         """Fit on ``(archs, y)``; choose ``h`` by marginal likelihood unless given.
 
-        ``candidates``: architectures to include in the WL vocabulary, making their joint prior
-        covariance exact too (marginals are exact without it).
+        ``candidates``: architectures to include in the WL vocabulary. The kernel is exact for
+        every cell with or without them (labels outside the vocabulary travel in slot columns,
+        ``infonas.encodings.wl``); they only trade slots for count columns.
         """
         X, Y = self._prepare(archs, y, candidates)
         self._fit_model(X, Y, h)

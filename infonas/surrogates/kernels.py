@@ -4,7 +4,8 @@ Surrogate inputs are tensors whose columns are ``[categorical columns | WL colum
 ``infonas.surrogates.gp``); every kernel reads its own columns through ``active_dims``:
 
 * ``HammingKernel`` -- on the categorical encoding, one lengthscale per decision position.
-* ``WLSubtreeKernel`` -- the normalised linear kernel on Weisfeiler-Lehman subtree counts.
+* ``WLSubtreeKernel`` -- the normalised linear kernel on Weisfeiler-Lehman subtree counts
+  (exact for any two cells, whatever the vocabulary).
 * ``build_kernel("wl+hamming", ...)`` -- sums of scaled terms, each term a product of base kernels.
 """
 
@@ -92,43 +93,49 @@ class WLSubtreeKernel(Kernel):
     (NAS-BOWL, Ru et al. 2021). It has no hyperparameter (wrap it in a ``ScaleKernel``); ``h``
     is chosen by which columns ``active_dims`` selects.
 
-    Input layout (``WLVocabulary.columns(h)``): the counts over a vocabulary, then one column
-    holding :math:`\|\mathbf{c}\|` computed over *all* labels of the cell. When a cell has labels
-    outside the vocabulary (a pool cell with labels no training cell has), its columns hold only
-    the projection :math:`P\mathbf{c}` and the kernel computes
+    Input layout (``WLVocabulary.columns(h)``): the counts :math:`P\mathbf{c}` over a vocabulary,
+    then ``slot_columns`` columns holding one label id per node whose label is outside the
+    vocabulary (0: empty), then :math:`\|\mathbf{c}\|`. The kernel is exact for any two cells:
 
     .. math::
-        k(\mathbf{x}, \mathbf{x'}) = \frac{\langle P\mathbf{c}, P\mathbf{c'} \rangle}{\|\mathbf{c}\|\,\|\mathbf{c'}\|}
-            + [\mathbf{x} = \mathbf{x'}]\, r(\mathbf{x}), \qquad
-        r(\mathbf{x}) = 1 - \frac{\|P\mathbf{c}\|^2}{\|\mathbf{c}\|^2},
+        \langle \mathbf{c}, \mathbf{c'} \rangle = \langle P\mathbf{c}, P\mathbf{c'} \rangle
+            + \sum_{a, b} [s_a = s'_b \neq 0]
 
-    which is positive semi-definite and equals the exact kernel whenever one of the two cells is
-    fully in the vocabulary (every training cell is), and on the diagonal (:math:`k(x, x) = 1`):
-    posterior means and marginal variances are exact. Only the prior covariance between two
-    distinct cells that share out-of-vocabulary labels is underestimated; build the vocabulary
-    over those cells too when their joint covariance matters.
+    (each slot is one node, so the double sum over slots counts :math:`\sum_l c_l c'_l` over the
+    labels outside the vocabulary). Training cells are in their own vocabulary, so the slot term
+    only runs between two cells that both have slots (a joint posterior over a pool).
 
     With ``norm_column=False`` the inputs are plain counts and the norms are computed from them
     (the textbook kernel).
+
+    Example (one vocabulary label, two slots: cell a is ``c = (1, 1)``, cell b is ``c = (1, 2)``,
+    their second label, id 5, outside the vocabulary):
+        >>> x = torch.tensor([[1.0, 5.0, 0.0, 2.0 ** 0.5], [1.0, 5.0, 5.0, 5.0 ** 0.5]], dtype=torch.float64)
+        >>> round(WLSubtreeKernel(slot_columns=2)(x).to_dense()[0, 1].item(), 12)  # (1 + 2) / sqrt(2 * 5)
+        0.948683298051
     """
 
     has_lengthscale = False
 
-    def __init__(self, norm_column: bool = True, **kwargs) -> None:
+    def __init__(self, norm_column: bool = True, slot_columns: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
+        if int(slot_columns) != slot_columns or slot_columns < 0 or (slot_columns and not norm_column):
+            raise InvalidArgumentError(
+                f"slot_columns must be a non-negative integer, and 0 without a norm column; got {slot_columns!r} "
+                f"with norm_column={norm_column}"
+            )
         self.norm_column = norm_column
+        self.slot_columns = int(slot_columns)
 
-    def _split(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Counts scaled by the full norm, and the residual ``r`` of every row."""
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Counts, slots (``None``: all empty) and norms (clamped away from 0) of every row."""
         if self.norm_column:
-            counts, norms = x[..., :-1], x[..., -1:]
+            counts, norms = x[..., : -1 - self.slot_columns], x[..., -1:]
+            slots = x[..., -1 - self.slot_columns : -1]
         else:
-            counts = x
+            counts, slots = x, x[..., :0]
             norms = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-        scaled = counts / norms.clamp_min(1e-12)
-        residual = (1.0 - (scaled * scaled).sum(-1)).clamp_min(0.0)
-        residual = torch.where(norms.squeeze(-1) > 0, residual, torch.zeros_like(residual))
-        return scaled, residual, counts
+        return counts, (slots if bool((slots != 0).any()) else None), norms.clamp_min(1e-12)
 
     def __getitem__(self, index: Any) -> Kernel:
         # Kernel.__getitem__ narrows batch_shape through the parameters it indexes; this kernel
@@ -142,34 +149,51 @@ class WLSubtreeKernel(Kernel):
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, last_dim_is_batch: bool = False, **params) -> Tensor:
         if last_dim_is_batch:
             raise NotImplementedError("WLSubtreeKernel does not support last_dim_is_batch")
-        s1, r1, _ = self._split(x1)
+        c1, t1, n1 = self._split(x1)
+        if diag and (x1 is x2 or torch.equal(x1, x2)):
+            # Equal rows are equal count vectors: k = 1 exactly (summing would leave 1 +- 1e-16).
+            return (n1.squeeze(-1) > 1e-12).to(x1.dtype)
+        c2, t2, n2 = self._split(x2)
         if diag:
-            s2, r2, _ = self._split(x2)
-            same = (x1 == x2).all(-1)
-            return (s1 * s2).sum(-1) + torch.where(same, r1, torch.zeros_like(r1))
-        s2, r2, _ = self._split(x2)
+            result = ((c1 / n1) * (c2 / n2)).sum(-1)
+            if t1 is not None and t2 is not None:
+                matches = (t1.unsqueeze(-1) == t2.unsqueeze(-2)) & (t1 != 0).unsqueeze(-1)
+                result = result + matches.sum((-2, -1)).to(x1.dtype) / (n1 * n2).squeeze(-1)
+            same = (x1 == x2).all(-1) & (n1.squeeze(-1) > 1e-12)
+            return torch.where(same, torch.ones_like(result), result)
         # Only columns used on both sides contribute: skip the rest (a pool side is wide).
-        used = (s2 != 0).reshape(-1, s2.shape[-1]).any(0) & (s1 != 0).reshape(-1, s1.shape[-1]).any(0)
-        if bool(used.all()):
-            result = s1 @ s2.transpose(-1, -2)
-        else:
+        used = (c2 != 0).reshape(-1, c2.shape[-1]).any(0) & (c1 != 0).reshape(-1, c1.shape[-1]).any(0)
+        if not bool(used.all()):
             index = used.nonzero().squeeze(-1)
-            result = s1.index_select(-1, index) @ s2.index_select(-1, index).transpose(-1, -2)
-        tolerance = 1e-12
-        if bool((r1 > tolerance).any()) and bool((r2 > tolerance).any()):
-            result = result + _equality(x1, x2) * torch.sqrt(r1.unsqueeze(-1) * r2.unsqueeze(-2))
+            c1, c2 = c1.index_select(-1, index), c2.index_select(-1, index)
+        result = (c1 / n1) @ (c2 / n2).transpose(-1, -2)
+        if t1 is not None and t2 is not None:
+            shared = _shared_slot_counts(t1, t2)
+            if shared is not None:
+                result = result + shared / (n1 * n2.transpose(-1, -2))
         return result
 
 
-def _equality(x1: Tensor, x2: Tensor) -> Tensor:
-    """``[x1_i == x2_j]`` for all row pairs, via two fixed random projections (exact for integer
-    counts up to a negligible collision probability, without forming ``n1 x n2 x d``)."""
-    generator = torch.Generator().manual_seed(20210503)
-    weights = 1.0 + torch.rand(x1.shape[-1], 2, generator=generator, dtype=x1.dtype).to(x1.device)
-    p1, p2 = x1 @ weights, x2 @ weights
-    scale = 1e-9 * (1.0 + p1.abs().amax() + p2.abs().amax())
-    close = (p1.unsqueeze(-2) - p2.unsqueeze(-3)).abs() <= scale
-    return close.all(-1).to(x1.dtype)
+def _shared_slot_counts(t1: Tensor, t2: Tensor) -> Tensor | None:
+    """``sum_l c1_l c2_l`` over the slot labels of every row pair (``None``: no label in common).
+
+    The ids both sides hold become columns of two small count matrices, multiplied once; ids on
+    one side only cannot contribute and get no column.
+    """
+    ids1, ids2 = torch.unique(t1[t1 != 0]), torch.unique(t2[t2 != 0])
+    common = ids1[torch.isin(ids1, ids2)]
+    if common.numel() == 0:
+        return None
+
+    def counts(t: Tensor) -> Tensor:
+        position = torch.searchsorted(common, t.contiguous()).clamp_max(common.numel() - 1)
+        hit = common[position] == t
+        # Misses go to a spare last column, dropped after the scatter.
+        position = torch.where(hit, position, torch.full_like(position, common.numel()))
+        out = torch.zeros(*t.shape[:-1], common.numel() + 1, dtype=t.dtype, device=t.device)
+        return out.scatter_add_(-1, position, torch.ones_like(t))[..., :-1]
+
+    return counts(t1) @ counts(t2).transpose(-1, -2)
 
 
 class AdditiveHammingKernel(Kernel):
@@ -274,11 +298,11 @@ def additive_factory(active_dims: Sequence[int]) -> Callable[[], Kernel]:
     return make
 
 
-def wl_factory(active_dims: Sequence[int]) -> Callable[[], Kernel]:
-    """Factory of ``WLSubtreeKernel`` on ``active_dims`` (counts then the norm column)."""
+def wl_factory(active_dims: Sequence[int], slot_columns: int = 0) -> Callable[[], Kernel]:
+    """Factory of ``WLSubtreeKernel`` on ``active_dims`` (counts, ``slot_columns`` slots, the norm)."""
 
     def make() -> Kernel:
-        return WLSubtreeKernel(active_dims=tuple(active_dims))
+        return WLSubtreeKernel(slot_columns=slot_columns, active_dims=tuple(active_dims))
 
     return make
 
@@ -288,7 +312,7 @@ def wl_factory(active_dims: Sequence[int]) -> Callable[[], Kernel]:
 #: fit). Kernel specs (``"wl+hamming+additive"``) combine these names; extend with ``register_kernel``.
 KERNELS: dict[str, Callable[[Any, int], Kernel]] = {
     "hamming": lambda layout, h: hamming_factory(layout.hamming_dims(), layout.num_categories)(),
-    "wl": lambda layout, h: wl_factory(layout.wl_dims(h))(),
+    "wl": lambda layout, h: wl_factory(layout.wl_dims(h), layout.wl_slot_count(h))(),
     "additive": lambda layout, h: additive_factory(layout.hamming_dims())(),
 }
 

@@ -37,7 +37,14 @@ from gpytorch.means import ConstantMean, MultitaskMean
 from linear_operator.operators import DiagLinearOperator
 
 from infonas.encodings.inputs import ArchitectureEncoder
-from infonas.surrogates.base import GPSurrogateBase, architecture_kernel, check_training_data, deduplicate
+from infonas.surrogates.base import (
+    GPSurrogateBase,
+    architecture_kernel,
+    check_training_data,
+    deduplicate,
+    fit_mll,
+    hyperparameters,
+)
 from infonas.surrogates.prediction import DTYPE, Prediction, check_bound, prediction, warp_values
 from search_spaces.base import Architecture, SearchSpace
 
@@ -125,6 +132,33 @@ class MultiFidelitySurrogate(GPSurrogateBase):
         Each fidelity needs at least two observations of distinct value: the targets are
         standardised per fidelity.
         """
+        X, Y = self._prepare(archs, y, fidelities, candidates)
+        self._fit_model(X, Y, h)
+        return self
+
+    def refit(self, archs: Sequence[Architecture], y: Sequence[float] | np.ndarray | torch.Tensor,
+              fidelities: Sequence[int] | np.ndarray, *, candidates: Sequence[Architecture] | None = None,
+              maxiter: int = 25) -> MultiFidelitySurrogate:
+        """Cheap refit on new data: same ``h``, warm-started hyperparameters, ``maxiter`` steps.
+
+        Falls back to ``fit`` when nothing was fitted before. ``maxiter=0`` only conditions the
+        previous hyperparameters on the new data (a kriging believer's fantasies, for one).
+        """
+        if self.model is None:
+            return self.fit(archs, y, fidelities, candidates=candidates)
+        previous = hyperparameters(self.model.state_dict())
+        X, Y = self._prepare(archs, y, fidelities, candidates)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            model = self._build(X, Y, self.h)
+            model.load_state_dict(previous, strict=False)
+            value = fit_mll(model, maxiter)
+        self.log_marginal_likelihoods = {self.h: value}
+        self.model, self._predictor = model, None
+        return self
+
+    def _prepare(self, archs, y, fidelities, candidates) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checked, deduplicated model inputs ``[encoding | fidelity]`` and targets (layout set)."""
         archs, values = check_training_data(self.space, archs, y)
         check_bound(values, self.upper_bound)
         fidelity = np.asarray(fidelities)
@@ -139,8 +173,7 @@ class MultiFidelitySurrogate(GPSurrogateBase):
             [self.encoder.encode(archs, self.layout), torch.as_tensor(groups, dtype=DTYPE).unsqueeze(-1)], dim=-1
         )
         Y = torch.as_tensor(warp_values(values, self.upper_bound), dtype=DTYPE).unsqueeze(-1)
-        self._fit_model(X, Y, h)
-        return self
+        return X, Y
 
     def encode(self, archs: Sequence[Architecture], fidelity: int | None = None) -> torch.Tensor:
         """Model input of ``archs`` at ``fidelity`` (default: the target fidelity)."""
