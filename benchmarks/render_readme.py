@@ -53,6 +53,7 @@ LABELS = {
     # The ablation of kernel and warp (item 13 of issue 10): each changes one of the two.
     "bo-ei[warp=none]": "ablation: bo-ei's GP on targets that are not warped",
     "gp-onehot[warp=copula]": "ablation: the one-hot GP on copula-warped targets",
+    "bo-ei[acquisition=log-aei]": "bo-ei with augmented EI, which discounts looks by the learned noise",
     "ls": "first-improvement local search",
     "rea": "regularized evolution",
     "rs": "random search",

@@ -33,7 +33,7 @@ bench() {
   case $1 in
     search_baselines) run "$1" "${SEARCH[@]}" --methods rs,rea,ls --seeds 20 --budget 150 ;;
     search_bayesian) run "$1" "${SEARCH[@]}" --seeds 20 --budget 150 --workers "$WORKERS" \
-      --methods 'bo-ei,bo-mes,gp-onehot,gp-onehot[warp=copula],bo-ei[warp=none],ls,rea,rs' ;;
+      --methods 'bo-ei,bo-mes,gp-onehot,gp-onehot[warp=copula],bo-ei[warp=none],bo-ei[acquisition=log-aei],ls,rea,rs' ;;
     search_mf) run "$1" "${SEARCH[@]}" --cheap cifar10_valid_12ep --cheap-cost 0.06 --methods bo-mf,bo-mes \
       --seeds 20 --workers "$WORKERS" ;;
     pareto_flops) run "$1" "${PARETO[@]}" --objectives cifar10_test_200ep:max,flops:min ;;

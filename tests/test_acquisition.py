@@ -12,6 +12,7 @@ from infonas.acquisition import (
     PoolPosterior,
     acquisition_for,
     acquisitions_for,
+    log_augmented_expected_improvement,
     log_expected_improvement,
     max_value_entropy,
     max_value_samples,
@@ -153,12 +154,14 @@ def test_noise_aware_forms_are_the_noise_free_ones_at_zero_noise():
     for zero in (0.0, torch.zeros(len(posterior.mean), dtype=torch.float64)):
         quiet = single.PoolPosterior(posterior.mean, posterior.std, posterior.joint, noise=zero)
         assert torch.equal(max_value_entropy(quiet, best_f, torch.Generator().manual_seed(3)), mes_gain(gamma).mean(1))
-        assert torch.equal(log_expected_improvement(quiet, best_f, torch.Generator()), plain_ei)
+        assert torch.equal(log_augmented_expected_improvement(quiet, best_f, torch.Generator()), plain_ei)
     # Per-candidate noise: a noise-free candidate keeps its noise-free score, a noisy one loses.
     noise = torch.zeros(len(posterior.mean), dtype=torch.float64)
     noise[:10] = 0.1
     mixed = PoolPosterior(posterior.mean, posterior.std, posterior.joint, noise=noise)
-    for scores, plain in ((log_expected_improvement(mixed, best_f, None), plain_ei),
+    # LogEI values the latent f and ignores the noise on purpose (see its docstring).
+    assert torch.equal(log_expected_improvement(mixed, best_f, None), plain_ei)
+    for scores, plain in ((log_augmented_expected_improvement(mixed, best_f, None), plain_ei),
                           (max_value_entropy(mixed, best_f, torch.Generator().manual_seed(3)), mes_gain(gamma).mean(1))):
         assert torch.allclose(scores[10:], plain[10:], rtol=1e-12, atol=0) and bool((scores[:10] < plain[:10]).all())
 
@@ -170,7 +173,7 @@ def test_noise_discounts_looks_at_points_whose_value_is_already_known():
     std = torch.tensor([0.05, 0.5], dtype=torch.float64)
     exact = PoolPosterior(mean, std, lambda idx: (mean[idx], torch.diag(std[idx] ** 2)))
     noisy = PoolPosterior(mean, std, exact.joint, noise=0.04)
-    for acquisition in (log_expected_improvement, max_value_entropy):
+    for acquisition in (log_augmented_expected_improvement, max_value_entropy):
         before = acquisition(exact, 0.0, torch.Generator().manual_seed(0))
         after = acquisition(noisy, 0.0, torch.Generator().manual_seed(0))
         assert int(before.argmax()) == 0 and int(after.argmax()) == 1, acquisition.__name__
@@ -183,8 +186,8 @@ def test_augmented_ei_penalty_is_exact_when_noise_dominates():
     the cancellation-free form gives ``log(sigma^2 / (2 s_n^2))``, its limit."""
     std = torch.tensor([1e-8, 0.3, 1.0, 5.0], dtype=torch.float64)
     mean = torch.zeros(4, dtype=torch.float64)
-    exact = log_expected_improvement(PoolPosterior(mean, std, None), -1.0, None)
-    penalty = log_expected_improvement(PoolPosterior(mean, std, None, noise=1.0), -1.0, None) - exact
+    exact = log_augmented_expected_improvement(PoolPosterior(mean, std, None), -1.0, None)
+    penalty = log_augmented_expected_improvement(PoolPosterior(mean, std, None, noise=1.0), -1.0, None) - exact
     r = np.sqrt(std.numpy() ** 2 + 1.0)
     assert float(penalty[0]) == pytest.approx(np.log(1e-16 / 2), rel=1e-12)
     assert np.allclose(penalty[1:].numpy(), np.log1p(-1 / r[1:]), rtol=1e-12, atol=0)
@@ -251,7 +254,7 @@ def test_every_table_entry_resolves():
             assert acquisition_for(name, objectives, fidelities) is ACQUISITIONS[name]
             assert callable(ACQUISITIONS[name])
         named |= set(names)
-    assert named == set(ACQUISITIONS) >= {"log-ei", "mes", "ts", "mf-mes", "pfes", "log-nehvi"}
+    assert named == set(ACQUISITIONS) >= {"log-ei", "log-aei", "mes", "ts", "mf-mes", "pfes", "log-nehvi"}
     assert acquisition_for("mes") is max_value_entropy
 
 

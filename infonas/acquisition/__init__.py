@@ -25,6 +25,7 @@ from infonas.acquisition.multi_fidelity import multi_fidelity_mes
 from infonas.acquisition.pareto import log_nehvi, pareto_front_entropy, screen_for_front
 from infonas.acquisition.single import (
     PoolPosterior,
+    log_augmented_expected_improvement,
     log_expected_improvement,
     max_value_entropy,
     max_value_samples,
@@ -44,6 +45,7 @@ __all__ = [
     "acquisitions_for",
     "fidelity_information_gain",
     "hermite_nodes",
+    "log_augmented_expected_improvement",
     "log_expected_improvement",
     "log_nehvi",
     "max_value_entropy",
@@ -66,6 +68,7 @@ SINGLE_FIDELITY, MULTI_FIDELITY = "single-fidelity", "multi-fidelity"
 _ACQUISITIONS: dict[str, Callable] = {
     "mes": max_value_entropy,
     "log-ei": log_expected_improvement,
+    "log-aei": log_augmented_expected_improvement,
     "ts": thompson_sample,
     "mf-mes": multi_fidelity_mes,
     "pfes": pareto_front_entropy,
@@ -75,7 +78,7 @@ ACQUISITIONS: Mapping[str, Callable] = MappingProxyType(_ACQUISITIONS)
 
 #: (objectives, fidelities) -> acquisitions that apply, the default first.
 _PROBLEM_ACQUISITIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    (SINGLE_OBJECTIVE, SINGLE_FIDELITY): ("mes", "log-ei", "ts"),
+    (SINGLE_OBJECTIVE, SINGLE_FIDELITY): ("mes", "log-ei", "log-aei", "ts"),
     (SINGLE_OBJECTIVE, MULTI_FIDELITY): ("mf-mes",),
     (MULTI_OBJECTIVE, SINGLE_FIDELITY): ("pfes", "log-nehvi"),
 }
