@@ -60,12 +60,17 @@ def test_multifidelity_correlation_and_prediction(space, encoder):
     assert unrelated.fidelity_correlation()[0, 1] < correlation[0, 1] - 0.2
 
 
+def _two_fidelities(space, rng, n, n_target):
+    """``n`` random cells, the first ``n_target`` at the target fidelity (1), the rest at a cheap
+    one that sees 0.7 of the target's score plus noise."""
+    archs = [space.sample(rng) for _ in range(n)]
+    truth = np.array([_score(a) for a in archs])
+    fidelity = np.array([1] * n_target + [0] * (n - n_target))
+    return archs, np.where(fidelity == 1, truth, 0.7 * truth + 0.2 * rng.standard_normal(n)), fidelity
+
 def test_pool_moments_match_the_gp_posterior(space, encoder):
     rng = np.random.default_rng(3)
-    archs = [space.sample(rng) for _ in range(40)]
-    truth = np.array([_score(a) for a in archs])
-    fidelity = np.array([1] * 12 + [0] * 28)
-    y = np.where(fidelity == 1, truth, 0.7 * truth + 0.2 * rng.standard_normal(40))
+    archs, y, fidelity = _two_fidelities(space, rng, n=40, n_target=12)
     model = MultiFidelitySurrogate(space, "wl+hamming", encoder=encoder, h_values=(1,), maxiter=20).fit(archs, y, fidelity)
     pool = [space.sample(rng) for _ in range(7)]
     moments = model.pool_moments(pool, batch_size=3)
@@ -92,10 +97,7 @@ def test_pool_moments_match_the_gp_posterior(space, encoder):
 
 def test_refit_conditions_the_same_hyperparameters_on_new_data(space, encoder):
     rng = np.random.default_rng(4)
-    archs = [space.sample(rng) for _ in range(24)]
-    truth = np.array([_score(a) for a in archs])
-    fidelity = np.array([1] * 8 + [0] * 16)
-    y = np.where(fidelity == 1, truth, 0.7 * truth + 0.2 * rng.standard_normal(24))
+    archs, y, fidelity = _two_fidelities(space, rng, n=24, n_target=8)
     model = MultiFidelitySurrogate(space, "wl+hamming", encoder=encoder, h_values=(1,), maxiter=20).fit(archs, y, fidelity)
     pool = [space.sample(rng) for _ in range(6)]
     before = [model.predict(pool, fidelity=j) for j in (0, 1)]
