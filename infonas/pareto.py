@@ -27,7 +27,7 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from infonas.exceptions import InvalidArgumentError
 
 __all__ = ["hypervolume", "hypervolume_curve", "hypervolume_ratio", "normalise_between", "pareto_mask",
-           "unit_normaliser"]
+           "scaled_front_volume", "unit_normaliser"]
 
 
 def _as_tensor(values: np.ndarray | torch.Tensor | Sequence[Sequence[float]]) -> torch.Tensor:
@@ -108,6 +108,29 @@ def normalise_between(Y: np.ndarray | torch.Tensor, reference: np.ndarray | torc
     return (_as_tensor(Y) - ref) / span
 
 
+def scaled_front_volume(reference: np.ndarray | torch.Tensor | Sequence[float],
+                        ideal: np.ndarray | torch.Tensor | Sequence[float],
+                        true_front: np.ndarray | torch.Tensor | None = None) -> float:
+    """The denominator of a hypervolume ratio, in objectives scaled by ``normalise_between``:
+    ``HV(true_front)``, or 1 (the box ``[reference, ideal]``) when ``true_front`` is ``None``.
+
+    Raises when the box is empty or the true front dominates no volume above the reference.
+
+    Example:
+        >>> scaled_front_volume([0.0, 0.0], [2.0, 2.0], true_front=[[1.0, 2.0], [2.0, 1.0]])
+        0.75
+    """
+    zero = torch.zeros(_as_tensor(reference).numel(), dtype=torch.float64)
+    if true_front is None:
+        normalise_between(torch.zeros((0, zero.numel()), dtype=torch.float64), reference, ideal)  # box not empty
+        return 1.0
+    whole = hypervolume(normalise_between(true_front, reference, ideal), zero)
+    if whole <= 0.0:
+        raise InvalidArgumentError("the true front dominates no volume above the reference point, so no ratio "
+                                   "of it is defined; give a reference point worse than the front")
+    return whole
+
+
 def hypervolume_ratio(Y: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Tensor | Sequence[float],
                       ideal: np.ndarray | torch.Tensor | Sequence[float],
                       true_front: np.ndarray | torch.Tensor | None = None) -> float:
@@ -118,9 +141,5 @@ def hypervolume_ratio(Y: np.ndarray | torch.Tensor, reference: np.ndarray | torc
     ideal); a ratio of volumes, so it does not depend on the objectives' units.
     """
     Y = normalise_between(_as_tensor(Y).reshape(-1, _as_tensor(reference).numel()), reference, ideal)
-    zero = torch.zeros(Y.shape[-1], dtype=torch.float64)
-    whole = 1.0 if true_front is None else hypervolume(normalise_between(true_front, reference, ideal), zero)
-    if whole <= 0.0:
-        raise InvalidArgumentError("the true front dominates no volume above the reference point, so no ratio "
-                                   "of it is defined; give a reference point worse than the front")
-    return hypervolume(Y, zero) / whole
+    whole = scaled_front_volume(reference, ideal, true_front)
+    return hypervolume(Y, torch.zeros(Y.shape[-1], dtype=torch.float64)) / whole

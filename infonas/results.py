@@ -121,23 +121,16 @@ class HypervolumeScale:
     @functools.cached_property
     def _whole(self) -> float:
         """The denominator in raw units: ``HV(true front)`` or the box's volume, above the reference."""
-        from infonas.pareto import hypervolume, normalise_between
+        from infonas.pareto import scaled_front_volume
 
         reference, ideal = signed_values(self.reference, self.objectives), signed_values(self.ideal, self.objectives)
-        if self.true_front is None:
-            # The box [reference, ideal] is all of [0, 1]^m once scaled: its volume is 1 there.
-            normalise_between(np.zeros((0, len(ideal))), reference, ideal)  # checks that the box is not empty
-            return float(math.prod(ideal - reference))
-        # Measured in the scaled objectives (volumes near 1, whatever the units), then back to raw units.
-        scaled = hypervolume(normalise_between(self.true_front, reference, ideal), np.zeros(len(ideal)))
-        return scaled * float(math.prod(ideal - reference))
+        # Measured in the scaled objectives (volumes near 1, whatever the units), then back to raw units:
+        # volumes scale by prod(ideal - reference) under the [0, 1] scaling.
+        return scaled_front_volume(reference, ideal, self.true_front) * float(math.prod(ideal - reference))
 
     def ratio_of_volume(self, volume: float) -> float:
         """A hypervolume above ``reference`` in raw units (``Study.hypervolume``, ``history``) as a
         ratio: volumes scale by ``prod(ideal - reference)`` under the [0, 1] scaling, ratios do not."""
-        if self._whole <= 0.0:
-            raise InvalidArgumentError("the true front dominates no volume above the reference point, so no "
-                                       "ratio of it is defined; give a reference point worse than the front")
         return float(volume) / self._whole
 
 

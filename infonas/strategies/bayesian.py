@@ -118,6 +118,16 @@ def pool_posterior(surrogate: Surrogate, pool: Sequence[Architecture]) -> PoolPo
                          noise=surrogate.noise_variance)
 
 
+def believe(surrogate: Surrogate, archs: list[Architecture], targets: np.ndarray,
+            pending: Sequence[Architecture]) -> None:
+    """Kriging believer: ``pending`` count as observed at their posterior mean, ``y(x) := E[f(x) | data]``,
+    and ``surrogate`` (fitted on ``archs``, ``targets``) is conditioned on data and beliefs with its
+    hyperparameters kept, so a batch spreads out instead of repeating one idea.
+    """
+    believed = surrogate.predict(pending).mean.numpy()
+    surrogate.refit(archs + list(pending), np.concatenate([targets, believed]), maxiter=0)
+
+
 def empty_pool_message(space: SearchSpace, exclude: set[str]) -> str:
     """Why a Bayesian strategy has nothing left to score, and what to do."""
     return (f"a Bayesian step needs at least one candidate that is neither evaluated nor pending; the candidate "
@@ -225,10 +235,7 @@ class BayesianStrategy(Strategy):
         surrogate = self._surrogate(seed=int(rng.integers(2**31)))
         surrogate.fit(archs, targets, h=self._wl_iterations(archs, values))
         if pending:
-            # Kriging believer: pending architectures count as observed at their posterior mean
-            # (hyperparameters kept), so a batch spreads out instead of repeating one idea.
-            believed = surrogate.predict(pending).mean.numpy()
-            surrogate.refit(archs + pending, np.concatenate([targets, believed]), maxiter=0)
+            believe(surrogate, archs, targets, pending)
         self.surrogate = surrogate
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         scores = self.acquisition(pool_posterior(surrogate, pool), float(targets.max()), generator)

@@ -29,7 +29,7 @@ from infonas.acquisition.pareto import screen_for_front
 from infonas.exceptions import SpaceExhaustedError, UnsupportedError
 from infonas.objectives import Objective
 from infonas.strategies.base import Suggestion
-from infonas.strategies.bayesian import BayesianStrategy, empty_pool_message
+from infonas.strategies.bayesian import BayesianStrategy, believe, empty_pool_message
 from infonas.surrogates.gp import Surrogate
 from search_spaces.base import Architecture, SearchSpace
 
@@ -128,8 +128,7 @@ class ParetoStrategy(BayesianStrategy):
         warped = np.stack([self.warp(column) for column in values.T], axis=-1)
         if pending and self.acquisition_name == "pfes":
             for j, surrogate in enumerate(surrogates):
-                believed = surrogate.predict(pending).mean.numpy()
-                surrogate.refit(archs + pending, np.concatenate([warped[:, j], believed]), maxiter=0)
+                believe(surrogate, archs, warped[:, j], pending)
         self.surrogate = surrogates[0]
         predictions = [s.predict(pool) for s in surrogates]
         mean = torch.stack([p.mean for p in predictions], dim=-1)
