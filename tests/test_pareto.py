@@ -15,6 +15,7 @@ from infonas.pareto import (
     hypervolume_ratio,
     normalise_between,
     pareto_mask,
+    scaled_front_volume,
     unit_normaliser,
 )
 
@@ -157,3 +158,13 @@ def test_hypervolume_ratio_is_one_for_the_true_front_and_in_unit_interval_for_a_
         raw = hypervolume(table[:size], reference) / hypervolume(true_front, reference)
         assert ratio == pytest.approx(raw, rel=1e-9)  # the same ratio as in raw units
     assert hypervolume_ratio(np.zeros((0, m)), reference, ideal, true_front) == 0.0
+
+
+def test_scaled_front_volume_is_the_ratio_denominator_and_refuses_empty_volumes():
+    # Two staircase points in [0, 2]^2 scaled to [0, 1]^2: 1 x 0.5 + 0.5 x 0.5 = 0.75; no front: the box, 1.
+    assert scaled_front_volume([0.0, 0.0], [2.0, 2.0], [[1.0, 2.0], [2.0, 1.0]]) == pytest.approx(0.75)
+    assert scaled_front_volume([0.0, 0.0], [2.0, 2.0]) == 1.0
+    with pytest.raises(InvalidArgumentError, match="ideal point"):
+        scaled_front_volume([0.0, 0.0], [2.0, -1.0])
+    with pytest.raises(InvalidArgumentError, match="dominates no volume"):
+        scaled_front_volume([0.0, 0.0], [2.0, 2.0], [[-1.0, 1.0]])
