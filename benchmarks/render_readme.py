@@ -7,8 +7,10 @@ Each table sits between two markers naming its results file (options after the n
     <!-- /results -->
 
 The table's shape follows the file: a search benchmark (``infonas bench search``), a
-multi-fidelity one (``--cheap``), a Pareto one (``infonas bench pareto``) or a surrogate one
-(``infonas bench surrogate``). Options: ``labels=off`` prints bare method names;
+multi-fidelity one (``--cheap``), a Pareto one (``infonas bench pareto``), a surrogate one
+(``infonas bench surrogate``), the rank quality of cheap signals (``infonas bench fidelity``: one
+row per signal, then the seed-to-seed ceiling and the target's spread) or training memory
+(``infonas bench memory``). Options: ``labels=off`` prints bare method names;
 ``columns=kendall_tau,coverage_90`` picks the columns of a surrogate table.
 
 Usage::
@@ -64,6 +66,15 @@ LABELS = {
 }
 SURROGATE_COLUMNS = {"kendall_tau": "Kendall tau", "spearman": "Spearman rho", "nlpd": "NLPD (mean)",
                      "coverage_90": "90% coverage", "fit_predict_seconds": "fit + predict s"}
+
+#: What each cheap signal of a fidelity table is; ``supernet_<mode>_<bn>`` and ``valid_acc_ep<k>``
+#: are composed by ``signal_label``, and a column named nowhere here shows its name only.
+SIGNAL_LABELS = {"params": "parameter count (the trivial predictor)", "flops": "FLOPs"}
+SUPERNET_MODES = {"spos": "single-path supernet", "mixed": "mixed-operation supernet"}
+SUPERNET_BN = {"recal": "BN recalibrated", "norecal": "its own running BN statistics",
+               "batchstats": "batch statistics at evaluation"}
+MEMORY_ROWS = {"cell": "one cell (all nor_conv_3x3)", "spos": "single-path supernet (spos)",
+               "mixed": "mixed-operation supernet"}
 
 
 class RenderError(Exception):
@@ -195,21 +206,89 @@ def render_surrogate(results: dict[str, Any], options: dict[str, str]) -> list[s
     return _table(["model"] + [SURROGATE_COLUMNS[c] for c in columns], rows)
 
 
+def signal_label(name: str) -> str:
+    """What the fidelity signal ``name`` is, in words; ``""`` for a column without a label."""
+    supernet = re.fullmatch(r"supernet_(\w+?)_(\w+)", name)
+    if supernet and supernet[1] in SUPERNET_MODES and supernet[2] in SUPERNET_BN:
+        return f"{SUPERNET_MODES[supernet[1]]}, {SUPERNET_BN[supernet[2]]}"
+    epochs = re.fullmatch(r"valid_acc_ep(\d+)", name)
+    if epochs:
+        k = int(epochs[1])
+        return f"validation accuracy after {k} epoch{'' if k == 1 else 's'} of the same training run"
+    return SIGNAL_LABELS.get(name, "")
+
+
+def render_fidelity(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    """One row per signal in file order (no ranking: "–" and its note), then the ceiling and the spread."""
+    def cell(value: float | None, spec: str = ".3f") -> str:
+        return "–" if value is None else format(value, spec)
+
+    rows = []
+    for name, score in results["signals"].items():
+        label = signal_label(name)
+        if score.get("note"):  # why its statistics are missing, next to what it is
+            label = f"{label}; no ranking: {score['note']}" if label else f"no ranking: {score['note']}"
+        rows.append([f"`{name}`", label, cell(score["kendall_tau"]), cell(score["spearman"]),
+                     cell(score["precision_top5"], ".0%"), cell(score["precision_top10"], ".0%"), str(score["n"])])
+    lines = _table(["signal", "what it is", "Kendall tau", "Spearman", "P@top 5%", "P@top 10%", "cells"], rows)
+    ceiling = results["ceiling"]
+    against = f"{results['target']} against {ceiling.get('column')}"
+    if ceiling["kendall_tau"] is not None:
+        lines += ["", (f"Seed-to-seed ceiling ({against} on {ceiling['n']} cells): Kendall tau "
+                       f"{ceiling['kendall_tau']:.3f}.")]
+    elif ceiling.get("column"):  # named but unusable; an empty name asked for no ceiling at all
+        lines += ["", f"Seed-to-seed ceiling ({against}): unknown, {ceiling.get('note', 'not measured')}."]
+    spread = results.get("target_spread")
+    if spread:
+        values = ", ".join(f"{word} {spread[key]:.2f}" for word, key in
+                           [("min", "p0"), ("p10", "p10"), ("median", "p50"), ("p90", "p90"), ("max", "p100")])
+        lines += ["", f"Target spread over {results['n']} cells: {values} (%)."]
+    return lines
+
+
+def render_memory(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    """One row per kind of training (the cell first: the unit of the ratios), then the settings."""
+    def mib(value: float | None, unit: int) -> str:
+        return "–" if value is None else f"{value * unit / 2**20:.2f}"
+
+    measured, ratios = results["measurements"], results["ratio_to_cell"]
+    rows = []
+    for mode, label in MEMORY_ROWS.items():
+        row = measured[mode]
+        # The cell is the unit of both ratios; its RSS ratio needs its own RSS increase.
+        ratio = ratios.get(mode) or {"accounted": 1.0, "rss_increase": 1.0 if row["rss_increase_kib"] else None}
+        rows.append([label, f"{row['parameters']:,}", mib(row["accounted_bytes"], 1),
+                     mib(row["rss_increase_kib"], 1024),
+                     f"{ratio['accounted']:.2f} / {_number(ratio.get('rss_increase'), '.2f', '–')}"])
+    settings = results["settings"]
+    cells = settings.get("num_cells", 1)
+    line = (f"Settings: dataset {settings['dataset']}, {settings['channels']} channels, {cells} cell"
+            f"{'' if cells == 1 else 's'}, batch size {settings['batch_size']}, {settings['steps']} training steps, "
+            "each measured in a fresh process.")
+    return _table(["training", "parameters", "accounted MiB", "peak RSS increase MiB",
+                   "ratio to one cell (accounted / RSS increase)"], rows) + ["", line]
+
+
 def kind(results: dict[str, Any]) -> str:
-    """Which benchmark wrote ``results``: ``surrogate``, ``pareto``, ``multi-fidelity`` or ``search``."""
+    """Which benchmark wrote ``results``: ``fidelity``, ``memory``, ``surrogate``, ``pareto``,
+    ``multi-fidelity`` or ``search``."""
+    if "signals" in results and "ceiling" in results:
+        return "fidelity"
+    if "measurements" in results and "ratio_to_cell" in results:
+        return "memory"
     if "results" in results:
         return "surrogate"
     if "true_hypervolume" in results:
         return "pareto"
     if "optimum" in results and "methods" in results:
         return "multi-fidelity" if results.get("cheap") else "search"
-    raise RenderError("this file is not the JSON of infonas bench search, pareto or surrogate (its keys: "
-                      f"{', '.join(sorted(results)[:8])}); name a benchmark's results file in the marker")
+    raise RenderError("this file is not the JSON of infonas bench search, pareto, surrogate, fidelity or memory "
+                      f"(its keys: {', '.join(sorted(results)[:8])}); name a benchmark's results file in the marker")
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] = {
     "search": render_search, "multi-fidelity": render_multi_fidelity, "pareto": render_pareto,
-    "surrogate": render_surrogate,
+    "surrogate": render_surrogate, "fidelity": render_fidelity, "memory": render_memory,
 }
 
 

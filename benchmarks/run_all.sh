@@ -5,8 +5,9 @@
 #     bash benchmarks/run_all.sh [NAME ...]      # default: all, skipping files that already exist
 #
 # Each command is resumable: if this script is killed, run it again and every benchmark picks up its
-# finished (method, seed) jobs from FILE.partial.jsonl. A result file that exists is not re-run; delete it
-# to measure again. Then `python benchmarks/render_readme.py` rewrites the README's tables.
+# finished (method, seed) jobs from FILE.partial.jsonl (supernet_memory and fidelity_* are short and simply
+# run again). A result file that exists is not re-run; delete it to measure again. Then
+# `python benchmarks/render_readme.py` rewrites the README's tables.
 set -euo pipefail
 
 TABLE=${INFONAS_NB201_TABLE:-../shared/benchmarks/nb201/nb201_cifar.csv}
@@ -15,6 +16,9 @@ WORKERS=${INFONAS_BENCH_WORKERS:-2}
 SEARCH=(infonas bench search --table "$TABLE" --objective cifar10_test_200ep)
 PARETO=(infonas bench pareto --table "$TABLE" --methods bo-ehvi,bo-mesmo,nsga2,rs --seeds 10 --budget 100
         --workers "$WORKERS")
+# The ground-truth table of the embedded mnist1d task (infonas bench table), for the supernet's fidelity.
+MNIST1D_TABLE=${INFONAS_MNIST1D_TABLE:-benchmarks/data/nb201_mnist1d.csv}
+FIDELITY=(infonas bench fidelity --table "$MNIST1D_TABLE")
 SURROGATE=(infonas bench surrogate --table "$TABLE" --objective cifar10_test_200ep --train-sizes 10,25,50,100,200
            --seeds 10)
 
@@ -44,12 +48,18 @@ bench() {
       --workers 1 ;;
     surrogate) run "$1" "${SURROGATE[@]}" --cheap cifar10_valid_12ep --models onehot-rbf,hamming,wl,wl+hamming ;;
     surrogate_additive) run "$1" "${SURROGATE[@]}" --models wl+hamming+additive ;;
+    # Each kind of training runs in a fresh process of its own (its peak RSS is its own); no --workers option.
+    supernet_memory) run "$1" infonas bench memory --steps 20 ;;
+    # Seconds on a finished table, so nothing to resume; no --workers option. The mean of the two seeds
+    # (test_acc_mean2) has no second measurement to be its ceiling: --ceiling-column '' leaves it out.
+    fidelity_mnist1d) run "$1" "${FIDELITY[@]}" --target test_acc --plot "$OUT/fidelity_mnist1d.png" ;;
+    fidelity_mnist1d_mean2) run "$1" "${FIDELITY[@]}" --target test_acc_mean2 --ceiling-column '' ;;
     *) echo "unknown benchmark '$1'; choose from: $ALL" >&2; exit 2 ;;
   esac
 }
 
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
-surrogate_additive"
+surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2"
 for name in ${@:-$ALL}; do
   bench "$name"
 done

@@ -85,7 +85,18 @@ _PUBLIC = {
     "TabularBenchmark": "infonas.evaluators.tabular",
     "TabularEvaluator": "infonas.evaluators.tabular",
     "TrainingEvaluator": "infonas.evaluators.training",
-    "load_digits_splits": "infonas.evaluators.training",
+    "SupernetEvaluator": "infonas.evaluators.supernet",
+    "supernet_spec": "infonas.evaluators",
+    # embedded data sets
+    "load_digits_splits": "infonas.datasets",
+    "load_mnist1d_splits": "infonas.datasets",
+    "load_splits": "infonas.datasets",
+    # weight-sharing supernets
+    "Supernet": "infonas.supernet",
+    "SupernetSettings": "infonas.supernet",
+    "SupernetTrainer": "infonas.supernet",
+    "CanonicalSampler": "infonas.supernet",
+    "recalibrate_batch_norm": "infonas.supernet",
     # storage and the loop
     "RunStore": "infonas.storage",
     "InMemoryStore": "infonas.storage",

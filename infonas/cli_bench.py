@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -201,3 +203,110 @@ def bench_surrogate(table: str, objective: str, cheap: str | None, train_sizes: 
     except EXPECTED_ERRORS as error:
         fail(str(error))
     _finish_benchmark(results, started, out, format_surrogate_table, log)
+
+
+@bench.command("table")
+@click.option("--data", "dataset", type=click.Choice(["mnist1d", "digits"]), default="mnist1d", show_default=True,
+              help="Embedded data set the cells are trained on.")
+@click.option("--cells", type=POSITIVE_INT, default=2000, show_default=True,
+              help="Canonical cells, drawn by --seed uniformly over the canonical classes.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the cell list, the data split and the first training run.")
+@click.option("--repeat", type=click.IntRange(min=0), default=500, show_default=True,
+              help="The first REPEAT cells are trained again with seed+1 (the seed-to-seed ceiling).")
+@click.option("--epochs", type=POSITIVE_INT, default=3, show_default=True, help="Training epochs per cell.")
+@click.option("--channels", type=POSITIVE_INT, default=8, show_default=True, help="Width C of the first stage.")
+@click.option("--supernet-epochs", type=POSITIVE_INT, default=100, show_default=True)
+@click.option("--recalibration-batches", type=POSITIVE_INT, default=10, show_default=True,
+              help="Training batches on which each sub-network's BN statistics are recomputed.")
+@click.option("--phases", default="train,repeat,supernet,scores", show_default=True,
+              help="Build steps to run; separate processes may run different phases of one build at once.")
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False),
+              help="Where the build's studies and checkpoints live; an existing one is resumed.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the table (CSV) here when the phases are done.")
+@click.option("--quiet", is_flag=True)
+def bench_table(dataset: str, cells: int, seed: int, repeat: int, epochs: int, channels: int, supernet_epochs: int,
+                recalibration_batches: int, phases: str, run_dir: str, out: str | None, quiet: bool) -> None:
+    """Build (or resume) a ground-truth table: CELLS canonical cells trained from scratch and scored
+    on weight-sharing supernets, every step a resumable study under RUN_DIR."""
+    from infonas.bench.meta import benchmark_meta, command_line
+    from infonas.bench.table import TableSettings, build_summary, build_table, write_table
+
+    started = time.perf_counter()
+    settings = TableSettings(dataset=dataset, cells=cells, seed=seed, repeat=min(repeat, cells), epochs=epochs,
+                             channels=channels, supernet_epochs=supernet_epochs,
+                             recalibration_batches=recalibration_batches)
+    try:
+        build_table(run_dir, settings, phases=parse_list(phases), progress=not quiet)
+        if out:
+            rows = write_table(run_dir, out)
+            provenance = str(Path(out).with_suffix(".json"))
+            write_json(provenance, {"meta": benchmark_meta(command_line(click.get_current_context()), 1,
+                                                           time.perf_counter() - started),
+                                    "settings": dataclasses.asdict(settings), "phases": build_summary(run_dir)})
+            click.echo(f"{rows} cells written to {out}; provenance in {provenance}")
+    except EXPECTED_ERRORS as error:
+        fail(str(error))
+
+
+@bench.command("fidelity")
+@click.option("--table", required=True, type=click.Path(dir_okay=False), help="Benchmark table (CSV).")
+@click.option("--target", default="test_acc", show_default=True, help="Ground-truth column the signals should rank.")
+@click.option("--signals", help="Comma-separated columns to score; default: every numeric column but the target, "
+                                "the ceiling column and valid_acc, test_acc, test_acc_seed1, train_seconds.")
+@click.option("--ceiling-column", default="test_acc_seed1", show_default=True,
+              help="The target measured again with another seed: its tau with the target is the ceiling.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG of target against each signal here.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Resamples for each signal's 90% interval of Kendall tau (0: none).")
+def bench_fidelity(table: str, target: str, signals: str | None, ceiling_column: str, out: str | None,
+                   plot: str | None, bootstrap: int) -> None:
+    """Rank quality of cheap signals (supernet scores, short training, size) against TARGET:
+    Kendall tau, Spearman, precision at the top 5% and 10%, and the seed-to-seed ceiling."""
+    from infonas.bench.fidelity import fidelity_report, format_fidelity_table, plot_fidelity, read_table_columns
+    from infonas.bench.meta import benchmark_meta, command_line
+
+    started = time.perf_counter()
+    chosen = parse_list(signals) if signals is not None else None
+    try:
+        columns = read_table_columns(table)
+        results = fidelity_report(columns, target, chosen, ceiling_column, bootstrap)
+        if plot:
+            results["plot"] = str(plot_fidelity(columns, results, plot))
+    except EXPECTED_ERRORS as error:
+        fail(str(error))
+    results["total_seconds"] = time.perf_counter() - started
+    results["meta"] = benchmark_meta(command_line(click.get_current_context()), 1, results["total_seconds"])
+    if out:
+        write_json(out, {"meta": results["meta"], **results})
+    click.echo(format_fidelity_table(results))
+    if out or plot:
+        click.echo("written: " + ", ".join(path for path in (out, plot) if path))
+
+
+@bench.command("memory")
+@click.option("--data", "dataset", type=click.Choice(["mnist1d", "digits"]), default="mnist1d", show_default=True)
+@click.option("--channels", type=POSITIVE_INT, default=8, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=64, show_default=True)
+@click.option("--steps", type=POSITIVE_INT, default=20, show_default=True, help="Training steps measured.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")
+def bench_memory(dataset: str, channels: int, batch_size: int, steps: int, out: str | None) -> None:
+    """Memory of training the largest cell, the single-path supernet and the mixed-operation supernet,
+    each in a fresh process: accounted bytes (weights, gradients, optimizer state, saved activations)
+    and the increase of peak RSS."""
+    from infonas.bench.memory import memory_benchmark
+    from infonas.bench.meta import benchmark_meta, command_line
+
+    started = time.perf_counter()
+    results = memory_benchmark(dataset=dataset, channels=channels, batch_size=batch_size, steps=steps)
+    results["meta"] = benchmark_meta(command_line(click.get_current_context()), 1, time.perf_counter() - started)
+    if out:
+        write_json(out, results)
+    click.echo(f"{'kind':<8}{'params':>10}{'accounted MiB':>15}{'peak RSS +MiB':>15}")
+    for kind, row in results["measurements"].items():
+        increase = row["rss_increase_kib"]
+        click.echo(f"{kind:<8}{row['parameters']:>10}{row['accounted_bytes'] / 2**20:>15.2f}"
+                   + (f"{increase / 1024:>15.2f}" if increase is not None else f"{'n/a':>15}"))
+    for mode, ratio in results["ratio_to_cell"].items():
+        click.echo(f"{mode} / one cell: " + ", ".join(f"{name} {value:.2f}x" for name, value in ratio.items()))

@@ -78,6 +78,9 @@ def summary_text(study: Study, top: int = 5) -> str:
          f"{len(study.pending)} pending"),
         f"cost       {study.spent_cost():.6g}",
     ]
+    setup = study.evaluator.setup_cost()
+    if setup > 0:
+        lines.append(f"setup      {setup:.6g} of that cost, charged once (training the supernet)")
     if not study.best(1):
         lines.append(f"no trial succeeded at the target fidelity ({study.evaluator.target_fidelity}) yet: "
                      "nothing to rank")
@@ -245,6 +248,7 @@ def summary_json(study: Study) -> dict[str, Any]:
         "run": str(study.store.path), "strategy": study.store.config["strategy"], "seed": study.seed,
         "objectives": [str(o) for o in study.objectives], "finished": len(finished),
         "complete": sum(t.is_complete for t in finished), "pending": len(study.pending), "cost": study.spent_cost(),
+        "setup_cost": study.evaluator.setup_cost(),
         "table_optimum": optimum,
         "regret": None if not best or optimum is None
         else (optimum - best[0].metrics[study.objective]) * (1 if study.maximize else -1),

@@ -270,7 +270,8 @@ class Study:
     # ----- results (all derived from the journal) -----
 
     def spent_cost(self) -> float:
-        return float(sum(t.cost for t in self._finished.values()))
+        """The finished trials' costs plus the evaluator's one-off ``setup_cost`` (a supernet's training)."""
+        return float(sum(t.cost for t in self._finished.values())) + self.evaluator.setup_cost()
 
     def finished_trials(self) -> list[Trial]:
         """Finished trials in the order they finished."""

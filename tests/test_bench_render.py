@@ -252,3 +252,122 @@ def test_text_tables_print_tail_percentiles(results_dir):
     assert "p90 q" in search and "p90 cost" in search and "s at 50/100/150 obs" in search
     pareto = format_pareto_table(_load(results_dir, "pareto_params.json"))
     assert "p10" in pareto and "s/model step (p90)" in pareto
+
+
+META = {"command": "infonas bench fidelity --table t.csv", "commit": "0123456789abcdef", "dirty": False,
+        "date": "2026-01-02T03:04:05Z", "cpu_count": 4, "cores_used": 2, "workers": 1, "wall_seconds": 2.4}
+
+
+def _fidelity(**changes) -> dict:
+    """A hand-made ``infonas bench fidelity`` result: five signals in a non-alphabetical order, one
+    of them without a ranking, and a ceiling."""
+    results = {
+        "meta": META, "target": "test_acc", "n": 40,
+        "signals": {
+            "supernet_mixed_norecal": {"n": 40, "kendall_tau": 0.12345, "spearman": -0.05, "precision_top5": 0.5,
+                                       "precision_top10": 0.25},
+            "valid_acc_ep12": {"n": 38, "kendall_tau": 0.7, "spearman": 0.8, "precision_top5": 1.0,
+                               "precision_top10": 0.75},
+            "params": {"n": 40, "kendall_tau": 0.3, "spearman": 0.4, "precision_top5": 0.0, "precision_top10": 0.5},
+            "width": {"n": 40, "kendall_tau": -0.2, "spearman": -0.3, "precision_top5": 0.0, "precision_top10": 0.0},
+            "flops": {"n": 2, "kendall_tau": None, "spearman": None, "precision_top5": None, "precision_top10": None,
+                      "note": "only 2 rows with both the signal and the target; a ranking needs 3"},
+        },
+        "ceiling": {"column": "test_acc_seed1", "kendall_tau": 0.61, "n": 30},
+        "target_spread": {"p0": 10.0, "p10": 50.0, "p50": 80.125, "p90": 90.0, "p100": 95.5},
+    }
+    return {**results, **changes}
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_signal_labels_are_composed_from_the_column_name():
+    label = render_readme.signal_label
+    assert label("supernet_spos_recal") == "single-path supernet, BN recalibrated"
+    assert label("supernet_mixed_batchstats") == "mixed-operation supernet, batch statistics at evaluation"
+    assert label("supernet_spos_norecal") == "single-path supernet, its own running BN statistics"
+    assert label("valid_acc_ep1") == "validation accuracy after 1 epoch of the same training run"
+    assert label("valid_acc_ep12") == "validation accuracy after 12 epochs of the same training run"
+    assert label("params") == "parameter count (the trivial predictor)" and label("flops") == "FLOPs"
+    for unknown in ("width", "supernet_darts_recal", "supernet_spos_other", "valid_acc_epX"):
+        assert label(unknown) == ""
+
+
+def test_fidelity_rows_follow_the_file_with_dashes_and_the_note_where_there_is_no_ranking():
+    results = _fidelity()
+    assert render_readme.kind(results) == "fidelity"
+    lines = render_readme.render_fidelity(results, {})
+    assert lines[0] == "| signal | what it is | Kendall tau | Spearman | P@top 5% | P@top 10% | cells |"
+    rows = [_cells(line) for line in lines[2:7]]
+    assert [row[0] for row in rows] == [f"`{name}`" for name in results["signals"]]
+    assert rows[0] == ["`supernet_mixed_norecal`", "mixed-operation supernet, its own running BN statistics",
+                       "0.123", "-0.050", "50%", "25%", "40"]
+    assert rows[1][1:] == ["validation accuracy after 12 epochs of the same training run", "0.700", "0.800",
+                           "100%", "75%", "38"]
+    assert rows[3][:2] == ["`width`", ""]  # an unknown column: its name only
+    note = "only 2 rows with both the signal and the target; a ranking needs 3"
+    assert rows[4] == ["`flops`", f"FLOPs; no ranking: {note}", "–", "–", "–", "–", "2"]
+    spread = "Target spread over 40 cells: min 10.00, p10 50.00, median 80.12, p90 90.00, max 95.50 (%)."
+    assert lines[7:] == ["", "Seed-to-seed ceiling (test_acc against test_acc_seed1 on 30 cells): Kendall tau 0.610.",
+                         "", spread]
+
+
+def test_fidelity_ceiling_line_needs_a_ceiling_column():
+    no_column = {"column": "", "kendall_tau": None, "n": 0, "note": "no numeric column '': the ceiling is unknown"}
+    lines = render_readme.render_fidelity(_fidelity(ceiling=no_column, target_spread={}), {})
+    assert len(lines) == 7 and not any("ceiling" in line or "spread" in line for line in lines)
+    absent = {"column": "test_acc_seed1", "kendall_tau": None, "n": 0,
+              "note": "no numeric column 'test_acc_seed1': the seed-to-seed ceiling is unknown"}
+    lines = render_readme.render_fidelity(_fidelity(ceiling=absent), {})
+    assert lines[8] == ("Seed-to-seed ceiling (test_acc against test_acc_seed1): unknown, no numeric column "
+                        "'test_acc_seed1': the seed-to-seed ceiling is unknown.")
+    assert lines[10].startswith("Target spread over 40 cells: min 10.00,")
+
+
+def _memory(rss_increase_kib: int | None = 4096) -> dict:
+    """A hand-made ``infonas bench memory`` result (``rss_increase_kib`` of the cell: None off Linux)."""
+    def row(kind: str, parameters: int, accounted: int, increase: int | None) -> dict:
+        return {"kind": kind, "parameters": parameters, "accounted_bytes": accounted, "rss_increase_kib": increase}
+
+    spos_increase = None if rss_increase_kib is None else 2048
+    ratios = {"spos": {"accounted": 0.5}, "mixed": {"accounted": 3.0}}
+    if rss_increase_kib is not None:
+        ratios["spos"]["rss_increase"], ratios["mixed"]["rss_increase"] = 0.5, 2.25
+    return {"settings": {"dataset": "digits", "channels": 4, "num_cells": 2, "batch_size": 16, "steps": 5, "seed": 0},
+            "measurements": {"cell": row("cell", 1234, 2 * 2**20, rss_increase_kib),
+                             "spos": row("spos", 2000, 2**20, spos_increase),
+                             "mixed": row("mixed", 2000, 6 * 2**20, None if rss_increase_kib is None else 9216)},
+            "ratio_to_cell": ratios, "meta": META}
+
+
+def test_memory_rows_show_mib_and_ratios_to_the_cell():
+    results = _memory()
+    assert render_readme.kind(results) == "memory"
+    lines = render_readme.render_memory(results, {})
+    assert _cells(lines[0]) == ["training", "parameters", "accounted MiB", "peak RSS increase MiB",
+                                "ratio to one cell (accounted / RSS increase)"]
+    assert [_cells(line) for line in lines[2:5]] == [
+        ["one cell (all nor_conv_3x3)", "1,234", "2.00", "4.00", "1.00 / 1.00"],
+        ["single-path supernet (spos)", "2,000", "1.00", "2.00", "0.50 / 0.50"],
+        ["mixed-operation supernet", "2,000", "6.00", "9.00", "3.00 / 2.25"]]
+    settings = "Settings: dataset digits, 4 channels, 2 cells, batch size 16, 5 training steps, each measured"
+    assert lines[5:] == ["", settings + " in a fresh process."]
+    unmeasured = [_cells(line) for line in render_readme.render_memory(_memory(None), {})[2:5]]
+    assert [row[3:] for row in unmeasured] == [["–", "1.00 / –"], ["–", "0.50 / –"], ["–", "3.00 / –"]]
+
+
+def test_fidelity_and_memory_files_render_between_markers_with_provenance(tmp_path):
+    (tmp_path / "fidelity_x.json").write_text(json.dumps(_fidelity()))
+    (tmp_path / "supernet_memory.json").write_text(json.dumps(_memory()))
+    readme = "<!-- results:fidelity_x.json -->\nold\n<!-- /results -->\n\n" \
+             "<!-- results:supernet_memory.json -->\n<!-- /results -->\n"
+    text = render_readme.render(readme, tmp_path)
+    assert "old" not in text and render_readme.render(text, tmp_path) == text
+    for name, rows in [("fidelity_x.json", 5), ("supernet_memory.json", 3)]:
+        block = _block(text, name)
+        assert len([line for line in block if line.startswith("| ") and not line.startswith("| signal")
+                    and not line.startswith("| training")]) == rows
+        assert block[-1] == (f"_From `benchmarks/results/{name}`: `infonas bench fidelity --table t.csv`, commit "
+                             "`0123456`, 2026-01-02, 4 cores (2 usable), 1 worker(s), 2 s._")

@@ -1,11 +1,13 @@
 """The evaluator conformance suite (infonas.testing.evaluators) run over every evaluator: a table,
-training from scratch (one epoch on a small slice of the digits) and the fake."""
+training from scratch (one epoch on a small slice of the digits), a weight-sharing supernet (one
+epoch on a smaller slice) and the fake."""
 
 from __future__ import annotations
 
 import pytest
 from torch.utils.data import TensorDataset
 
+from infonas.evaluators.supernet import SupernetEvaluator
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.evaluators.training import TrainingEvaluator, load_digits_splits
 from infonas.testing.evaluators import EvaluatorConformance
@@ -41,6 +43,21 @@ class TestTrainingEvaluator(EvaluatorConformance):
     def archs(self):
         return [NB201Space().parse("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|"
                                    "nor_conv_3x3~2|")]
+
+
+class TestSupernetEvaluator(EvaluatorConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def evaluator(cls):
+        train, valid, test = load_digits_splits(seed=0)
+        # Two channels, one epoch on 128 images; the ablations make every metric of every mode count.
+        data = (_head(train, 128), _head(valid, 64), _head(test, 64))
+        return SupernetEvaluator(data, epochs=1, channels=2, batch_size=32, recalibration_batches=2, ablations=True)
+
+    @pytest.fixture
+    def archs(self):
+        return [NB201Space().parse("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|"
+                                   "nor_conv_3x3~2|"), NB201Space().make(["none"] * 6)]
 
 
 class TestFakeEvaluator(EvaluatorConformance):

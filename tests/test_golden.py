@@ -20,6 +20,8 @@ import pytest
 ASSET = Path(__file__).parent / "assets" / "golden_trajectories.json"
 QUICK_STEPS = 14
 CHEAP = {"rs", "rea", "ls", "nsga2"}
+#: Registered strategies without a recorded trajectory (see test_the_asset_covers_every_strategy).
+NOT_RECORDED = {"list"}
 
 
 def golden() -> dict:
@@ -67,7 +69,9 @@ def test_the_asset_covers_every_strategy():
     from infonas import STRATEGIES
 
     recorded = {entry["strategy"] for entry in golden()["trajectories"]}
-    assert recorded == set(STRATEGIES)
+    # "list" proposes the cells it is given, in order, whatever the seed or the table: it is
+    # deterministic by construction and its order and resumption are tested in test_baselines.
+    assert recorded == set(STRATEGIES) - NOT_RECORDED
     assert {entry["seed"] for entry in golden()["trajectories"]} == {0, 1, 2}
 
 

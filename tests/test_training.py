@@ -186,3 +186,71 @@ def test_stable_seed_is_pinned() -> None:
     # A literal, so a switch to Python's salted hash() (or any other change) shows up here.
     assert stable_seed(0, "nb201", "#") == 286972818975335024
     assert stable_seed(0, "a") != stable_seed(1, "a")
+
+
+# MNIST-1D signals: the 1-D network, the learning curve and the table's seeds.
+
+
+@pytest.fixture(scope="module")
+def mnist1d_subset() -> tuple[TensorDataset, TensorDataset, TensorDataset]:
+    """A few hundred signals of each split: enough to train a 2-channel network for two epochs."""
+    from infonas.datasets import load_splits
+
+    return tuple(TensorDataset(*(t[:n] for t in part.tensors))  # type: ignore[return-value]
+                 for part, n in zip(load_splits("mnist1d", seed=0), (400, 200, 200)))
+
+
+SIGNALS = {"num_cells": 1, "channels": 2, "batch_size": 64, "curve": True}
+
+
+def test_signals_train_the_one_dimensional_network_with_a_curve(mnist1d_subset: tuple) -> None:
+    evaluator = TrainingEvaluator(mnist1d_subset, epochs=2, seed=0, **SIGNALS)
+    assert evaluator.input_shape == (1, 40) and evaluator.num_classes == 10
+    assert evaluator.network_config.spatial_dims == 1
+    assert evaluator.metric_names == ("valid_accuracy", "test_accuracy", "train_loss",
+                                      "valid_accuracy_ep1", "valid_accuracy_ep2")
+    result = evaluator.evaluate(CONV)
+    assert result.status is TrialStatus.COMPLETE
+    metrics = result.metrics
+    assert set(metrics) == set(evaluator.metric_names)
+    assert metrics["valid_accuracy"] == metrics["valid_accuracy_ep2"]
+    assert all(0.0 <= metrics[k] <= 100.0 for k in ("valid_accuracy_ep1", "valid_accuracy_ep2", "test_accuracy"))
+    # The curve's values are accuracies on the 200 validation signals: multiples of 0.5%.
+    assert all((2 * metrics[f"valid_accuracy_ep{k}"]).is_integer() for k in (1, 2))
+    again = TrainingEvaluator(mnist1d_subset, epochs=2, seed=0, **SIGNALS).evaluate(CONV).metrics
+    assert again == metrics
+    other = TrainingEvaluator(mnist1d_subset, epochs=2, seed=1, **SIGNALS).evaluate(CONV).metrics
+    assert other != metrics  # another seed: other initial weights and batch order
+
+
+def test_curve_at_a_lower_fidelity_stops_at_its_epochs(mnist1d_subset: tuple) -> None:
+    evaluator = TrainingEvaluator(mnist1d_subset, epochs={"one": 1, "two": 2}, seed=0, **SIGNALS)
+    short = evaluator.evaluate(CONV, "one").metrics
+    assert set(short) == {"valid_accuracy", "test_accuracy", "train_loss", "valid_accuracy_ep1"}
+    assert short["valid_accuracy"] == short["valid_accuracy_ep1"]
+    # Without the curve only the three metrics are reported, with the same accuracies.
+    plain = TrainingEvaluator(mnist1d_subset, epochs={"one": 1}, seed=0,
+                              **{**SIGNALS, "curve": False}).evaluate(CONV, "one").metrics
+    assert plain == {k: short[k] for k in ("valid_accuracy", "test_accuracy", "train_loss")}
+
+
+def test_mnist1d_by_name_splits_by_split_seed() -> None:
+    first = TrainingEvaluator("mnist1d", seed=0, split_seed=0, **SIGNALS)
+    second = TrainingEvaluator("mnist1d", seed=1, split_seed=0, **SIGNALS)
+    assert (len(first._train_y), len(first._valid_y), len(first._test_y)) == (3200, 800, 1000)
+    assert first.input_shape == (1, 40) and first.network_config.spatial_dims == 1
+    assert torch.equal(first._valid_y, second._valid_y) and torch.equal(first._valid_x, second._valid_x)
+    assert torch.equal(first._train_x, second._train_x)
+    # Without split_seed the split follows seed.
+    own = TrainingEvaluator("mnist1d", seed=1, **SIGNALS)
+    assert own.split_seed == 1 and not torch.equal(own._valid_x, first._valid_x)
+
+
+def test_mnist1d_training_spec_builds_the_evaluator() -> None:
+    from infonas.evaluators.registry import build_evaluator, training_spec
+    from infonas.exceptions import UnsupportedError
+
+    evaluator = build_evaluator(training_spec(dataset="mnist1d", epochs=1, channels=2), SPACE)
+    assert isinstance(evaluator, TrainingEvaluator) and evaluator.input_shape == (1, 40)
+    with pytest.raises(UnsupportedError, match="dataset 'cifar10'.*'digits', 'mnist1d'"):
+        build_evaluator(training_spec(dataset="cifar10"), SPACE)

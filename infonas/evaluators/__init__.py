@@ -1,12 +1,20 @@
 """Evaluators: ``evaluate(arch, fidelity) -> EvaluationResult``.
 
 ``TabularEvaluator`` looks results up in a table (``infonas.evaluators.tabular``);
-``TrainingEvaluator`` trains the cell's network from scratch (``infonas.evaluators.training``).
+``TrainingEvaluator`` trains the cell's network from scratch (``infonas.evaluators.training``);
+``SupernetEvaluator`` scores it as a sub-network of a trained supernet (``infonas.evaluators.supernet``).
 Both are rebuilt from JSON specs by name (``build_evaluator``), which is how a run resumes.
 """
 
 from infonas.evaluators.base import Evaluator, Fidelity
-from infonas.evaluators.registry import EVALUATORS, build_evaluator, register_evaluator, table_spec, training_spec
+from infonas.evaluators.registry import (
+    EVALUATORS,
+    build_evaluator,
+    register_evaluator,
+    supernet_spec,
+    table_spec,
+    training_spec,
+)
 
-__all__ = ["EVALUATORS", "Evaluator", "Fidelity", "build_evaluator", "register_evaluator", "table_spec",
+__all__ = ["EVALUATORS", "Evaluator", "Fidelity", "build_evaluator", "register_evaluator", "supernet_spec", "table_spec",
            "training_spec"]

@@ -62,6 +62,14 @@ class Evaluator(abc.ABC):
         """
         return None
 
+    def setup_cost(self) -> float:
+        """A one-off cost in the evaluator's cost unit (training a supernet), charged to a run once.
+
+        ``Study.spent_cost`` adds it to the trials' costs, so a cost budget pays for it; reports show
+        it on a line of its own. Evaluators with nothing to set up return 0.
+        """
+        return 0.0
+
     def domain(self) -> Sequence[Architecture] | None:
         """The only architectures this evaluator can evaluate, or ``None`` when it can evaluate any.
 

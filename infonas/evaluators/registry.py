@@ -2,7 +2,8 @@
 
 A spec is a small dict whose ``kind`` names a registered builder: ``{"kind": "table", "path": ...,
 "objective": ..., "cheap": {...}}`` or ``{"kind": "training", "dataset": "digits", ...}``.
-``Study.load`` calls ``build_evaluator(config["evaluator"], space)``; a new evaluator becomes
+``{"kind": "supernet", "dataset": "mnist1d", "mode": "spos", "checkpoint_dir": ...}`` scores
+cells on a weight-sharing supernet. ``Study.load`` calls ``build_evaluator(config["evaluator"], space)``; a new evaluator becomes
 resumable by ``register_evaluator("mine", builder)``.
 
 Example:
@@ -33,8 +34,13 @@ def table_spec(path: str | Path, objective: str, cheap: dict[str, float] | None 
 
 
 def training_spec(**options: Any) -> dict[str, Any]:
-    """Spec of a from-scratch training evaluator on the embedded digits data."""
+    """Spec of a from-scratch training evaluator on an embedded data set (default: the digits)."""
     return {"kind": "training", "dataset": "digits", **options}
+
+
+def supernet_spec(checkpoint_dir: str | Path, **options: Any) -> dict[str, Any]:
+    """Spec of a supernet evaluator; the checkpoint directory is stored absolute, as a table's path."""
+    return {"kind": "supernet", "checkpoint_dir": str(Path(checkpoint_dir).resolve()), **options}
 
 
 def _build_table(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
@@ -49,15 +55,25 @@ def _build_table(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
 
 
 def _build_training(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
+    from infonas.datasets import DATASETS
     from infonas.evaluators.training import TrainingEvaluator  # deferred: loads torch
 
-    if spec.get("dataset", "digits") != "digits":
-        raise UnsupportedError(f"training spec names dataset {spec.get('dataset')!r}; only 'digits' is embedded")
-    return TrainingEvaluator(**{k: v for k, v in spec.items() if k not in ("kind", "dataset")})
+    dataset = spec.get("dataset", "digits")
+    if dataset not in DATASETS:
+        raise UnsupportedError(f"training spec names dataset {dataset!r}; the embedded data sets are {sorted(DATASETS)}")
+    return TrainingEvaluator(dataset, **{k: v for k, v in spec.items() if k not in ("kind", "dataset")})
+
+
+def _build_supernet(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
+    from infonas.evaluators.supernet import SupernetEvaluator  # deferred: loads torch
+
+    options = {k: v for k, v in spec.items() if k not in ("kind", "dataset")}
+    return SupernetEvaluator(spec.get("dataset", "mnist1d"), **options)
 
 
 #: Evaluator kind -> builder from (spec, space). Extend with ``register_evaluator``.
-EVALUATORS: dict[str, EvaluatorBuilder] = {"table": _build_table, "training": _build_training}
+EVALUATORS: dict[str, EvaluatorBuilder] = {"table": _build_table, "training": _build_training,
+                                           "supernet": _build_supernet}
 
 
 def register_evaluator(kind: str, builder: EvaluatorBuilder) -> None:

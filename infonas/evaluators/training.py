@@ -20,15 +20,15 @@ import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from infonas.datasets import DEFAULT_FRACTIONS, load_digits_splits, load_splits, split_dataset
 from infonas.evaluators.base import Evaluator, Fidelity
 from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture
-from search_spaces.nb201.network import NB201Network
+from search_spaces.nb201.network import NetworkConfig
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -38,8 +38,6 @@ __all__ = [
     "stable_seed",
     "torch_threads",
 ]
-
-DEFAULT_FRACTIONS: tuple[float, float, float] = (0.6, 0.2, 0.2)
 
 Splits = tuple[Dataset, Dataset, Dataset]
 
@@ -85,63 +83,12 @@ def torch_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _split_sizes(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
-    if len(fractions) != 3 or any(f <= 0 for f in fractions):
-        raise ValueError(f"need three positive split fractions (train, valid, test), got {tuple(fractions)}")
-    total = float(sum(fractions))
-    n_train = int(round(n * fractions[0] / total))
-    n_valid = int(round(n * fractions[1] / total))
-    n_test = n - n_train - n_valid
-    if min(n_train, n_valid, n_test) < 1:
-        raise ValueError(f"{n} samples are too few to split by {tuple(fractions)}")
-    return n_train, n_valid, n_test
+def _as_tensors(dataset: Dataset, like: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """All of ``dataset`` as an ``(n, C, H, W)`` or ``(n, C, L)`` float tensor and an ``(n,)`` long tensor.
 
-
-def split_dataset(
-    dataset: Dataset, seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS
-) -> tuple[Subset, Subset, Subset]:
-    """Split ``dataset`` into (train, valid, test) subsets by a permutation drawn from ``seed`` alone.
-
-    Sizes are ``round(n * fraction)`` for train and valid, the rest for test.
-
-    Example:
-        >>> data = TensorDataset(torch.arange(10.0))
-        >>> [len(part) for part in split_dataset(data, seed=0)]
-        [6, 2, 2]
-    """
-    n = len(dataset)  # type: ignore[arg-type]
-    n_train, n_valid, _ = _split_sizes(n, fractions)
-    order = np.random.default_rng(seed).permutation(n).tolist()
-    return (
-        Subset(dataset, order[:n_train]),
-        Subset(dataset, order[n_train : n_train + n_valid]),
-        Subset(dataset, order[n_train + n_valid :]),
-    )
-
-
-def load_digits_splits(
-    seed: int = 0, fractions: Sequence[float] = DEFAULT_FRACTIONS
-) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
-    """scikit-learn's digits as (train, valid, test) ``TensorDataset``s of ``(1, 8, 8)`` images in [0, 1].
-
-    Pixel values 0..16 are divided by 16; the split depends on ``seed`` (and ``fractions``) only.
-
-    Example:
-        >>> train, valid, test = load_digits_splits(seed=0)
-        >>> len(train), len(valid), len(test), tuple(train[0][0].shape)
-        (1078, 359, 360, (1, 8, 8))
-    """
-    from sklearn.datasets import load_digits  # deferred: scikit-learn is slow to import
-
-    digits = load_digits()
-    images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    labels = torch.as_tensor(digits.target, dtype=torch.long)
-    parts = split_dataset(TensorDataset(images, labels), seed, fractions)
-    return tuple(TensorDataset(images[part.indices], labels[part.indices]) for part in parts)  # type: ignore[return-value]
-
-
-def _as_tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """All of ``dataset`` as an ``(n, C, H, W)`` float tensor and an ``(n,)`` long tensor."""
+    Samples without a channel axis get one: ``(L,)`` always, and ``(H, W)`` when ``like`` (the
+    expected sample shape) is ``(1, H, W)``; without ``like``, ``(a, b)`` samples are ``(C, L)``
+    signals, since the two readings cannot be told apart from the data."""
     # Fast paths read the tensors directly; a small data set in memory trains far faster than
     # through a DataLoader, whose per-sample overhead dominates at this scale.
     if isinstance(dataset, TensorDataset) and len(dataset.tensors) >= 2:
@@ -162,11 +109,19 @@ def _as_tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     if len(images) == 0:
         raise ValueError("a data split is empty")
     images = images.float()
-    if images.dim() == 3:  # (n, H, W): single-channel images without a channel axis
-        images = images.unsqueeze(1)
-    if images.dim() != 4:
-        raise ValueError(f"expected images of shape (C, H, W) or (H, W), got samples of shape {tuple(images.shape[1:])}")
+    if images.dim() == 2 or (like is not None and len(like) == images.dim() and like[0] == 1
+                             and tuple(images.shape[1:]) == tuple(like[1:])):
+        images = images.unsqueeze(1)  # single-channel samples without a channel axis
+    if images.dim() not in (3, 4):
+        raise ValueError("expected images of shape (C, H, W) or signals of shape (C, L), got samples of shape "
+                         f"{tuple(images.shape[1:])}")
     return images, labels.long().reshape(-1)
+
+
+def _layout(tensor: torch.Tensor) -> torch.Tensor:
+    """Channels-last for image batches, which makes these small convolutions and poolings 1.2-3x
+    faster on CPU (oneDNN's native layout); signals stay as they are."""
+    return tensor.contiguous(memory_format=torch.channels_last) if tensor.dim() == 4 else tensor
 
 
 class TrainingEvaluator(Evaluator):
@@ -178,8 +133,12 @@ class TrainingEvaluator(Evaluator):
     the valid and test splits in eval mode. Metrics: ``valid_accuracy``, ``test_accuracy`` and
     ``train_loss`` (the mean loss of the last epoch); the cost is the measured seconds.
 
-    ``data`` is ``None`` (the digits, split by ``split_seed``), one dataset (split the same way),
-    or an explicit ``(train, valid, test)`` triple. The initial weights and the batch order derive
+    ``data`` is ``None`` (the digits), the name of an embedded data set (``"digits"`` or
+    ``"mnist1d"``, split by ``split_seed``; see ``infonas.datasets``), one dataset (split
+    ``split_fractions`` by ``split_seed``), or an explicit ``(train, valid, test)`` triple. Images
+    ``(C, H, W)`` train the 2-D network, signals ``(C, L)`` its 1-D form. With ``curve=True`` the
+    validation accuracy is also measured after every epoch, as ``valid_accuracy_ep<k>`` (the
+    learning curve: a cell's short-training fidelities come from the same run). The initial weights and the batch order derive
     from ``seed`` and the architecture's canonical key, so one cell always gets the same result
     (for a given device and ``num_threads``). ``num_threads`` (default 1) is the number of torch
     intra-op threads an evaluation trains with, set for the evaluation only (``torch_threads``:
@@ -197,11 +156,9 @@ class TrainingEvaluator(Evaluator):
         True
     """
 
-    metric_names = ("valid_accuracy", "test_accuracy", "train_loss")
-
     def __init__(
         self,
-        data: Dataset | Sequence[Dataset] | None = None,
+        data: str | Dataset | Sequence[Dataset] | None = None,
         *,
         epochs: Mapping[str, int] | int | None = None,
         num_cells: int = 1,
@@ -217,6 +174,7 @@ class TrainingEvaluator(Evaluator):
         num_classes: int | None = None,
         device: str | torch.device = "cpu",
         num_threads: int | None = 1,
+        curve: bool = False,
     ) -> None:
         # A bare number means one fidelity, "full", so ``--epochs 5`` style options just work.
         epochs = {"full": 10 if epochs is None else epochs} if not isinstance(epochs, Mapping) else dict(epochs)
@@ -242,18 +200,25 @@ class TrainingEvaluator(Evaluator):
         self.split_seed = seed if split_seed is None else split_seed
         self.device = torch.device(device)
         self.num_threads = num_threads
+        self.curve = curve
+        longest = max(self.epochs.values())
+        self.metric_names: tuple[str, ...] = ("valid_accuracy", "test_accuracy", "train_loss") + (
+            tuple(f"valid_accuracy_ep{k}" for k in range(1, longest + 1)) if curve else ())
 
         if data is None:
             splits: Splits = load_digits_splits(self.split_seed, split_fractions)
+        elif isinstance(data, str):
+            splits = load_splits(data, self.split_seed)
         elif isinstance(data, Dataset):
             splits = split_dataset(data, self.split_seed, split_fractions)
         elif isinstance(data, Sequence) and len(data) == 3:
             splits = (data[0], data[1], data[2])
         else:
             raise TypeError("data must be None, one torch Dataset, or a (train, valid, test) sequence of Datasets")
-        self._train_x, self._train_y = _as_tensors(splits[0])
-        self._valid_x, self._valid_y = _as_tensors(splits[1])
-        self._test_x, self._test_y = _as_tensors(splits[2])
+        self._train_x, self._train_y = _as_tensors(splits[0], input_shape)
+        # The train split fixes the layout; (H, W) samples of the others follow its (1, H, W).
+        self._valid_x, self._valid_y = _as_tensors(splits[1], self._train_x.shape[1:])
+        self._test_x, self._test_y = _as_tensors(splits[2], self._train_x.shape[1:])
         if len(self._train_x) < 2:
             raise ValueError("the train split needs at least two samples (BatchNorm in training mode)")
 
@@ -261,11 +226,15 @@ class TrainingEvaluator(Evaluator):
         self.input_shape = tuple(input_shape) if input_shape is not None else inferred_shape
         if self.input_shape != inferred_shape:
             raise ValueError(f"input_shape {self.input_shape} does not match the data's {inferred_shape}")
+        if len(self.input_shape) not in (2, 3):
+            raise ValueError(f"input_shape must be (C, L) or (C, H, W), got {self.input_shape}")
         labels = torch.cat([self._train_y, self._valid_y, self._test_y])
         smallest, largest = int(labels.min()), int(labels.max())
         self.num_classes = largest + 1 if num_classes is None else num_classes
         if smallest < 0 or largest >= self.num_classes:
             raise ValueError(f"labels must lie in [0, {self.num_classes}), found {smallest}..{largest}")
+        #: The network every cell is trained in: 2-D for images, 1-D for signals.
+        self.network_config = NetworkConfig.for_input(self.input_shape, num_cells, channels, self.num_classes)
 
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
         start = time.perf_counter()
@@ -279,12 +248,13 @@ class TrainingEvaluator(Evaluator):
         # random state untouched. Built on the CPU, then moved, so any device gets the same start.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = NB201Network(arch, self.num_cells, self.channels, self.input_shape[0], self.num_classes)
-        # Channels-last makes these small convolutions and poolings 1.2-3x faster on CPU
-        # (oneDNN's native layout) and is the layout tensor cores prefer on GPUs.
-        model = model.to(self.device, memory_format=torch.channels_last)
+            model = self.network_config.build(arch)
+        # Channels-last (images only) is also the layout tensor cores prefer on GPUs.
+        model = model.to(self.device)
+        if self.network_config.spatial_dims == 2:
+            model = model.to(memory_format=torch.channels_last)
         generator = torch.Generator().manual_seed(seed)
-        train_x = self._train_x.to(self.device, memory_format=torch.channels_last)
+        train_x = _layout(self._train_x.to(self.device))
         train_y = self._train_y.to(self.device)
         n = len(train_x)
         # A last batch of a single sample would break BatchNorm in training mode: drop it.
@@ -299,9 +269,10 @@ class TrainingEvaluator(Evaluator):
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(starts))
         loss_fn = nn.CrossEntropyLoss()
 
-        model.train()
+        curve: dict[str, float] = {}
         epoch_loss = math.nan
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
+            model.train()
             order = torch.randperm(n, generator=generator).to(self.device)
             total, seen = 0.0, 0
             for s in starts:
@@ -317,10 +288,14 @@ class TrainingEvaluator(Evaluator):
             if not math.isfinite(epoch_loss):
                 # Diverged: more epochs cannot help. NaN metrics make the base class fail the trial.
                 return {name: math.nan for name in self.metric_names}
+            if self.curve:
+                curve[f"valid_accuracy_ep{epoch}"] = self._accuracy(model, self._valid_x, self._valid_y)
+        valid = curve.get(f"valid_accuracy_ep{epochs}")
         return {
-            "valid_accuracy": self._accuracy(model, self._valid_x, self._valid_y),
+            "valid_accuracy": self._accuracy(model, self._valid_x, self._valid_y) if valid is None else valid,
             "test_accuracy": self._accuracy(model, self._test_x, self._test_y),
             "train_loss": epoch_loss,
+            **curve,
         }
 
     def _accuracy(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -329,7 +304,7 @@ class TrainingEvaluator(Evaluator):
         correct = 0
         with torch.no_grad():
             for s in range(0, len(images), 1024):
-                batch = images[s : s + 1024].to(self.device, memory_format=torch.channels_last)
+                batch = _layout(images[s : s + 1024].to(self.device))
                 logits = model(batch)
                 correct += int((logits.argmax(dim=1).cpu() == labels[s : s + 1024]).sum())
         return 100.0 * correct / len(images)

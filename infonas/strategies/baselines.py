@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from infonas.exceptions import InvalidArgumentError, SpaceExhaustedError
 from infonas.strategies.base import Strategy, Suggestion
 from infonas.trials import Trial
 from search_spaces.base import Architecture, SearchSpace
@@ -133,4 +134,45 @@ class LocalSearch(Strategy):
                 arch = self.sample_unseen(rng, self.seen_keys | pending_keys)
             pending_keys.add(arch.key)
             suggestions.append(Suggestion(arch))
+        return suggestions
+
+
+class GivenOrder(Strategy):
+    """The architectures of a fixed list, in order: a designed experiment, not a search.
+
+    ``cells`` are architecture strings of the space. Each suggestion is the first cell that is
+    neither finished nor pending, so a resumed study continues the list where it stopped; when
+    every cell has been asked, ``suggest`` raises ``SpaceExhaustedError`` and the study ends.
+    Used to build ground-truth tables (``infonas bench table``) as journalled, resumable studies.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> cells = ["|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|",
+        ...          "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"]
+        >>> strategy = GivenOrder(NB201Space(), objective="acc", cells=cells)
+        >>> [NB201Space().format(s.arch) == c for s, c in zip(strategy.suggest([0, 1]), cells)]
+        [True, True]
+    """
+
+    name = "list"
+    multi_objective = True  # it ignores the objectives
+
+    def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
+                 cells: Sequence[str] = (), **options: Any) -> None:
+        super().__init__(space, objective, seed, maximize, **options)
+        if isinstance(cells, str) or not cells:
+            raise InvalidArgumentError(f"strategy 'list' needs a non-empty list of architecture strings in "
+                                       f"cells=..., got {cells!r}")
+        self.cells = [space.parse(text) for text in cells]
+        self._finished: set[Architecture] = set()
+
+    def _observe(self, trial: Trial) -> None:
+        self._finished.add(trial.arch)
+
+    def suggest(self, trial_numbers: Sequence[int], pending: Sequence[Architecture] = ()) -> list[Suggestion]:
+        taken = self._finished | set(pending)
+        remaining = (arch for arch in self.cells if arch not in taken)
+        suggestions = [Suggestion(arch) for _, arch in zip(trial_numbers, remaining)]
+        if len(suggestions) < len(trial_numbers):
+            raise SpaceExhaustedError(f"all {len(self.cells)} cells of the list have been asked; nothing is left")
         return suggestions

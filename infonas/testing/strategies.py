@@ -3,7 +3,8 @@
 Every strategy runs inside a ``Study`` on ``FakeEvaluator`` over NAS-Bench-201 (microseconds
 per evaluation) and must satisfy the ``Strategy`` contract:
 
-* the same seed gives the same trajectory, and another seed a different one;
+* the same seed gives the same trajectory, and another seed a different one (the same one for a
+  strategy that ignores its seed by design, ``StrategyCase(seeded=False)``, e.g. a fixed list);
 * no canonical key is asked twice at the target fidelity, and pending trials are never re-asked;
 * a study stopped after ``k`` trials and loaded from its run directory, or one that crashed after
   an ``ask`` (a trial journalled without its result), continues exactly as an uninterrupted one.
@@ -48,7 +49,9 @@ class StrategyCase:
     """A registered strategy, the problem it solves, its (fast) options and the test budgets.
 
     ``budget`` trials are run uninterrupted; the interrupted run stops cleanly after ``stop_at``
-    trials and crashes after asking trial ``crash_at``.
+    trials and crashes after asking trial ``crash_at``. ``seeded=False`` declares a strategy whose
+    proposals do not depend on the seed (a designed experiment): another seed must then give the
+    same trajectory instead of a different one.
     """
 
     strategy: str
@@ -57,6 +60,7 @@ class StrategyCase:
     budget: int = 12
     stop_at: int = 5
     crash_at: int = 8
+    seeded: bool = True
 
     def __post_init__(self) -> None:
         if self.problem not in PROBLEMS:
@@ -155,8 +159,11 @@ class StrategyConformance:
     def test_another_seed_differs(self, case: StrategyCase, problem: Problem, reference: Study) -> None:
         other = problem.create(None, seed=1).optimize(case.stop_at)
         asked = [(t.arch, t.fidelity) for t in other.finished_trials()]
-        assert asked != [(t.arch, t.fidelity) for t in reference.finished_trials()[: case.stop_at]], (
-            f"{case.strategy}: seeds 0 and 1 asked the same first {case.stop_at} trials")
+        expected = [(t.arch, t.fidelity) for t in reference.finished_trials()[: case.stop_at]]
+        if not case.seeded:
+            assert asked == expected, f"{case.strategy} is declared seed-free, yet seeds 0 and 1 asked different trials"
+            return
+        assert asked != expected, f"{case.strategy}: seeds 0 and 1 asked the same first {case.stop_at} trials"
 
     def test_no_duplicate_keys_at_target(self, case: StrategyCase, reference: Study) -> None:
         target = reference.evaluator.target_fidelity

@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -102,10 +101,10 @@ class ArchitectureCosts:
             "params": (float(self.params_base), np.array([self.params_increments[op] for op in self.ops], np.float64)),
         }
         if latency_table is not None:
-            if dict(latency_table.config) != dataclasses.asdict(config):
+            if dict(latency_table.config) != config.to_json():
                 raise ValueError(
                     f"the latency table was measured for network {dict(latency_table.config)}, "
-                    f"not {dataclasses.asdict(config)}"
+                    f"not {config.to_json()}"
                 )
             absent = [op for op in self.ops if op not in latency_table.ops]
             if absent:
@@ -209,7 +208,7 @@ class ArchitectureCosts:
             "format": FORMAT,
             "space": self.space.name,
             "ops": list(self.ops),
-            "config": dataclasses.asdict(self.config),
+            "config": self.config.to_json(),
             "flops": {"base": self.flops_base, "increments": dict(self.flops_increments)},
             "params": {"base": self.params_base, "increments": dict(self.params_increments)},
             "latency": None if self.latency_table is None else self.latency_table.to_json(),
@@ -226,7 +225,7 @@ class ArchitectureCosts:
         latency = data.get("latency")
         return cls(
             space,
-            NetworkConfig(**{str(k): int(v) for k, v in data["config"].items()}),
+            NetworkConfig.from_json(data["config"]),
             int(data["flops"]["base"]),
             {str(k): int(v) for k, v in data["flops"]["increments"].items()},
             int(data["params"]["base"]),

@@ -169,7 +169,7 @@ class OperationLatencyTable:
             torch_version=torch.__version__,
             num_threads=torch.get_num_threads(),
             machine=_machine(),
-            config=dataclasses.asdict(config),
+            config=config.to_json(),
             repeats=repeats,
             warmup=warmup,
             rounds=rounds,

@@ -3,7 +3,9 @@
 The macro skeleton is the benchmark's ``TinyNetwork``: a 3x3 stem, three stages of ``N`` cells with
 ``C``, ``2C`` and ``4C`` channels separated by ResNet basic reduction blocks, then BN + ReLU, global
 average pooling and a linear classifier. Within a cell, node ``j = sum_{i<j} op_{i->j}(node i)``
-and the cell's output is node 3.
+and the cell's output is node 3. The same network has a 1-D form for signals (``spatial_dims=1``:
+Conv1d, AvgPool1d and BatchNorm1d in place of their 2-D versions), chosen from the input shape by
+``NetworkConfig``.
 
 Example:
     >>> import torch
@@ -17,7 +19,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,8 +38,23 @@ __all__ = [
     "ReLUConvBN",
     "ResNetBasicBlock",
     "Zero",
+    "layers_for",
     "make_op",
 ]
+
+
+def layers_for(spatial_dims: int) -> tuple[type[nn.Module], type[nn.Module], type[nn.Module], type[nn.Module]]:
+    """The ``(Conv, BatchNorm, AvgPool, AdaptiveAvgPool)`` classes for 1-D signals or 2-D images.
+
+    Example:
+        >>> [cls.__name__ for cls in layers_for(1)]
+        ['Conv1d', 'BatchNorm1d', 'AvgPool1d', 'AdaptiveAvgPool1d']
+    """
+    if spatial_dims == 1:
+        return nn.Conv1d, nn.BatchNorm1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d
+    if spatial_dims == 2:
+        return nn.Conv2d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d
+    raise ValueError(f"spatial_dims must be 1 (signals) or 2 (images), got {spatial_dims!r}")
 
 
 class Zero(nn.Module):
@@ -69,36 +89,44 @@ class ReLUConvBN(nn.Sequential):
         padding: int = 0,
         affine: bool = True,
         track_running_stats: bool = True,
+        spatial_dims: int = 2,
     ) -> None:
+        conv, batch_norm, _, _ = layers_for(spatial_dims)
         super().__init__(
             # Not in place: the cell feeds the same node tensor to several edges.
             nn.ReLU(inplace=False),
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(out_channels, affine=affine, track_running_stats=track_running_stats),
+            conv(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False),
+            batch_norm(out_channels, affine=affine, track_running_stats=track_running_stats),
         )
 
 
-def make_op(name: str, channels: int, affine: bool = True, track_running_stats: bool = True) -> nn.Module:
+def make_op(
+    name: str, channels: int, affine: bool = True, track_running_stats: bool = True, spatial_dims: int = 2
+) -> nn.Module:
     """A fresh module for cell operation ``name`` mapping ``channels`` to ``channels`` at stride 1.
 
     ``affine`` and ``track_running_stats`` configure the BatchNorm of the convolutions: the
     stand-alone network uses the defaults; weight-sharing supernets often turn both off.
+    ``spatial_dims`` is 2 for images and 1 for signals (a "3x3" operation has a width-3 kernel).
 
     Example:
         >>> make_op("nor_conv_1x1", 16)(torch.zeros(1, 16, 4, 4)).shape
         torch.Size([1, 16, 4, 4])
+        >>> make_op("avg_pool_3x3", 16, spatial_dims=1)(torch.zeros(1, 16, 40)).shape
+        torch.Size([1, 16, 40])
     """
+    _, _, avg_pool, _ = layers_for(spatial_dims)
     if name == "none":
         return Zero()
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, 0, affine, track_running_stats)
+        return ReLUConvBN(channels, channels, 1, 1, 0, affine, track_running_stats, spatial_dims)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, 1, affine, track_running_stats)
+        return ReLUConvBN(channels, channels, 3, 1, 1, affine, track_running_stats, spatial_dims)
     if name == "avg_pool_3x3":
         # count_include_pad=False: border pixels average only real neighbours, as in the benchmark.
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return avg_pool(3, stride=1, padding=1, count_include_pad=False)
     raise ValueError(f"unknown NB201 operation {name!r}; expected one of {list(NB201_OPS)}")
 
 
@@ -118,12 +146,12 @@ class NB201Cell(nn.Module):
         4.0
     """
 
-    def __init__(self, ops: tuple[str, ...], channels: int) -> None:
+    def __init__(self, ops: tuple[str, ...], channels: int, spatial_dims: int = 2) -> None:
         super().__init__()
         if len(ops) != len(NB201_EDGES):
             raise ValueError(f"an NB201 cell needs {len(NB201_EDGES)} operations, got {len(ops)}")
         self.ops = tuple(ops)
-        self.edges = nn.ModuleList(make_op(op, channels) for op in self.ops)
+        self.edges = nn.ModuleList(make_op(op, channels, spatial_dims=spatial_dims) for op in self.ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -150,13 +178,14 @@ class ResNetBasicBlock(nn.Module):
         torch.Size([1, 32, 4, 4])
     """
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, spatial_dims: int = 2) -> None:
         super().__init__()
-        self.conv_a = ReLUConvBN(in_channels, out_channels, 3, stride=2, padding=1)
-        self.conv_b = ReLUConvBN(out_channels, out_channels, 3, stride=1, padding=1)
+        conv, _, avg_pool, _ = layers_for(spatial_dims)
+        self.conv_a = ReLUConvBN(in_channels, out_channels, 3, stride=2, padding=1, spatial_dims=spatial_dims)
+        self.conv_b = ReLUConvBN(out_channels, out_channels, 3, stride=1, padding=1, spatial_dims=spatial_dims)
         self.downsample = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
-            nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=1, padding=0, bias=False),
+            avg_pool(kernel_size=2, stride=2, padding=0),
+            conv(in_channels, out_channels, kernel_size=1, stride=1, padding=0, bias=False),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,13 +195,16 @@ class ResNetBasicBlock(nn.Module):
 class NB201Network(nn.Module):
     """The NAS-Bench-201 network for ``arch``: ``N`` cells per stage, widths ``C, 2C, 4C``.
 
-    ``forward`` maps a ``(B, in_channels, H, W)`` batch to ``(B, num_classes)`` logits; the
-    resolution halves twice, so ``H`` and ``W`` should be multiples of 4.
+    ``forward`` maps a ``(B, in_channels, H, W)`` batch (``(B, in_channels, L)`` signals with
+    ``spatial_dims=1``) to ``(B, num_classes)`` logits; the resolution halves twice, so ``H``,
+    ``W`` and ``L`` should be multiples of 4.
 
     Example:
         >>> arch = NB201Space().make(["nor_conv_3x3"] * 6)
         >>> net = NB201Network(arch, num_cells=1, channels=8, in_channels=1, num_classes=10)
         >>> net(torch.zeros(4, 1, 8, 8)).shape
+        torch.Size([4, 10])
+        >>> NB201Network(arch, num_cells=1, channels=8, in_channels=1, spatial_dims=1)(torch.zeros(4, 1, 40)).shape
         torch.Size([4, 10])
     """
 
@@ -183,6 +215,7 @@ class NB201Network(nn.Module):
         channels: int = 16,
         in_channels: int = 3,
         num_classes: int = 10,
+        spatial_dims: int = 2,
     ) -> None:
         super().__init__()
         NB201Space().validate(arch)
@@ -191,24 +224,26 @@ class NB201Network(nn.Module):
                 "num_cells, channels, in_channels and num_classes must be positive, got "
                 f"{num_cells}, {channels}, {in_channels}, {num_classes}"
             )
+        conv, batch_norm, _, adaptive_pool = layers_for(spatial_dims)
         self.arch = arch
         self.num_cells = num_cells
         self.channels = channels
+        self.spatial_dims = spatial_dims
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, channels, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(channels),
+            conv(in_channels, channels, kernel_size=3, padding=1, bias=False),
+            batch_norm(channels),
         )
         # One flat list, as in the benchmark's TinyNetwork, so module names match its layout.
         layers: list[nn.Module] = []
         width = channels
         for stage in range(3):
             if stage > 0:
-                layers.append(ResNetBasicBlock(width, 2 * width))
+                layers.append(ResNetBasicBlock(width, 2 * width, spatial_dims))
                 width *= 2
-            layers.extend(NB201Cell(arch.ops, width) for _ in range(num_cells))
+            layers.extend(NB201Cell(arch.ops, width, spatial_dims) for _ in range(num_cells))
         self.cells = nn.ModuleList(layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.lastact = nn.Sequential(batch_norm(width), nn.ReLU(inplace=True))
+        self.global_pooling = adaptive_pool(1)
         self.classifier = nn.Linear(width, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -226,12 +261,17 @@ class NB201Network(nn.Module):
 class NetworkConfig:
     """The macro settings of an NB201 network and the shape of its inputs.
 
+    Images are ``(in_channels, height, width)``; signals (``length`` set) are
+    ``(in_channels, length)`` and get the network's 1-D form.
+
     Example:
         >>> config = NetworkConfig.for_dataset("digits")
         >>> config.input_shape
         (1, 8, 8)
         >>> config.build(NB201Space().make(["skip_connect"] * 6))(torch.zeros(1, 1, 8, 8)).shape
         torch.Size([1, 10])
+        >>> NetworkConfig.for_dataset("mnist1d").input_shape
+        (1, 40)
     """
 
     num_cells: int = 5
@@ -240,11 +280,36 @@ class NetworkConfig:
     height: int = 32
     width: int = 32
     num_classes: int = 10
+    #: The length of 1-D signals; ``None`` for images.
+    length: int | None = None
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """The shape of one input sample, ``(in_channels, height, width)``."""
+    def spatial_dims(self) -> int:
+        """1 for signals, 2 for images."""
+        return 2 if self.length is None else 1
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input sample: ``(in_channels, height, width)`` or ``(in_channels, length)``."""
+        if self.length is not None:
+            return (self.in_channels, self.length)
         return (self.in_channels, self.height, self.width)
+
+    @classmethod
+    def for_input(cls, input_shape: tuple[int, ...], num_cells: int = 5, channels: int = 16,
+                  num_classes: int = 10) -> NetworkConfig:
+        """The settings for samples of ``input_shape``: ``(C, L)`` signals or ``(C, H, W)`` images.
+
+        Example:
+            >>> NetworkConfig.for_input((1, 40), num_cells=1, channels=8).spatial_dims
+            1
+        """
+        if len(input_shape) == 2:
+            return cls(num_cells, channels, input_shape[0], num_classes=num_classes, length=input_shape[1])
+        if len(input_shape) == 3:
+            return cls(num_cells, channels, input_shape[0], input_shape[1], input_shape[2], num_classes)
+        raise ValueError(f"inputs must be (channels, length) signals or (channels, height, width) images, "
+                         f"got samples of shape {tuple(input_shape)}")
 
     @classmethod
     def for_dataset(cls, name: str) -> NetworkConfig:
@@ -254,9 +319,19 @@ class NetworkConfig:
         except KeyError:
             raise ValueError(f"unknown dataset {name!r}; options: {sorted(_PRESETS)}") from None
 
+    def to_json(self) -> dict[str, int]:
+        """The settings as JSON; ``length`` only for signals, so image configs read as they always did."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NetworkConfig:
+        """Inverse of ``to_json``."""
+        return cls(**{str(k): None if v is None else int(v) for k, v in data.items()})
+
     def build(self, arch: Architecture) -> NB201Network:
         """A freshly initialised network for ``arch`` with these settings."""
-        return NB201Network(arch, self.num_cells, self.channels, self.in_channels, self.num_classes)
+        return NB201Network(arch, self.num_cells, self.channels, self.in_channels, self.num_classes,
+                            self.spatial_dims)
 
 
 _PRESETS: dict[str, NetworkConfig] = {
@@ -264,4 +339,5 @@ _PRESETS: dict[str, NetworkConfig] = {
     "cifar100": NetworkConfig(5, 16, 3, 32, 32, 100),
     "imagenet16-120": NetworkConfig(5, 16, 3, 16, 16, 120),
     "digits": NetworkConfig(5, 16, 1, 8, 8, 10),
+    "mnist1d": NetworkConfig(5, 16, 1, num_classes=10, length=40),
 }

@@ -1,0 +1,147 @@
+"""Memory of training one cell against training a supernet (single path or mixed operation).
+
+Two measures for each of ``cell`` (the stand-alone network of the largest cell, every edge a
+3x3 convolution), ``spos`` and ``mixed`` (the supernet's two training modes):
+
+* **accounted bytes**: parameters + gradients + optimizer state + the tensors autograd saves
+  for the backward pass (peak over the steps, counted once per storage through
+  ``torch.autograd.graph.saved_tensors_hooks``): the memory training needs, independent of the
+  allocator and of what else the process holds;
+* **peak RSS**: each measurement runs in a fresh process; the kernel's peak resident set
+  (``VmHWM``) is reset after set-up (``/proc/self/clear_refs``) and read after the steps, so the
+  increase is what the training steps themselves added. Linux only; ``None`` elsewhere.
+
+Example:
+    >>> result = measure("spos", dataset="digits", channels=2, batch_size=16, steps=2, subprocess=False)
+    >>> result["accounted_bytes"] > result["parameter_bytes"] > 0
+    True
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+__all__ = ["KINDS", "measure", "memory_benchmark"]
+
+KINDS: tuple[str, ...] = ("cell", "spos", "mixed")
+
+
+def _proc_kib(field: str) -> int | None:
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # "5" resets VmHWM to the current RSS
+    except OSError:
+        return False
+    return True
+
+
+def measure(kind: str, *, dataset: str = "mnist1d", channels: int = 8, num_cells: int = 1, batch_size: int = 64,
+            steps: int = 20, seed: int = 0, subprocess: bool = True) -> dict[str, Any]:
+    """The memory of ``steps`` training steps of ``kind`` (``KINDS``); in a fresh process by default."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+    options = {"dataset": dataset, "channels": channels, "num_cells": num_cells, "batch_size": batch_size,
+               "steps": steps, "seed": seed}
+    if not subprocess:
+        return _measure(kind, options)
+    # A fresh process per measurement: the peak RSS of one must not include another's.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_measure, (kind, options))
+
+
+def _measure(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from infonas.datasets import load_splits
+    from infonas.supernet.network import Supernet
+    from infonas.supernet.training import CanonicalSampler
+    from search_spaces.nb201 import NB201Space
+    from search_spaces.nb201.network import NetworkConfig
+
+    torch.set_num_threads(1)
+    torch.manual_seed(options["seed"])
+    train, _, _ = load_splits(options["dataset"], options["seed"])
+    x_all, y_all = train.tensors[0], train.tensors[1]
+    config = NetworkConfig.for_input(tuple(x_all.shape[1:]), options["num_cells"], options["channels"],
+                                     int(y_all.max()) + 1)
+    largest = NB201Space().make(["nor_conv_3x3"] * 6)
+    sampler = CanonicalSampler() if kind == "spos" else None
+    if kind == "cell":
+        model: nn.Module = config.build(largest)
+
+        def forward(x: torch.Tensor, step: int) -> torch.Tensor:
+            return model(x)
+    else:
+        model = Supernet(config)
+
+        def forward(x: torch.Tensor, step: int) -> torch.Tensor:
+            if sampler is None:
+                return model(x, weights=Supernet.uniform_weights())
+            return model(x, choices=sampler.choices(np.random.default_rng([options["seed"], step])))
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    batch = options["batch_size"]
+    rss_before = _proc_kib("VmRSS")
+    peak_reset = _reset_peak()
+    saved_peak = 0
+    for step in range(options["steps"]):
+        start = (step * batch) % max(1, len(x_all) - batch)
+        x, y = x_all[start: start + batch], y_all[start: start + batch]
+        storages: dict[int, int] = {}
+
+        def pack(tensor: torch.Tensor, storages: dict[int, int] = storages) -> torch.Tensor:
+            storage = tensor.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            loss = loss_fn(forward(x, step), y)
+        saved_peak = max(saved_peak, sum(storages.values()))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    rss_peak = _proc_kib("VmHWM")
+    parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    gradient_bytes = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters() if p.grad is not None)
+    optimizer_bytes = sum(t.numel() * t.element_size() for state in optimizer.state.values()
+                          for t in state.values() if isinstance(t, torch.Tensor))
+    return {
+        "kind": kind, "parameters": sum(p.numel() for p in model.parameters()),
+        "parameter_bytes": parameter_bytes, "gradient_bytes": gradient_bytes, "optimizer_bytes": optimizer_bytes,
+        "saved_activation_bytes": saved_peak,
+        "accounted_bytes": parameter_bytes + gradient_bytes + optimizer_bytes + saved_peak,
+        "rss_before_kib": rss_before, "rss_peak_kib": rss_peak if peak_reset else None,
+        "rss_increase_kib": (rss_peak - rss_before) if peak_reset and rss_peak is not None and rss_before else None,
+    }
+
+
+def memory_benchmark(*, dataset: str = "mnist1d", channels: int = 8, num_cells: int = 1, batch_size: int = 64,
+                     steps: int = 20, seed: int = 0) -> dict[str, Any]:
+    """``measure`` for every kind, and each supernet mode's ratios to the single cell."""
+    results = {kind: measure(kind, dataset=dataset, channels=channels, num_cells=num_cells, batch_size=batch_size,
+                             steps=steps, seed=seed) for kind in KINDS}
+    cell = results["cell"]
+    ratios = {}
+    for mode in ("spos", "mixed"):
+        ratios[mode] = {"accounted": results[mode]["accounted_bytes"] / cell["accounted_bytes"]}
+        if cell["rss_peak_kib"] and results[mode]["rss_peak_kib"]:
+            ratios[mode]["rss_peak"] = results[mode]["rss_peak_kib"] / cell["rss_peak_kib"]
+            if cell["rss_increase_kib"] and results[mode]["rss_increase_kib"] is not None:
+                ratios[mode]["rss_increase"] = results[mode]["rss_increase_kib"] / cell["rss_increase_kib"]
+    return {"settings": {"dataset": dataset, "channels": channels, "num_cells": num_cells, "batch_size": batch_size,
+                         "steps": steps, "seed": seed},
+            "measurements": results, "ratio_to_cell": ratios}
