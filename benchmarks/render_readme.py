@@ -228,9 +228,12 @@ def render_fidelity(results: dict[str, Any], options: dict[str, str]) -> list[st
         label = signal_label(name)
         if score.get("note"):  # why its statistics are missing, next to what it is
             label = f"{label}; no ranking: {score['note']}" if label else f"no ranking: {score['note']}"
-        rows.append([f"`{name}`", label, cell(score["kendall_tau"]), cell(score["spearman"]),
+        interval = score.get("kendall_tau_ci90")
+        span = "–" if not interval else f"{interval[0]:.3f} to {interval[1]:.3f}"
+        rows.append([f"`{name}`", label, cell(score["kendall_tau"]), span, cell(score["spearman"]),
                      cell(score["precision_top5"], ".0%"), cell(score["precision_top10"], ".0%"), str(score["n"])])
-    lines = _table(["signal", "what it is", "Kendall tau", "Spearman", "P@top 5%", "P@top 10%", "cells"], rows)
+    lines = _table(["signal", "what it is", "Kendall tau", "tau, 90% bootstrap interval", "Spearman", "P@top 5%",
+                    "P@top 10%", "cells"], rows)
     ceiling = results["ceiling"]
     against = f"{results['target']} against {ceiling.get('column')}"
     if ceiling["kendall_tau"] is not None:

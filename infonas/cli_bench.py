@@ -214,6 +214,8 @@ def bench_surrogate(table: str, objective: str, cheap: str | None, train_sizes: 
               help="Seed of the cell list, the data split and the first training run.")
 @click.option("--repeat", type=click.IntRange(min=0), default=500, show_default=True,
               help="The first REPEAT cells are trained again with seed+1 (the seed-to-seed ceiling).")
+@click.option("--repeat-seeds", type=POSITIVE_INT, default=1, show_default=True,
+              help="Extra seeds (seed+1..seed+K) of the repeated cells; a resumed build may raise it.")
 @click.option("--epochs", type=POSITIVE_INT, default=3, show_default=True, help="Training epochs per cell.")
 @click.option("--channels", type=POSITIVE_INT, default=8, show_default=True, help="Width C of the first stage.")
 @click.option("--supernet-epochs", type=POSITIVE_INT, default=100, show_default=True)
@@ -225,15 +227,17 @@ def bench_surrogate(table: str, objective: str, cheap: str | None, train_sizes: 
               help="Where the build's studies and checkpoints live; an existing one is resumed.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the table (CSV) here when the phases are done.")
 @click.option("--quiet", is_flag=True)
-def bench_table(dataset: str, cells: int, seed: int, repeat: int, epochs: int, channels: int, supernet_epochs: int,
-                recalibration_batches: int, phases: str, run_dir: str, out: str | None, quiet: bool) -> None:
+def bench_table(dataset: str, cells: int, seed: int, repeat: int, repeat_seeds: int, epochs: int, channels: int,
+                supernet_epochs: int, recalibration_batches: int, phases: str, run_dir: str, out: str | None,
+                quiet: bool) -> None:
     """Build (or resume) a ground-truth table: CELLS canonical cells trained from scratch and scored
     on weight-sharing supernets, every step a resumable study under RUN_DIR."""
     from infonas.bench.meta import benchmark_meta, command_line
     from infonas.bench.table import TableSettings, build_summary, build_table, write_table
 
     started = time.perf_counter()
-    settings = TableSettings(dataset=dataset, cells=cells, seed=seed, repeat=min(repeat, cells), epochs=epochs,
+    settings = TableSettings(dataset=dataset, cells=cells, seed=seed, repeat=min(repeat, cells),
+                             repeat_seeds=repeat_seeds, epochs=epochs,
                              channels=channels, supernet_epochs=supernet_epochs,
                              recalibration_batches=recalibration_batches)
     try:

@@ -143,6 +143,14 @@ class SearchSpace(abc.ABC):
         for index in np.ndindex(*(len(c) for c in self.choices)):
             yield self.make(c[i] for c, i in zip(self.choices, index))
 
+    def canonical_representatives(self) -> list[Architecture]:
+        """One architecture per canonical class (the first in ``enumerate`` order), in order of
+        first appearance: what sampling or listing "uniform over functions" draws from."""
+        representatives: dict[str, Architecture] = {}
+        for arch in self.enumerate():
+            representatives.setdefault(arch.key, arch)
+        return list(representatives.values())
+
     def to_categorical(self, arch: Architecture) -> tuple[int, ...]:
         """The index of the chosen option at every position."""
         return tuple(c.index(op) for c, op in zip(self.choices, arch.ops))

@@ -265,7 +265,7 @@ def _fidelity(**changes) -> dict:
         "meta": META, "target": "test_acc", "n": 40,
         "signals": {
             "supernet_mixed_norecal": {"n": 40, "kendall_tau": 0.12345, "spearman": -0.05, "precision_top5": 0.5,
-                                       "precision_top10": 0.25},
+                                       "precision_top10": 0.25, "kendall_tau_ci90": [0.0812, 0.1601]},
             "valid_acc_ep12": {"n": 38, "kendall_tau": 0.7, "spearman": 0.8, "precision_top5": 1.0,
                                "precision_top10": 0.75},
             "params": {"n": 40, "kendall_tau": 0.3, "spearman": 0.4, "precision_top5": 0.0, "precision_top10": 0.5},
@@ -299,16 +299,17 @@ def test_fidelity_rows_follow_the_file_with_dashes_and_the_note_where_there_is_n
     results = _fidelity()
     assert render_readme.kind(results) == "fidelity"
     lines = render_readme.render_fidelity(results, {})
-    assert lines[0] == "| signal | what it is | Kendall tau | Spearman | P@top 5% | P@top 10% | cells |"
+    assert lines[0] == ("| signal | what it is | Kendall tau | tau, 90% bootstrap interval | Spearman | P@top 5% "
+                        "| P@top 10% | cells |")
     rows = [_cells(line) for line in lines[2:7]]
     assert [row[0] for row in rows] == [f"`{name}`" for name in results["signals"]]
     assert rows[0] == ["`supernet_mixed_norecal`", "mixed-operation supernet, its own running BN statistics",
-                       "0.123", "-0.050", "50%", "25%", "40"]
-    assert rows[1][1:] == ["validation accuracy after 12 epochs of the same training run", "0.700", "0.800",
+                       "0.123", "0.081 to 0.160", "-0.050", "50%", "25%", "40"]
+    assert rows[1][1:] == ["validation accuracy after 12 epochs of the same training run", "0.700", "–", "0.800",
                            "100%", "75%", "38"]
     assert rows[3][:2] == ["`width`", ""]  # an unknown column: its name only
     note = "only 2 rows with both the signal and the target; a ranking needs 3"
-    assert rows[4] == ["`flops`", f"FLOPs; no ranking: {note}", "–", "–", "–", "–", "2"]
+    assert rows[4] == ["`flops`", f"FLOPs; no ranking: {note}", "–", "–", "–", "–", "–", "2"]
     spread = "Target spread over 40 cells: min 10.00, p10 50.00, median 80.12, p90 90.00, max 95.50 (%)."
     assert lines[7:] == ["", "Seed-to-seed ceiling (test_acc against test_acc_seed1 on 30 cells): Kendall tau 0.610.",
                          "", spread]

@@ -164,3 +164,28 @@ def test_kill_nine_during_training_then_resume_loses_nothing(tmp_path: Path) -> 
     assert sorted(entry["arch"] for entry in after.values()) == sorted(expected)  # each cell once, complete
     assert {number: after[number] for number in before} == before  # finished results kept as they were
     assert [row["arch"] for row in _read_csv(out)] == expected
+
+
+def test_more_repeat_seeds_extend_a_build_without_retraining(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    settings = TableSettings(dataset="digits", cells=3, repeat=2, epochs=1, channels=2)
+    build_table(run_dir, settings, phases=TRAINING)
+    first = _journal(run_dir, "train-seed0")
+    extended = dataclasses.replace(settings, repeat_seeds=3)
+    build_table(run_dir, extended, phases=("repeat",))
+    assert _journal(run_dir, "train-seed0") == first  # nothing measured is measured again
+    assert json.loads((run_dir / "table.json").read_text())["repeat_seeds"] == 3
+    rows, saved = read_table_rows(run_dir)
+    assert saved["repeat_seeds"] == 3
+    columns = list(rows[0])
+    assert [c for c in columns if c.startswith("test_acc")] == [
+        "test_acc", "test_acc_seed1", "test_acc_seed2", "test_acc_seed3", "test_acc_mean2", "test_acc_mean2b",
+        "test_acc_mean4"]
+    row = rows[0]
+    assert row["test_acc_mean2b"] == pytest.approx((row["test_acc_seed2"] + row["test_acc_seed3"]) / 2)
+    assert row["test_acc_mean4"] == pytest.approx(
+        (row["test_acc"] + row["test_acc_seed1"] + row["test_acc_seed2"] + row["test_acc_seed3"]) / 4)
+    assert all(row["test_acc_seed3"] != row["test_acc_seed3"] for row in rows[2:])  # NaN beyond `repeat`
+    # Other settings still may not change.
+    with pytest.raises(IncompatibleRunError, match="epochs"):
+        build_table(run_dir, dataclasses.replace(extended, epochs=2), phases=("repeat",))

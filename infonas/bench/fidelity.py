@@ -151,7 +151,7 @@ def score_signal(signal: np.ndarray, target: np.ndarray, bootstrap: int = 0, see
 
 def default_signals(names: Sequence[str], target: str, ceiling_column: str | None = None) -> list[str]:
     """The numeric columns ``names`` scored by default: all but the target, the ceiling column,
-    ``DEFAULT_EXCLUDED`` and the last ``valid_acc_ep<k>`` (the final epoch is ``valid_acc``
+    ``DEFAULT_EXCLUDED``, every ``test_acc*`` column and the last ``valid_acc_ep<k>`` (the final epoch is ``valid_acc``
     itself: a full training, not a cheap signal), in table order.
 
     Example:
@@ -163,7 +163,8 @@ def default_signals(names: Sequence[str], target: str, ceiling_column: str | Non
               if name.startswith("valid_acc_ep") and name[len("valid_acc_ep"):].isdigit()]
     excluded = {target, *DEFAULT_EXCLUDED, *([ceiling_column] if ceiling_column else []),
                 *([f"valid_acc_ep{max(epochs)}"] if epochs else [])}
-    return [name for name in names if name not in excluded]
+    # Every test_acc* column is the target measured again (another seed, a mean over seeds).
+    return [name for name in names if name not in excluded and not name.startswith("test_acc")]
 
 
 def _ceiling(columns: Mapping[str, np.ndarray], target: str, column: str | None) -> dict[str, Any]:

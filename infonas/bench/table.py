@@ -5,7 +5,8 @@ the weight-sharing supernets, every step a journalled ``Study`` in its own direc
 run directory, so a killed build resumes where it stopped and the journals are the record:
 
 * ``train-seed0``: every cell trained with ``seed`` (validation accuracy after every epoch);
-* ``train-seed1``: the first ``repeat`` cells again with ``seed + 1`` (the seed-to-seed ceiling);
+* ``train-seed<k>``, ``k = 1..repeat_seeds``: the first ``repeat`` cells again with ``seed + k``
+  (the seed-to-seed ceiling, and less noisy targets: the means over seeds);
 * ``supernet-<mode>``: one supernet per training mode, checkpointed every epoch;
 * ``scores-<mode>``: every cell scored on that supernet with and without BN recalibration.
 
@@ -55,6 +56,7 @@ class TableSettings:
     cells: int = 2000
     seed: int = 0
     repeat: int = 500
+    repeat_seeds: int = 1
     epochs: int = 3
     channels: int = 8
     num_cells: int = 1
@@ -70,6 +72,9 @@ class TableSettings:
                 raise InvalidArgumentError(f"table setting {name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.repeat:
             raise InvalidArgumentError(f"repeat (cells trained with a second seed) must be >= 0, got {self.repeat}")
+        if self.repeat_seeds < 1:
+            raise InvalidArgumentError(f"repeat_seeds (extra training seeds of the repeated cells) must be >= 1, "
+                                       f"got {self.repeat_seeds}")
         return self
 
     def training_options(self, seed: int) -> dict[str, Any]:
@@ -93,10 +98,7 @@ def table_cells(space: SearchSpace, n: int, seed: int) -> list[Architecture]:
     is a function of ``(n, seed)`` alone; uniform over classes, not over strings, so that simple
     cells with many isomorphic copies are not overrepresented.
     """
-    representatives: dict[str, Architecture] = {}
-    for arch in space.enumerate():
-        representatives.setdefault(arch.key, arch)
-    classes = list(representatives.values())
+    classes = space.canonical_representatives()
     if not 1 <= n <= len(classes):
         raise InvalidArgumentError(f"--cells must lie in 1..{len(classes)} (the canonical cells of {space.name}), "
                                    f"got {n}")
@@ -104,16 +106,27 @@ def table_cells(space: SearchSpace, n: int, seed: int) -> list[Architecture]:
     return [classes[i] for i in order]
 
 
+#: Settings a resumed build may change: they add to the table (more seeds of the repeated
+#: cells) without changing a value already measured.
+EXTENSIBLE: tuple[str, ...] = ("repeat_seeds",)
+
+
+def _saved_settings(run_dir: Path) -> TableSettings:
+    """The settings in ``run_dir/table.json``; keys added to ``TableSettings`` since take their defaults."""
+    return TableSettings(**json.loads((run_dir / "table.json").read_text()))
+
+
 def _check_settings(run_dir: Path, settings: TableSettings) -> None:
     path = run_dir / "table.json"
     saved = dataclasses.asdict(settings)
     if path.exists():
-        before = json.loads(path.read_text())
-        if before != saved:
-            changed = {k: (before.get(k), v) for k, v in saved.items() if before.get(k) != v}
+        before = dataclasses.asdict(_saved_settings(run_dir))
+        changed = {k: (before[k], v) for k, v in saved.items() if before[k] != v and k not in EXTENSIBLE}
+        if changed:
             raise IncompatibleRunError(f"{run_dir} holds a table built with other settings {changed} "
                                        "(saved, given): resume with the same options or use a new --run-dir")
-        return
+        if before == saved:
+            return
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(saved, indent=2))
@@ -167,8 +180,11 @@ def build_table(run_dir: str | Path, settings: TableSettings, *, phases: Sequenc
             build_evaluator(spec, space).prepare(progress=progress)
 
     steps["train"] = lambda: train(settings.seed, "train-seed0", cells)
-    steps["repeat"] = lambda: train(settings.seed + 1, "train-seed1", cells[: settings.repeat]) if settings.repeat \
-        else None
+    def repeat() -> None:
+        for k in range(1, settings.repeat_seeds + 1) if settings.repeat else ():
+            train(settings.seed + k, f"train-seed{k}", cells[: settings.repeat])
+
+    steps["repeat"] = repeat
     steps["supernet"] = supernets
     steps["scores"] = scores
     for phase in PHASES:
@@ -199,9 +215,9 @@ def read_table_rows(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str
     if not (run_dir / "table.json").exists():
         raise InvalidArgumentError(f"{run_dir} is not a table build (no table.json): build one with "
                                    "infonas bench table --run-dir DIR")
-    settings = TableSettings(**json.loads((run_dir / "table.json").read_text()))
+    settings = _saved_settings(run_dir)
     space = NB201Space()
-    seed0, seed1 = _finished(run_dir / "train-seed0"), _finished(run_dir / "train-seed1")
+    seeds = [_finished(run_dir / f"train-seed{k}") for k in range(settings.repeat_seeds + 1)]
     scores = {mode: _finished(run_dir / f"scores-{mode}") for mode in MODES}
     from infonas.datasets import load_splits
 
@@ -210,16 +226,23 @@ def read_table_rows(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str
     rows = []
     for cell in table_cells(space, settings.cells, settings.seed):
         text = space.format(cell)
-        trained = seed0.get(text)
+        trained = seeds[0].get(text)
         if trained is None:
             continue
         row: dict[str, Any] = {"arch": text, "test_acc": trained["test_accuracy"],
                                "valid_acc": trained["valid_accuracy"]}
         for epoch in range(1, settings.epochs + 1):
             row[f"valid_acc_ep{epoch}"] = trained[f"valid_accuracy_ep{epoch}"]
-        row["test_acc_seed1"] = seed1.get(text, {}).get("test_accuracy", math.nan)
-        # The two seeds' mean: a less noisy target where both exist (empty elsewhere).
-        row["test_acc_mean2"] = (row["test_acc"] + row["test_acc_seed1"]) / 2
+        repeats = [seed.get(text, {}).get("test_accuracy", math.nan) for seed in seeds[1:]]
+        for k, value in enumerate(repeats, start=1):
+            row[f"test_acc_seed{k}"] = value
+        # Means over seeds: less noisy targets where every seed exists (empty elsewhere). With four
+        # seeds, the mean of seeds 2 and 3 is an independent replicate of the mean of 0 and 1: the
+        # ceiling of a two-seed target.
+        row["test_acc_mean2"] = (row["test_acc"] + repeats[0]) / 2
+        if len(repeats) >= 3:
+            row["test_acc_mean2b"] = (repeats[1] + repeats[2]) / 2
+            row["test_acc_mean4"] = (row["test_acc"] + sum(repeats[:3])) / 4
         row["params"] = counter.params(cell)
         row["flops"] = counter.flops(cell)
         row["train_seconds"] = trained["_cost"]
@@ -245,7 +268,8 @@ def build_summary(run_dir: str | Path) -> dict[str, Any]:
 
     run_dir = Path(run_dir)
     summary: dict[str, Any] = {}
-    for name in ("train-seed0", "train-seed1", *(f"scores-{mode}" for mode in MODES)):
+    seeds = _saved_settings(run_dir).repeat_seeds if (run_dir / "table.json").exists() else 1
+    for name in (*(f"train-seed{k}" for k in range(seeds + 1)), *(f"scores-{mode}" for mode in MODES)):
         if not (run_dir / name / "config.json").exists():
             continue
         finished = replay(RunStore.open(run_dir / name).events()).finished

@@ -72,10 +72,7 @@ class CanonicalSampler:
         if over == "strings":
             self.cells: list[Architecture] = list(space.enumerate())
         else:
-            representatives: dict[str, Architecture] = {}
-            for arch in space.enumerate():
-                representatives.setdefault(arch.key, arch)
-            self.cells = list(representatives.values())
+            self.cells = space.canonical_representatives()
         self._choices = [Supernet.choices_of(arch) for arch in self.cells]
 
     @property
