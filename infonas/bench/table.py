@@ -179,11 +179,11 @@ def build_table(run_dir: str | Path, settings: TableSettings, *, phases: Sequenc
             spec = supernet_spec(run_dir / f"supernet-{mode}", **settings.supernet_options(mode))
             build_evaluator(spec, space).prepare(progress=progress)
 
-    steps["train"] = lambda: train(settings.seed, "train-seed0", cells)
     def repeat() -> None:
         for k in range(1, settings.repeat_seeds + 1) if settings.repeat else ():
             train(settings.seed + k, f"train-seed{k}", cells[: settings.repeat])
 
+    steps["train"] = lambda: train(settings.seed, "train-seed0", cells)
     steps["repeat"] = repeat
     steps["supernet"] = supernets
     steps["scores"] = scores
