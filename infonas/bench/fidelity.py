@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,7 @@ import numpy as np
 from scipy import stats
 
 from infonas.exceptions import InvalidArgumentError, TableError
+from infonas.storage.files import atomic_write_bytes
 
 __all__ = ["DEFAULT_EXCLUDED", "MIN_ROWS", "PRECISION_PERCENTS", "default_signals", "fidelity_report",
            "format_fidelity_table", "plot_fidelity", "precision_at_top", "read_table_columns", "score_signal",
@@ -302,8 +304,8 @@ def plot_fidelity(columns: Mapping[str, np.ndarray], results: Mapping[str, Any],
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    figure.savefig(temporary, format="png", dpi=120)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=120)
     plt.close(figure)
-    temporary.replace(path)
+    atomic_write_bytes(path, image.getvalue())
     return path

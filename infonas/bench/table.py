@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from infonas.exceptions import IncompatibleRunError, InvalidArgumentError
+from infonas.storage.files import atomic_write_bytes
 from infonas.trials import TrialStatus
 from search_spaces.base import Architecture, SearchSpace
 from search_spaces.nb201 import NB201Space
@@ -128,9 +129,7 @@ def _check_settings(run_dir: Path, settings: TableSettings) -> None:
         if before == saved:
             return
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(saved, indent=2))
-    tmp.replace(path)
+    atomic_write_bytes(path, json.dumps(saved, indent=2).encode())
 
 
 def _run_list(directory: Path, evaluator: Any, spec: dict[str, Any], cells: Sequence[Architecture],
@@ -288,17 +287,17 @@ def build_summary(run_dir: str | Path) -> dict[str, Any]:
 def write_table(run_dir: str | Path, out: str | Path) -> int:
     """Write the table of ``run_dir`` as CSV at ``out`` (empty cells for values not measured); return its rows."""
     import csv
+    import io
 
     rows, _ = read_table_rows(run_dir)
     if not rows:
         raise InvalidArgumentError(f"{run_dir} has no trained cell yet: run the 'train' phase first")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()})
-    tmp.replace(out)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()})
+    atomic_write_bytes(out, text.getvalue().encode())
     return len(rows)

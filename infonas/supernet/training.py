@@ -26,10 +26,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from torch import nn
 
 from infonas.evaluators.training import stable_seed, torch_threads
 from infonas.exceptions import IncompatibleRunError, InvalidArgumentError
+from infonas.storage.files import atomic_write_bytes
 from infonas.supernet.network import Supernet
 from search_spaces.base import Architecture
 from search_spaces.nb201 import NB201Space
@@ -117,13 +118,10 @@ class SupernetSettings:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    """Write ``obj`` so that a crash leaves either the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        torch.save(obj, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    """``torch.save`` ``obj`` so that a crash leaves either the old file or the new one, never half of one."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 class SupernetTrainer:
@@ -205,9 +203,7 @@ class SupernetTrainer:
                       "seconds": self.seconds, "loss": self.last_loss}, self.checkpoint_dir / CHECKPOINT_NAME)
         state = {"settings": dataclasses.asdict(self.settings), "epochs_done": self.epochs_done,
                  "seconds": self.seconds, "loss": self.last_loss, "done": self.done}
-        tmp = self.checkpoint_dir / (STATE_NAME + ".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.checkpoint_dir / STATE_NAME)
+        atomic_write_bytes(self.checkpoint_dir / STATE_NAME, json.dumps(state, indent=2).encode())
 
     def _forward(self, x: torch.Tensor, step: int) -> torch.Tensor:
         settings = self.settings
