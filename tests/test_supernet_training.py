@@ -123,14 +123,14 @@ _KILLED_SCRIPT = textwrap.dedent("""
     train, _, _ = load_splits("digits", 0)
     trainer = SupernetTrainer(SupernetSettings(channels=2, batch_size=32, epochs=30), train.tensors[0][:64],
                               train.tensors[1][:64], sys.argv[1])
-    forward = trainer._forward
+    forward = trainer.forward
 
     def slow_forward(x, step):
         # Slowed so that the parent kills this run long before its 30 epochs end.
         time.sleep(0.1)
         return forward(x, step)
 
-    trainer._forward = slow_forward
+    trainer.forward = slow_forward
     trainer.train()
 """)
 

@@ -61,13 +61,12 @@ def measure(kind: str, *, dataset: str = "mnist1d", channels: int = 8, num_cells
 
 
 def _measure(kind: str, options: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
     import torch
     from torch import nn
 
     from infonas.datasets import load_splits
-    from infonas.supernet.network import Supernet
-    from infonas.supernet.training import CanonicalSampler
+    from infonas.evaluators.training import sgd_with_cosine
+    from infonas.supernet.training import SupernetSettings, SupernetTrainer
     from search_spaces.nb201 import NB201Space
     from search_spaces.nb201.network import NetworkConfig
 
@@ -77,22 +76,18 @@ def _measure(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     x_all, y_all = train.tensors[0], train.tensors[1]
     config = NetworkConfig.for_input(tuple(x_all.shape[1:]), options["num_cells"], options["channels"],
                                      int(y_all.max()) + 1)
-    largest = NB201Space().make(["nor_conv_3x3"] * 6)
-    sampler = CanonicalSampler() if kind == "spos" else None
     if kind == "cell":
-        model: nn.Module = config.build(largest)
+        model: nn.Module = config.build(NB201Space().make(["nor_conv_3x3"] * 6))
+        optimizer, _ = sgd_with_cosine(model.parameters(), 0.1, 0.9, 5e-4, options["steps"])
 
         def forward(x: torch.Tensor, step: int) -> torch.Tensor:
             return model(x)
     else:
-        model = Supernet(config)
-
-        def forward(x: torch.Tensor, step: int) -> torch.Tensor:
-            if sampler is None:
-                return model(x, weights=Supernet.uniform_weights())
-            return model(x, choices=sampler.choices(np.random.default_rng([options["seed"], step])))
-
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        # The supernet's own trainer: what is measured is exactly a step of its training.
+        trainer = SupernetTrainer(SupernetSettings(mode=kind, channels=options["channels"],
+                                                   num_cells=options["num_cells"], batch_size=options["batch_size"],
+                                                   seed=options["seed"]), x_all, y_all)
+        model, optimizer, forward = trainer.supernet, trainer.optimizer, trainer.forward
     loss_fn = nn.CrossEntropyLoss()
     batch = options["batch_size"]
     rss_before = _proc_kib("VmRSS")

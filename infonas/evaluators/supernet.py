@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from infonas.datasets import load_splits
 from infonas.evaluators.base import Evaluator, Fidelity
-from infonas.evaluators.training import _as_tensors, stable_seed, torch_threads
+from infonas.evaluators.training import _as_tensors, batch_starts, stable_seed, torch_threads
 from infonas.exceptions import InvalidArgumentError
 from infonas.supernet.calibration import batch_norm_state, recalibrate_batch_norm, restore_batch_norm
 from infonas.supernet.network import Supernet
@@ -84,8 +84,7 @@ class SupernetEvaluator(Evaluator):
         order = torch.randperm(len(self._train_x),
                                generator=torch.Generator().manual_seed(stable_seed(seed, "recalibration")))
         take = order[: recalibration_batches * batch_size]
-        self._recalibration = [self._train_x[take[s: s + batch_size]] for s in range(0, len(take), batch_size)
-                               if len(take[s: s + batch_size]) >= 2]
+        self._recalibration = [self._train_x[take[s: s + batch_size]] for s in batch_starts(len(take), batch_size)]
         self._trainer: SupernetTrainer | None = None
         self._trained_batch_norm: list | None = None
 

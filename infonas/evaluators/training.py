@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -33,7 +33,9 @@ from search_spaces.nb201.network import NetworkConfig
 __all__ = [
     "DEFAULT_FRACTIONS",
     "TrainingEvaluator",
+    "batch_starts",
     "load_digits_splits",
+    "sgd_with_cosine",
     "split_dataset",
     "stable_seed",
     "torch_threads",
@@ -81,6 +83,32 @@ def torch_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def batch_starts(n: int, batch_size: int) -> list[int]:
+    """Start indices of the minibatches of ``n`` samples, in order, without a last batch of a single
+    sample (BatchNorm in training mode needs two).
+
+    Example:
+        >>> batch_starts(9, 4), batch_starts(10, 4)
+        ([0, 4], [0, 4, 8])
+    """
+    return [s for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2]
+
+
+def sgd_with_cosine(parameters: Iterable[nn.Parameter], learning_rate: float, momentum: float, weight_decay: float,
+                    steps: int) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.CosineAnnealingLR]:
+    """SGD (with Nesterov momentum when ``momentum > 0``) and a cosine schedule from ``learning_rate``
+    to 0 over ``steps`` steps: how cells and supernets are trained.
+
+    Example:
+        >>> optimizer, schedule = sgd_with_cosine(nn.Linear(2, 1).parameters(), 0.1, 0.9, 5e-4, steps=10)
+        >>> optimizer.defaults["nesterov"], schedule.T_max
+        (True, 10)
+    """
+    optimizer = torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum, nesterov=momentum > 0,
+                                weight_decay=weight_decay)
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
 
 def _as_tensors(dataset: Dataset, like: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,16 +285,9 @@ class TrainingEvaluator(Evaluator):
         train_x = _layout(self._train_x.to(self.device))
         train_y = self._train_y.to(self.device)
         n = len(train_x)
-        # A last batch of a single sample would break BatchNorm in training mode: drop it.
-        starts = [s for s in range(0, n, self.batch_size) if min(self.batch_size, n - s) >= 2]
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=self.learning_rate,
-            momentum=self.momentum,
-            nesterov=self.momentum > 0,
-            weight_decay=self.weight_decay,
-        )
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(starts))
+        starts = batch_starts(n, self.batch_size)
+        optimizer, scheduler = sgd_with_cosine(model.parameters(), self.learning_rate, self.momentum,
+                                               self.weight_decay, epochs * len(starts))
         loss_fn = nn.CrossEntropyLoss()
 
         curve: dict[str, float] = {}

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from infonas.evaluators.training import stable_seed, torch_threads
+from infonas.evaluators.training import batch_starts, sgd_with_cosine, stable_seed, torch_threads
 from infonas.exceptions import IncompatibleRunError, InvalidArgumentError
 from infonas.storage.files import atomic_write_bytes
 from infonas.supernet.network import Supernet
@@ -146,14 +146,12 @@ class SupernetTrainer:
             torch.manual_seed(stable_seed(settings.seed, "supernet-init"))
             self.supernet = Supernet(self.config)
         n = len(self.train_x)
-        self._starts = [s for s in range(0, n, settings.batch_size) if min(settings.batch_size, n - s) >= 2]
+        self._starts = batch_starts(n, settings.batch_size)
         if not self._starts:
             raise InvalidArgumentError(f"supernet training needs at least 2 training samples, got {n}: pass more data")
-        self.optimizer = torch.optim.SGD(self.supernet.parameters(), lr=settings.learning_rate,
-                                         momentum=settings.momentum, nesterov=settings.momentum > 0,
-                                         weight_decay=settings.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer,
-                                                                    T_max=settings.epochs * len(self._starts))
+        self.optimizer, self.scheduler = sgd_with_cosine(self.supernet.parameters(), settings.learning_rate,
+                                                         settings.momentum, settings.weight_decay,
+                                                         settings.epochs * len(self._starts))
         self.sampler = CanonicalSampler(settings.sampling) if settings.mode == "spos" else None
         self.epochs_done = 0
         self.seconds = 0.0
@@ -205,7 +203,9 @@ class SupernetTrainer:
                  "seconds": self.seconds, "loss": self.last_loss, "done": self.done}
         atomic_write_bytes(self.checkpoint_dir / STATE_NAME, json.dumps(state, indent=2).encode())
 
-    def _forward(self, x: torch.Tensor, step: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """The supernet's logits for training step ``step``: the cell drawn for that step (with its
+        path-dropout masks), or the mixed operation at uniform weights."""
         settings = self.settings
         if self.sampler is None:
             return self.supernet(x, weights=Supernet.uniform_weights())
@@ -237,7 +237,7 @@ class SupernetTrainer:
                 for index_in_epoch, s in enumerate(self._starts):
                     step = epoch * len(self._starts) + index_in_epoch
                     index = order[s: s + settings.batch_size]
-                    loss = loss_fn(self._forward(self.train_x[index], step), self.train_y[index])
+                    loss = loss_fn(self.forward(self.train_x[index], step), self.train_y[index])
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     self.optimizer.step()
