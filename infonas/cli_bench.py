@@ -213,7 +213,7 @@ def bench_surrogate(table: str, objective: str, cheap: str | None, train_sizes: 
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the cell list, the data split and the first training run.")
 @click.option("--repeat", type=click.IntRange(min=0), default=500, show_default=True,
-              help="The first REPEAT cells are trained again with seed+1 (the seed-to-seed ceiling).")
+              help="The first REPEAT cells are trained again with seeds seed+1..seed+K (the seed-to-seed ceiling).")
 @click.option("--repeat-seeds", type=POSITIVE_INT, default=1, show_default=True,
               help="Extra seeds (seed+1..seed+K) of the repeated cells; a resumed build may raise it.")
 @click.option("--epochs", type=POSITIVE_INT, default=3, show_default=True, help="Training epochs per cell.")
@@ -257,7 +257,8 @@ def bench_table(dataset: str, cells: int, seed: int, repeat: int, repeat_seeds: 
 @click.option("--table", required=True, type=click.Path(dir_okay=False), help="Benchmark table (CSV).")
 @click.option("--target", default="test_acc", show_default=True, help="Ground-truth column the signals should rank.")
 @click.option("--signals", help="Comma-separated columns to score; default: every numeric column but the target, "
-                                "the ceiling column and valid_acc, test_acc, test_acc_seed1, train_seconds.")
+                                "the ceiling column, the target measured again (valid_acc, every test_acc* "
+                                "column, the last valid_acc_ep<k>) and train_seconds.")
 @click.option("--ceiling-column", default="test_acc_seed1", show_default=True,
               help="The target measured again with another seed: its tau with the target is the ceiling.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")

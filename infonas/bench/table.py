@@ -191,14 +191,21 @@ def build_table(run_dir: str | Path, settings: TableSettings, *, phases: Sequenc
             steps[phase]()
 
 
-def _finished(directory: Path) -> dict[str, dict[str, float]]:
-    """Metrics of the complete trials of the study in ``directory`` by arch string (none if absent)."""
+def _journal_state(directory: Path) -> Any:
+    """The replayed journal of the study in ``directory``, or ``None`` when that phase never ran."""
     from infonas.storage import RunStore
     from infonas.storage.events import replay
 
     if not (directory / "config.json").exists():
+        return None
+    return replay(RunStore.open(directory).events())
+
+
+def _finished(directory: Path) -> dict[str, dict[str, float]]:
+    """Metrics of the complete trials of the study in ``directory`` by arch string (none if absent)."""
+    state = _journal_state(directory)
+    if state is None:
         return {}
-    state = replay(RunStore.open(directory).events())
     archs = {event.trial: event.arch for event in state.asked.values()}
     # "_cost" carries the trial's measured seconds beside its metrics.
     return {archs[event.trial]: {**event.metrics, "_cost": event.cost}
@@ -218,10 +225,10 @@ def read_table_rows(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str
     space = NB201Space()
     seeds = [_finished(run_dir / f"train-seed{k}") for k in range(settings.repeat_seeds + 1)]
     scores = {mode: _finished(run_dir / f"scores-{mode}") for mode in MODES}
-    from infonas.datasets import load_splits
-
-    input_shape = tuple(load_splits(settings.dataset, settings.seed)[0].tensors[0].shape[1:])
-    counter = ArchitectureMetrics(space, NetworkConfig.for_input(input_shape, settings.num_cells, settings.channels))
+    # The data set's preset knows its input shape and classes: no need to generate the data.
+    preset = NetworkConfig.for_dataset(settings.dataset)
+    counter = ArchitectureMetrics(space, NetworkConfig.for_input(preset.input_shape, settings.num_cells,
+                                                                 settings.channels, preset.num_classes))
     rows = []
     for cell in table_cells(space, settings.cells, settings.seed):
         text = space.format(cell)
@@ -258,8 +265,6 @@ def build_summary(run_dir: str | Path) -> dict[str, Any]:
     when they ran (UTC), and each supernet's training seconds, epochs and last loss."""
     import datetime
 
-    from infonas.storage import RunStore
-    from infonas.storage.events import replay
     from infonas.supernet.training import STATE_NAME
 
     def stamp(seconds: float) -> str:
@@ -269,9 +274,10 @@ def build_summary(run_dir: str | Path) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     seeds = _saved_settings(run_dir).repeat_seeds if (run_dir / "table.json").exists() else 1
     for name in (*(f"train-seed{k}" for k in range(seeds + 1)), *(f"scores-{mode}" for mode in MODES)):
-        if not (run_dir / name / "config.json").exists():
+        state = _journal_state(run_dir / name)
+        if state is None:
             continue
-        finished = replay(RunStore.open(run_dir / name).events()).finished
+        finished = state.finished
         summary[name] = {"finished": len(finished), "complete": sum(e.status is TrialStatus.COMPLETE for e in finished),
                          "seconds": float(sum(e.cost for e in finished)),
                          "first": stamp(min(e.time for e in finished)) if finished else None,
