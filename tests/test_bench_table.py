@@ -9,17 +9,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from infonas.bench.table import PHASES, TableSettings, build_table, read_table_rows, table_cells, write_table
 from infonas.exceptions import IncompatibleRunError, InvalidArgumentError
+from infonas.testing.processes import sigkill_when
 from search_spaces import NB201Space
 
 SPACE = NB201Space()
@@ -143,17 +142,8 @@ def test_kill_nine_during_training_then_resume_loses_nothing(tmp_path: Path) -> 
                "--repeat", "0", "--epochs", "1", "--channels", "2", "--phases", "train", "--run-dir", str(run_dir),
                "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        while process.poll() is None and len(_finished(run_dir)) < 2:
-            time.sleep(0.01)
-        assert process.poll() is None, f"the build ended before it could be killed: {process.stderr.read()!r}"
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stderr.close()
+    sigkill_when(process, lambda: len(_finished(run_dir)) >= 2, poll_seconds=0.01)
+    assert process.returncode == -signal.SIGKILL
     before = _finished(run_dir)
     assert 2 <= len(before) < cells
 

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from infonas.datasets import load_splits
 from infonas.exceptions import IncompatibleRunError, InvalidArgumentError
 from infonas.supernet import SupernetSettings, SupernetTrainer
 from infonas.supernet.training import CHECKPOINT_NAME, STATE_NAME
+from infonas.testing.processes import sigkill_when
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TINY = {"channels": 2, "batch_size": 32, "epochs": 2}
@@ -147,19 +147,8 @@ def test_kill_9_resumes_from_the_last_checkpoint(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     process = subprocess.Popen([sys.executable, "-c", _KILLED_SCRIPT, str(directory)], cwd=PROJECT_ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300  # only a guard against a hung child, never a timing assert
-        while _epochs_done(directory) < 2 and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert process.poll() is None, f"the run ended before it was killed: {process.stderr.read().decode()}"
-        assert _epochs_done(directory) >= 2
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stderr.close()
+    sigkill_when(process, lambda: _epochs_done(directory) >= 2)
+    assert _epochs_done(directory) >= 2
     assert process.returncode == -signal.SIGKILL
     # Both files load whole after the kill: the checkpoint is replaced atomically.
     checkpoint = torch.load(directory / CHECKPOINT_NAME, weights_only=True)

@@ -12,4 +12,6 @@ Each suite is a base class whose tests a new implementation inherits (they need 
 - ``infonas.testing.spaces.SpaceConformance``: strings, canonical keys, seeded moves, validation.
 - ``infonas.testing.stores.StoreConformance``: run stores (``RunStore``, ``InMemoryStore``).
 - ``infonas.testing.fakes.FakeEvaluator``: a fast, seeded, non-additive benchmark over a space.
+- ``infonas.testing.processes.sigkill_when``: kill a child with SIGKILL once it reaches a chosen
+  point, for crash-and-resume tests.
 """
