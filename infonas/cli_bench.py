@@ -71,6 +71,9 @@ def bench() -> None:
 @click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead.")
 @click.option("--cheap-cost", type=POSITIVE_FLOAT,
               help="Cost of one cheap evaluation, in units of one target evaluation.")
+@click.option("--cheap-setup-cost", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="One-off cost of the cheap fidelity (training the supernet its column scores), in units of one "
+                   "target evaluation; charged up front to methods that use the cheap fidelity.")
 @click.option("--workers", type=POSITIVE_INT, default=1, show_default=True, help="Seeds run in this many processes.")
 @click.option("--space", "space_name", default="nb201", show_default=True)
 @click.option("--full-budget", is_flag=True,
@@ -79,8 +82,8 @@ def bench() -> None:
               help="Write the JSON results here; finished seeds are kept beside it, so a rerun resumes.")
 @click.option("--quiet", is_flag=True)
 def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds: int, budget: float,
-                 cheap: str | None, cheap_cost: float | None, workers: int, space_name: str, full_budget: bool,
-                 out: str | None, quiet: bool) -> None:
+                 cheap: str | None, cheap_cost: float | None, cheap_setup_cost: float, workers: int, space_name: str,
+                 full_budget: bool, out: str | None, quiet: bool) -> None:
     """Run each method SEEDS times within BUDGET; report queries and cost to the optimum, and regret."""
     from infonas.bench.resume import open_for_command
     from infonas.bench.search import format_search_table, run_search_benchmark
@@ -92,6 +95,9 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
     if cheap is None and budget != int(budget):
         raise click.BadParameter(f"without --cheap it counts evaluations: give a whole number, got {budget}",
                                  param_hint="'--budget'")
+    if cheap_setup_cost and cheap is None:
+        raise click.UsageError("--cheap-setup-cost is the cheap fidelity's one-off cost: give --cheap and --cheap-cost "
+                               "too, or leave it out")
     try:
         benchmark = TabularBenchmark.from_csv(table, get_space(space_name),
                                               required=[objective] + ([cheap] if cheap else []))
@@ -102,7 +108,7 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
                                        budget if cheap else int(budget),
                                        maximize=not minimize, progress=not quiet, cheap=cheap,
                                        cheap_cost=cheap_cost, workers=workers, stop_at_optimum=not full_budget,
-                                       log=log)
+                                       log=log, cheap_setup_cost=cheap_setup_cost)
     except EXPECTED_ERRORS as error:
         fail(str(error))
     _finish_benchmark(results, started, out, format_search_table, log, workers)
@@ -114,9 +120,21 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
               help="Comma-separated NAME:max|min; NAME is a table column or flops, params, latency_ms.")
 @click.option("--methods", default="bo-ehvi,bo-mesmo,nsga2,rs", show_default=True)
 @click.option("--seeds", type=POSITIVE_INT, default=10, show_default=True)
-@click.option("--budget", type=POSITIVE_INT, default=100, show_default=True, help="Evaluations per seed.")
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "imagenet16-120"]), default="cifar10",
-              show_default=True, help="Network whose FLOPs, params and latency are computed.")
+@click.option("--budget", type=POSITIVE_FLOAT, default=100, show_default=True,
+              help="Evaluations per seed; with --cheap, total cost per seed (one target evaluation costs 1).")
+@click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead.")
+@click.option("--cheap-cost", type=POSITIVE_FLOAT,
+              help="Cost of one cheap evaluation, in units of one target evaluation.")
+@click.option("--cheap-setup-cost", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="One-off cost of the cheap fidelity, in units of one target evaluation; charged up front to "
+                   "methods that use the cheap fidelity.")
+@click.option("--normalise", "normalisation", type=click.Choice(["front", "table"]), default="front",
+              show_default=True, help="Scale objectives between the true front's nadir and ideal, or over the whole "
+                                      "table (then untrainable cells stretch every range).")
+@click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "imagenet16-120", "mnist1d", "digits"]),
+              default="cifar10", show_default=True, help="Network whose FLOPs, params and latency are computed.")
+@click.option("--channels", type=POSITIVE_INT, help="Width C of that network (default: the data set's preset).")
+@click.option("--num-cells", type=POSITIVE_INT, help="Cells per stage N of that network (default: the preset's).")
 @click.option("--latency-cells", type=click.IntRange(min=2), default=50, show_default=True,
               help="Random cells on which the latency lookup table is checked against whole networks.")
 @click.option("--workers", type=POSITIVE_INT, default=1, show_default=True, help="Seeds run in this many processes.")
@@ -124,10 +142,12 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Write the JSON results here; finished seeds are kept beside it, so a rerun resumes.")
 @click.option("--quiet", is_flag=True)
-def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: int, dataset: str,
-                 latency_cells: int, workers: int, space_name: str, out: str | None, quiet: bool) -> None:
+def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: float, cheap: str | None,
+                 cheap_cost: float | None, cheap_setup_cost: float, normalisation: str, dataset: str,
+                 channels: int | None, num_cells: int | None, latency_cells: int, workers: int, space_name: str,
+                 out: str | None, quiet: bool) -> None:
     """Hypervolume of the Pareto fronts each method finds, against the whole table's front."""
-    from infonas.bench.pareto import format_pareto_table, pareto_costs, run_pareto_benchmark
+    from infonas.bench.pareto import check_computed_columns, format_pareto_table, pareto_costs, run_pareto_benchmark
     from infonas.bench.resume import open_for_command
     from infonas.evaluators.tabular import TabularBenchmark
     from search_spaces import get_space
@@ -140,11 +160,21 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
     if len(parsed) < 2:
         raise click.BadParameter(f"a Pareto benchmark needs two or more objectives, got {objectives!r}",
                                  param_hint="'--objectives'")
+    if (cheap is None) != (cheap_cost is None):
+        raise click.UsageError("--cheap and --cheap-cost go together: give a cheap column and its cost, or neither")
+    if cheap_setup_cost and cheap is None:
+        raise click.UsageError("--cheap-setup-cost is the cheap fidelity's one-off cost: give --cheap and --cheap-cost "
+                               "too, or leave it out")
+    if cheap is None and budget != int(budget):
+        raise click.BadParameter(f"without --cheap it counts evaluations: give a whole number, got {budget}",
+                                 param_hint="'--budget'")
     try:
         space = get_space(space_name)
-        benchmark = TabularBenchmark.from_csv(table, space)
+        benchmark = TabularBenchmark.from_csv(table, space, required=[cheap] if cheap else [])
         check_objective_names(parsed, sorted(benchmark.metrics), measured_as="a table column")
-        config = NetworkConfig.for_dataset(dataset)
+        preset = NetworkConfig.for_dataset(dataset)
+        config = NetworkConfig.for_input(preset.input_shape, num_cells or preset.num_cells,
+                                         channels or preset.channels, preset.num_classes)
         with_latency = any(o.name == "latency_ms" for o in parsed)
         started = time.perf_counter()
         log = open_for_command(out, "pareto", click.get_current_context().params)
@@ -152,9 +182,13 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
             click.echo("measuring FLOPs and parameters" + (" and the latency lookup table" if with_latency else ""),
                        err=True)
         costs = pareto_costs(space, config, with_latency, log)
-        results = run_pareto_benchmark(benchmark, parsed, names, seeds, budget, costs, progress=not quiet,
-                                       workers=workers, log=log)
+        check_computed_columns(benchmark, parsed, costs)
+        results = run_pareto_benchmark(benchmark, parsed, names, seeds, budget if cheap else int(budget), costs,
+                                       progress=not quiet, workers=workers, log=log, cheap=cheap,
+                                       cheap_cost=cheap_cost, cheap_setup_cost=cheap_setup_cost,
+                                       normalisation=normalisation)
         results["dataset"] = dataset
+        results["network"] = config.to_json()
         if with_latency:
             results["latency_table"] = costs.to_json()
             results["latency_lookup"] = lookup_vs_measured(costs, space, config, num_cells=latency_cells,

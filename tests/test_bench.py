@@ -1,6 +1,7 @@
 import json
 import re
 
+import numpy as np
 import pytest
 
 import infonas.bench.search as bench_search
@@ -66,6 +67,49 @@ def test_cheap_fidelity_budget_counts_cost(tiny_table_file, space):
         assert curve[-2] < 5.0
     with pytest.raises(ValueError, match="positive cheap_cost"):
         run_search_benchmark(table, "acc", ["rs"], seeds=1, budget=5.0, progress=False, cheap="acc_cheap")
+
+
+def test_setup_cost_is_charged_up_front_to_multi_fidelity_methods_only(tiny_table_file, space):
+    table = TabularBenchmark.from_csv(tiny_table_file, space)
+    results = run_search_benchmark(table, "acc", ["rs", "bo-mf[n_init=4;n_init_target=1]"], seeds=1, budget=6.0,
+                                   progress=False, cheap="acc_cheap", cheap_cost=0.1, cheap_setup_cost=2.5,
+                                   stop_at_optimum=False)
+    assert results["cheap_setup_cost"] == 2.5
+    rs, mf = results["methods"]["rs"], results["methods"]["bo-mf[n_init=4;n_init_target=1]"]
+    assert rs["setup_cost"] == 0.0 and rs["cost_curves"][0][0] == 1.0  # rs never uses the cheap column
+    assert mf["setup_cost"] == 2.5
+    curve = mf["cost_curves"][0]
+    assert curve[0] == pytest.approx(2.6) and curve[-2] < 6.0 <= curve[-1] + 1e-9
+    with pytest.raises(ValueError, match="leaves nothing of the budget"):
+        run_search_benchmark(table, "acc", ["bo-mf"], seeds=1, budget=2.0, progress=False, cheap="acc_cheap",
+                             cheap_cost=0.1, cheap_setup_cost=2.5)
+    with pytest.raises(ValueError, match="give cheap and cheap_cost too"):
+        run_search_benchmark(table, "acc", ["rs"], seeds=1, budget=2.0, progress=False, cheap_setup_cost=2.5)
+
+
+def test_rows_without_the_objective_or_cheap_value_are_not_searched(tmp_path, tiny_table_file, space):
+    lines = tiny_table_file.read_text().splitlines()
+    # Blank the objective of the best row and the cheap value of another: neither may be proposed.
+    table = TabularBenchmark.from_csv(tiny_table_file, space)
+    best_row = int(np.argmax(table.column("acc"))) + 1
+    header, rows = lines[0], lines[1:]
+    fields = rows[best_row - 1].split(",")
+    fields[2] = ""
+    rows[best_row - 1] = ",".join(fields)
+    other = 0 if best_row != 1 else 1
+    fields = rows[other].split(",")
+    fields[1] = ""
+    rows[other] = ",".join(fields)
+    path = tmp_path / "holes.csv"
+    path.write_text("\n".join([header] + rows) + "\n")
+    holes = TabularBenchmark.from_csv(path, space)
+    results = run_search_benchmark(holes, "acc", ["rs"], seeds=1, budget=100.0, progress=False, cheap="acc_cheap",
+                                   cheap_cost=0.1, stop_at_optimum=False)
+    assert results["candidates"] == 58
+    assert results["optimum"] == np.nanmax(np.delete(table.column("acc"), [best_row - 1, other]))
+    # rs evaluates each canonical class of the 58 searchable rows once (isomorphic rows share one).
+    searchable = holes.measured("acc", "acc_cheap").archs
+    assert results["methods"]["rs"]["target_evaluations"] == [len({arch.key for arch in searchable})]
 
 
 def test_search_workers_match_serial(tiny_table_file, space):

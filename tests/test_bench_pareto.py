@@ -178,7 +178,70 @@ def test_pareto_benchmark_states_its_bounds_in_natural_units(results, table, cos
         assert summary["min"] == min(record["hv_ratio"]) and summary["max"] == max(record["hv_ratio"])
         assert summary["min"] <= summary["p10"] <= summary["median"] <= summary["max"] <= 1.0
     text = format_pareto_table(results)
-    assert "reference point 1% of the range beyond the worst" in text and "MFLOPs" in text
+    assert "reference point 1% of the range beyond the low end" in text and "MFLOPs" in text
     # Results written before these fields existed still print.
     old = {k: v for k, v in results.items() if k not in ("reference_point_natural", "objective_bounds")}
     assert "reference point" not in format_pareto_table(old)
+
+
+@pytest.fixture(scope="module")
+def small_table(table) -> TabularBenchmark:
+    """300 cells of the synthetic table, the cheap value of the first 20 not measured."""
+    rows = np.random.default_rng(0).choice(len(table), size=300, replace=False)
+    archs = [table.archs[i] for i in sorted(rows)]
+    cheap = np.array([table.value(a, "acc_cheap") for a in archs])
+    cheap[:20] = np.nan
+    return TabularBenchmark(SPACE, archs, {"acc": np.array([table.value(a, "acc") for a in archs]), "acc_cheap": cheap},
+                            source=str(table.source))
+
+
+def test_front_normalisation_scales_between_the_true_fronts_nadir_and_ideal(small_table, costs) -> None:
+    results = run_pareto_benchmark(small_table, OBJECTIVES, ["rs"], seeds=2, budget=30, costs=costs, progress=False,
+                                   normalisation="front")
+    signed = objective_matrix(small_table, OBJECTIVES, costs)
+    front = signed[pareto_mask(signed).numpy()]
+    low, high = front.min(axis=0), front.max(axis=0)
+    true_volume = _hypervolume_2d((front - low) / (high - low), (-0.01, -0.01))
+    assert results["true_hypervolume"] == pytest.approx(true_volume, rel=1e-12)
+    assert results["normalisation_name"] == "front" and "nadir" in results["normalisation"]
+    for seed, (curve, share) in enumerate(zip(results["methods"]["rs"]["hv_curves"],
+                                              results["methods"]["rs"]["front_share"])):
+        study = Study.create(None, SPACE, TabularEvaluator(small_table, "acc"), strategy="rs", seed=seed,
+                             objectives=OBJECTIVES, computed=costs).optimize(30, progress=False)
+        found = np.array([[t.metrics["acc"], -t.metrics["flops"]] for t in study.finished_trials()])
+        expected = [_hypervolume_2d((found[: t + 1] - low) / (high - low), (-0.01, -0.01)) / true_volume
+                    for t in range(30)]
+        assert curve == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        front_keys = {small_table.archs[i].key for i in np.flatnonzero(pareto_mask(signed).numpy())}
+        assert share == len(front_keys & {t.arch.key for t in study.finished_trials()}) / len(front_keys)
+    # Scaled over the front, a cell beyond the nadir adds nothing: the table scale credits it.
+    by_table = run_pareto_benchmark(small_table, OBJECTIVES, ["rs"], seeds=2, budget=30, costs=costs, progress=False)
+    assert by_table["methods"]["rs"]["hv_ratio"] != results["methods"]["rs"]["hv_ratio"]
+
+
+def test_cheap_budget_counts_cost_and_ratios_are_reported_against_cost(small_table, costs) -> None:
+    results = run_pareto_benchmark(small_table, OBJECTIVES, ["rs"], seeds=2, budget=12.0, costs=costs,
+                                   progress=False, cheap="acc_cheap", cheap_cost=0.1, cheap_setup_cost=3.0,
+                                   cost_points=12)
+    assert results["budget_unit"] == "cost" and results["candidates"] == 280
+    record = results["methods"]["rs"]
+    assert record["setup_cost"] == 0.0  # rs never evaluates the cheap column, so never pays for it
+    assert [len(curve) for curve in record["cost_curves"]] == [12, 12]
+    assert results["cost_grid"] == pytest.approx(list(range(13)))
+    median_final = float(np.median([curve[-1] for curve in record["hv_curves"]]))
+    assert record["hv_at_cost"][0] == 0.0 and record["hv_at_cost"][-1] == pytest.approx(median_final)
+    assert record["hv_at_cost"] == sorted(record["hv_at_cost"])
+    assert "cheap acc_cheap at cost 0.1 + 3 setup" in format_pareto_table(results)
+
+
+def test_ratio_at_costs_and_a_table_column_that_disagrees_with_the_computed_one(small_table, costs) -> None:
+    from infonas.bench.pareto import check_computed_columns, ratio_at_costs
+    from infonas.exceptions import InvalidArgumentError
+
+    assert ratio_at_costs([0.2, 0.4], [1.0, 2.0], [0.5, 1.0, 1.99, 2.0, 9.0]) == [0.0, 0.2, 0.2, 0.4, 0.4]
+    flops = costs.values(small_table.archs, "flops")
+    agreeing = TabularBenchmark(SPACE, small_table.archs, {**small_table.metrics, "flops": flops})
+    check_computed_columns(agreeing, OBJECTIVES, costs)
+    wrong = TabularBenchmark(SPACE, small_table.archs, {**small_table.metrics, "flops": flops * 2})
+    with pytest.raises(InvalidArgumentError, match="differs from the flops computed for the network"):
+        check_computed_columns(wrong, OBJECTIVES, costs)

@@ -24,7 +24,7 @@ def test_loads_any_table_with_arch_and_metric_columns(tiny_table_file, space):
 @pytest.mark.parametrize("text, fragment", [
     ("index,acc\n0,1.0\n", "no 'arch' column"),
     (f"arch,acc\n{CELL},1.0\n|bad|,2.0\n", "row 2, column 'arch'"),
-    (f"arch,acc\n{CELL},1.0\n{CELL2},\n", "row 2, column 'acc': the value is missing"),
+    (f"arch,acc,more\n{CELL},1.0,\n{CELL2},2.0,\n", "column 'more' is empty in every row"),
     (f"arch,acc\n{CELL},nan\n{CELL2},1.0\n", "row 1, column 'acc': the value is 'nan'"),
     (f"arch,acc\n{CELL},1.0\n{CELL2},high\n", "row 2, column 'acc': the value is not a number"),
     (f"arch,acc\n{CELL},1.0\n{CELL},2.0\n", "appears in rows 1 and 2: remove or merge"),
@@ -65,6 +65,24 @@ def test_architecture_missing_from_table_is_a_failed_trial(tiny_table_file, spac
     outside = next(a for a in space.enumerate() if a not in table)
     result = TabularEvaluator(table, "acc").evaluate(outside)
     assert result.status is TrialStatus.FAILED and "not in table" in result.error
+
+
+CELL3 = "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+
+
+def test_empty_cells_are_not_measured_and_leave_the_domain(tmp_path, space):
+    text = f"arch,acc,cheap,seed2\n{CELL},1.0,0.5,\n{CELL2},3.0,,2.5\n{CELL3},2.0,0.7,1.5\n"
+    table = TabularBenchmark.from_csv(write(tmp_path, text), space)
+    assert table.best("seed2") == (space.parse(CELL2), 2.5)
+    with pytest.raises(KeyError, match="did not measure 'seed2'"):
+        table.value(space.parse(CELL), "seed2")
+    assert [space.format(a) for a in table.measured("cheap", "seed2").archs] == [CELL3]
+    assert table.measured("acc") is table
+    evaluator = TabularEvaluator(table, "acc", cheap={"cheap": 0.1})
+    # CELL2 has no cheap value: a multi-fidelity search must not propose it.
+    assert [space.format(a) for a in evaluator.domain()] == [CELL, CELL3]
+    assert sorted(evaluator.known_values("seed2")) == [1.5]
+    assert TabularEvaluator(table, "acc").domain() == table.archs
 
 
 @pytest.mark.table

@@ -3,7 +3,10 @@
 ``run_search_benchmark`` runs each method for several seeds on a table and records when the
 optimum was first observed at the target fidelity, the cost spent until then, and the regret
 after every evaluation. With a cheap fidelity (``cheap``, ``cheap_cost``) the budget counts
-total cost in units of one target evaluation. A method is a strategy name or a spec with
+total cost in units of one target evaluation, and ``cheap_setup_cost`` (the one-off training of
+the supernet a cheap column was scored on, say) is charged up front to every method that can
+use the cheap fidelity (a multi-fidelity strategy). Rows of the table where the objective or
+the cheap column was not measured are left out of the search. A method is a strategy name or a spec with
 options, ``bo-ei[warp=none]`` (``infonas.bench.methods``), whose text keys the results. Seeds
 run in parallel processes with ``workers``; with a ``JobLog`` (``infonas.bench.resume``)
 finished seeds are kept and an interrupted benchmark resumes. Seconds per suggestion are summarised over model-based steps
@@ -22,11 +25,12 @@ from infonas.bench.resume import JobLog
 from infonas.bench.stats import StepRecorder, percentile, step_seconds_summary, timing_cells
 from infonas.budget import Budget
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from infonas.exceptions import InvalidArgumentError
 from infonas.study import Study
 from infonas.trials import Trial
 
 __all__ = ["OPTIMUM_TOLERANCE", "format_search_table", "format_surrogate_table", "run_one_search",
-           "run_search_benchmark"]
+           "run_search_benchmark", "searchable"]
 
 OPTIMUM_TOLERANCE = 1e-9
 
@@ -39,7 +43,7 @@ def _study(table: TabularBenchmark, evaluator: TabularEvaluator, objective: str,
 
 def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: int, budget: float,
                    maximize: bool = True, cheap: str | None = None, cheap_cost: float | None = None,
-                   stop_at_optimum: bool = True) -> dict[str, Any]:
+                   stop_at_optimum: bool = True, cheap_setup_cost: float = 0.0) -> dict[str, Any]:
     """One seed of one method (a name or a spec, ``"bo-ei[warp=none]"``), as an in-memory ``Study``
     that stops once the optimum is observed at the target fidelity (unless
     ``stop_at_optimum=False``): the per-seed entries of ``run_search_benchmark``'s JSON.
@@ -53,6 +57,7 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
         >>> run["queries_to_optimum"], run["regret_curve"][-1]  # doctest: +SKIP
         (47, 0.0)
     """
+    table = searchable(table, objective, cheap)
     _, optimum = table.best(objective, maximize)
     spec = parse_method(method)
     evaluator = _evaluator(table, objective, cheap, cheap_cost)
@@ -68,12 +73,16 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
             study.stop("the optimum was observed at the target fidelity")
 
     study = _study(table, evaluator, objective, spec.strategy, spec.options, seed, maximize)
+    setup = float(cheap_setup_cost) if cheap and study.strategy.multi_fidelity else 0.0
+    if setup >= budget:
+        raise InvalidArgumentError(f"the cheap fidelity's setup cost {setup:g} leaves nothing of the budget "
+                                   f"{budget:g}: give a budget above the setup cost")
     steps = StepRecorder()
     # With a cheap fidelity the budget is total cost (a target evaluation costs 1), else evaluations.
-    study.optimize(Budget(cost=budget) if cheap else int(budget),
+    study.optimize(Budget(cost=budget - setup) if cheap else int(budget),
                    callbacks=[steps] + ([stop_there] if stop_at_optimum else []))
     trials = study.finished_trials()
-    regret, costs, best, spent = [], [], None, 0.0
+    regret, costs, best, spent = [], [], None, setup
     for trial in trials:
         spent += trial.cost
         if trial.is_complete and trial.fidelity == target:
@@ -92,9 +101,16 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
         "regret_curve": regret,
         "cost_curve": costs,
         "target_evaluations": sum(1 for t in trials if t.fidelity == target),
+        "setup_cost": setup,
         "seconds": suggest_seconds(study),
         "model_based": steps.model_based,
     }
+
+
+def searchable(table: TabularBenchmark, objective: str, cheap: str | None = None) -> TabularBenchmark:
+    """The rows of ``table`` where the objective (and the cheap column) were measured: the cells a
+    benchmark searches, and whose best value is the optimum to find."""
+    return table.measured(objective, *([cheap] if cheap else []))
 
 
 def _evaluator(table: TabularBenchmark, objective: str, cheap: str | None, cheap_cost: float | None
@@ -116,16 +132,16 @@ def _check_methods(table: TabularBenchmark, objective: str, methods: Sequence[st
 
 
 def _search_worker(table_path: str, space_name: str, objective: str, budget: float, maximize: bool,
-                   cheap: str | None, cheap_cost: float | None, stop_at_optimum: bool, method: str, seed: int
-                   ) -> dict[str, Any]:
+                   cheap: str | None, cheap_cost: float | None, stop_at_optimum: bool, cheap_setup_cost: float,
+                   method: str, seed: int) -> dict[str, Any]:
     return run_one_search(worker_table(table_path, space_name), objective, method, seed, budget, maximize, cheap,
-                          cheap_cost, stop_at_optimum)
+                          cheap_cost, stop_at_optimum, cheap_setup_cost)
 
 
 def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Sequence[str], seeds: int,
                          budget: float, maximize: bool = True, progress: bool = True, cheap: str | None = None,
                          cheap_cost: float | None = None, workers: int = 1, stop_at_optimum: bool = True,
-                         log: JobLog | None = None) -> dict[str, Any]:
+                         log: JobLog | None = None, cheap_setup_cost: float = 0.0) -> dict[str, Any]:
     """Each method, ``seeds`` times, on ``table``; JSON-ready results.
 
     A method is a strategy name or a spec ``NAME[KEY=VALUE;...]`` of constructor options
@@ -135,8 +151,9 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
 
     Without a cheap fidelity, ``budget`` counts evaluations and the regret curves have one entry
     per evaluation (0 once the optimum is observed, where a seed stops). With one, ``budget``
-    counts total cost (a target evaluation costs 1, a cheap one ``cheap_cost``) and each seed
-    also records its cumulative ``cost_curves``. ``cost_to_optimum``: total cost spent when the
+    counts total cost (a target evaluation costs 1, a cheap one ``cheap_cost``, and multi-fidelity
+    methods pay ``cheap_setup_cost`` up front) and each seed also records its cumulative
+    ``cost_curves``. ``cost_to_optimum``: total cost spent when the
     optimum is first observed at the target fidelity (``None`` where never). ``workers > 1``
     runs seeds in that many processes (the table must then come from a file).
 
@@ -149,19 +166,24 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
     """
     if cheap is not None and not (cheap_cost and cheap_cost > 0):
         raise ValueError("a cheap fidelity needs a positive cheap_cost (in units of one target evaluation)")
+    if cheap_setup_cost and cheap is None:
+        raise ValueError("a setup cost belongs to a cheap fidelity: give cheap and cheap_cost too")
+    if cheap_setup_cost < 0:
+        raise ValueError(f"cheap_setup_cost must be >= 0 (in units of one target evaluation), got {cheap_setup_cost}")
     if cheap is not None:
         table.require(cheap)
-    _, optimum = table.best(objective, maximize)
+    _, optimum = searchable(table, objective, cheap).best(objective, maximize)
     specs = _check_methods(table, objective, methods, maximize, cheap, cheap_cost)
     results: dict[str, Any] = {"objective": objective, "optimum": optimum, "budget": budget, "seeds": seeds,
-                               "cheap": cheap, "cheap_cost": cheap_cost,
+                               "cheap": cheap, "cheap_cost": cheap_cost, "cheap_setup_cost": cheap_setup_cost,
+                               "candidates": len(searchable(table, objective, cheap)),
                                "budget_unit": "cost" if cheap else "evaluations", "stops_at_optimum": stop_at_optimum,
                                "methods": {}}
     jobs = [(spec.label, seed) for spec in specs for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: run_one_search(table, objective, method, seed, budget, maximize, cheap,
-                                                              cheap_cost, stop_at_optimum),
+                                                              cheap_cost, stop_at_optimum, cheap_setup_cost),
                     _search_worker, (table.source, table.space.name, objective, budget, maximize, cheap, cheap_cost,
-                                     stop_at_optimum),
+                                     stop_at_optimum, cheap_setup_cost),
                     table, workers, progress, "bench search", log)
     for spec in specs:
         per_seed = [runs[(spec.label, seed)] for seed in range(seeds)]
@@ -181,6 +203,7 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
         }
         if cheap:
             record["cost_curves"] = [run["cost_curve"] for run in per_seed]
+            record["setup_cost"] = per_seed[0]["setup_cost"] if per_seed else 0.0
         results["methods"][spec.label] = record
     return results
 
@@ -197,7 +220,9 @@ def format_search_table(results: dict[str, Any]) -> str:
     points = "/".join(sample["at_observations"]) if sample else ""
     width = max([12] + [len(name) + 2 for name in results["methods"]])  # specs may be long
     lines = [f"objective {results['objective']}  optimum {results['optimum']:.4f}"
-             + (f"  cheap {results['cheap']} at cost {results['cheap_cost']:g}" if results.get("cheap") else ""),
+             + (f"  cheap {results['cheap']} at cost {results['cheap_cost']:g}" if results.get("cheap") else "")
+             + (f" (+{results['cheap_setup_cost']:g} setup, charged to multi-fidelity methods)"
+                if results.get("cheap_setup_cost") else ""),
              (f"{'method':<{width}}{'reached':>10}{'median q':>10}{'p90 q':>9}{'median cost':>13}{'p90 cost':>10}"
               f"{'mean final regret':>19}{'s/model step (p90)':>20}  s at {points} obs")]
     for name, record in results["methods"].items():

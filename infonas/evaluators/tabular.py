@@ -31,7 +31,9 @@ class TabularBenchmark:
 
     Columns whose every value is text (e.g. NB201's ``nb201_unique``) are kept as annotations;
     a column with any number in it is a metric column, and then every value must be a finite
-    number. Rows are found by the architecture value, so isomorphic cells keep their own rows.
+    number or empty. An empty cell means "not measured" (held as NaN): a table may measure some
+    columns on a subset of its rows, like the extra training seeds of ``bench table``. Rows are
+    found by the architecture value, so isomorphic cells keep their own rows.
 
     Example:
         >>> from search_spaces import NB201Space
@@ -109,15 +111,19 @@ class TabularBenchmark:
             if all(v is None for v in parsed) and any(texts):
                 annotations[name] = texts
                 continue
+            if not any(texts):
+                raise TableError(f"{path}: column {name!r} is empty in every row; give it a value in the rows "
+                                 "where it was measured, or remove the column")
             for line, (text, value) in enumerate(zip(texts, parsed), start=1):
-                if value is None:
-                    what = "is missing" if not text else f"is not a number ({text!r})"
-                    raise TableError(f"{path}: row {line}, column {name!r}: the value {what}; a metric column "
-                                     "needs a number in every row (a column of text only is kept as an annotation)")
-                if not math.isfinite(value):
+                if value is None and text:
+                    raise TableError(f"{path}: row {line}, column {name!r}: the value is not a number ({text!r}); "
+                                     "a metric column holds a number, or nothing where it was not measured (a "
+                                     "column of text only is kept as an annotation)")
+                if value is not None and not math.isfinite(value):
                     raise TableError(f"{path}: row {line}, column {name!r}: the value is {text!r}, not a finite "
-                                     "number; a metric column needs a finite number in every row")
-            metrics[name] = np.array(parsed, dtype=np.float64)
+                                     "number; a metric column holds finite numbers (leave a cell empty where "
+                                     "nothing was measured)")
+            metrics[name] = np.array([math.nan if v is None else v for v in parsed], dtype=np.float64)
         missing = [name for name in required if name not in metrics]
         if missing:
             raise TableError(f"{path}: missing metric column(s) {missing}; metric columns are {sorted(metrics)}: "
@@ -131,9 +137,34 @@ class TabularBenchmark:
         return arch in self._row
 
     def column(self, name: str) -> np.ndarray:
-        """All values of a metric column, in row order."""
+        """All values of a metric column, in row order (NaN where not measured)."""
         self.require(name)
         return self.metrics[name]
+
+    def measured_rows(self, *names: str) -> np.ndarray:
+        """Boolean mask of the rows where every column in ``names`` was measured."""
+        self.require(*names)
+        mask = np.ones(len(self.archs), dtype=bool)
+        for name in names:
+            mask &= ~np.isnan(self.metrics[name])
+        return mask
+
+    def measured(self, *names: str) -> TabularBenchmark:
+        """The table restricted to the rows where every column in ``names`` was measured (``self`` when
+        that is every row).
+
+        Example:
+            >>> table.measured("test_acc_seed1").column("test_acc_seed1")  # doctest: +SKIP
+            array([93.1, 93.1, ...])
+        """
+        mask = self.measured_rows(*names)
+        if mask.all():
+            return self
+        rows = np.flatnonzero(mask)
+        return TabularBenchmark(self.space, [self.archs[i] for i in rows],
+                                {name: values[rows] for name, values in self.metrics.items()},
+                                {name: [texts[i] for i in rows] for name, texts in self.annotations.items()},
+                                source=self.source)
 
     def require(self, *names: str) -> None:
         missing = [n for n in names if n not in self.metrics]
@@ -149,12 +180,19 @@ class TabularBenchmark:
         except KeyError:
             raise KeyError(f"architecture {self.space.format(arch)} is not in table {self.source}, which answers "
                            f"only for its {len(self.archs)} rows: evaluate architectures of the table") from None
-        return float(self.metrics[name][row])
+        value = float(self.metrics[name][row])
+        if math.isnan(value):
+            raise KeyError(f"table {self.source} did not measure {name!r} for architecture "
+                           f"{self.space.format(arch)} (its cell is empty): evaluate architectures whose "
+                           f"{name!r} was measured (TabularBenchmark.measured)")
+        return value
 
     def best(self, name: str, maximize: bool = True) -> tuple[Architecture, float]:
-        """The row with the best value of ``name`` and that value."""
+        """The row with the best measured value of ``name`` and that value."""
         values = self.column(name)
-        row = int(np.argmax(values) if maximize else np.argmin(values))
+        if np.isnan(values).all():
+            raise TableError(f"{self.source}: column {name!r} has no measured value; name a measured column")
+        row = int(np.nanargmax(values) if maximize else np.nanargmin(values))
         return self.archs[row], float(values[row])
 
 
@@ -187,18 +225,30 @@ class TabularEvaluator(Evaluator):
         self.fidelities = {name: Fidelity(name, cost, level) for level, (name, cost) in enumerate(ranked)}
         self.fidelities[objective] = Fidelity(objective, 1.0, len(ranked))
 
+    def _evaluable(self) -> np.ndarray:
+        """Rows where every column this evaluator reads was measured."""
+        return self.table.measured_rows(*{f: None for f in self.fidelities}, *self.extra_metrics)
+
     def known_values(self, metric: str) -> np.ndarray | None:
-        """The table's column ``metric`` (``None`` if the table has no such column)."""
-        return self.table.column(metric) if metric in self.table.metrics else None
+        """The column ``metric`` over the rows this evaluator can evaluate, where measured (``None``
+        if the table has no such column)."""
+        if metric not in self.table.metrics:
+            return None
+        values = self.table.column(metric)[self._evaluable()]
+        return values[~np.isnan(values)]
 
     def domain(self) -> Sequence[Architecture] | None:
-        """The table's architectures when they are fewer than the space's, else ``None`` (all).
+        """The architectures whose every column this evaluator reads was measured, when they are
+        fewer than the space's; else ``None`` (all).
 
         Example:
             >>> TabularEvaluator(table_of_60_cells, "acc").domain()[:1]  # doctest: +SKIP
             [Architecture(nb201: ...)]
         """
-        return self.table.archs if len(self.table) < self.table.space.size else None
+        evaluable = self._evaluable()
+        if evaluable.all():
+            return self.table.archs if len(self.table) < self.table.space.size else None
+        return [arch for arch, keep in zip(self.table.archs, evaluable) if keep]
 
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
         metrics = {self.objective: self.table.value(arch, fidelity)}
