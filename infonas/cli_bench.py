@@ -74,6 +74,9 @@ def bench() -> None:
 @click.option("--cheap-setup-cost", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="One-off cost of the cheap fidelity (training the supernet its column scores), in units of one "
                    "target evaluation; charged up front to methods that use the cheap fidelity.")
+@click.option("--unit-seconds", type=POSITIVE_FLOAT,
+              help="Seconds one target evaluation takes (e.g. the table's mean training time): the search's own "
+                   "suggestion time is then charged in those units, and its share of wall-clock reported.")
 @click.option("--workers", type=POSITIVE_INT, default=1, show_default=True, help="Seeds run in this many processes.")
 @click.option("--space", "space_name", default="nb201", show_default=True)
 @click.option("--full-budget", is_flag=True,
@@ -82,8 +85,8 @@ def bench() -> None:
               help="Write the JSON results here; finished seeds are kept beside it, so a rerun resumes.")
 @click.option("--quiet", is_flag=True)
 def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds: int, budget: float,
-                 cheap: str | None, cheap_cost: float | None, cheap_setup_cost: float, workers: int, space_name: str,
-                 full_budget: bool, out: str | None, quiet: bool) -> None:
+                 cheap: str | None, cheap_cost: float | None, cheap_setup_cost: float, unit_seconds: float | None,
+                 workers: int, space_name: str, full_budget: bool, out: str | None, quiet: bool) -> None:
     """Run each method SEEDS times within BUDGET; report queries and cost to the optimum, and regret."""
     from infonas.bench.resume import open_for_command
     from infonas.bench.search import format_search_table, run_search_benchmark
@@ -108,7 +111,7 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
                                        budget if cheap else int(budget),
                                        maximize=not minimize, progress=not quiet, cheap=cheap,
                                        cheap_cost=cheap_cost, workers=workers, stop_at_optimum=not full_budget,
-                                       log=log, cheap_setup_cost=cheap_setup_cost)
+                                       log=log, cheap_setup_cost=cheap_setup_cost, unit_seconds=unit_seconds)
     except EXPECTED_ERRORS as error:
         fail(str(error))
     _finish_benchmark(results, started, out, format_search_table, log, workers)

@@ -249,3 +249,20 @@ def test_the_cli_takes_method_specs(tmp_path, tiny_table_file):
         errors = [line for line in result.output.splitlines() if line.startswith("Error")]
         assert result.exit_code == code and len(errors) == 1 and says in errors[0], result.output
         assert not (tmp_path / "bad.json").exists()
+
+
+def test_unit_seconds_charge_the_suggestion_time(tiny_table_file, space):
+    table = TabularBenchmark.from_csv(tiny_table_file, space)
+    results = run_search_benchmark(table, "acc", ["bo-mf[n_init=4;n_init_target=1]"], seeds=2, budget=8.0,
+                                   progress=False, cheap="acc_cheap", cheap_cost=0.1, unit_seconds=0.5)
+    record = results["methods"]["bo-mf[n_init=4;n_init_target=1]"]
+    for seed, (charged, share) in enumerate(zip(record["charged_cost_to_optimum"], record["suggest_share"])):
+        seconds, hit = record["suggest_seconds"][seed], record["queries_to_optimum"][seed]
+        if hit is not None:
+            assert charged == pytest.approx(record["cost_to_optimum"][seed] + sum(seconds[:hit]) / 0.5)
+        spent = record["cost_curves"][seed][-1]
+        assert share == pytest.approx(sum(seconds) / (sum(seconds) + 0.5 * spent))
+        assert 0 < share < 1
+    assert "with suggestion time charged at 0.5 s" in format_search_table(results)
+    with pytest.raises(ValueError, match="unit_seconds must be positive"):
+        run_search_benchmark(table, "acc", ["rs"], seeds=1, budget=5, progress=False, unit_seconds=0.0)

@@ -29,7 +29,7 @@ from infonas.exceptions import InvalidArgumentError
 from infonas.study import Study
 from infonas.trials import Trial
 
-__all__ = ["OPTIMUM_TOLERANCE", "format_search_table", "format_surrogate_table", "run_one_search",
+__all__ = ["OPTIMUM_TOLERANCE", "charge_suggestions", "format_search_table", "format_surrogate_table", "run_one_search",
            "run_search_benchmark", "searchable"]
 
 OPTIMUM_TOLERANCE = 1e-9
@@ -107,6 +107,26 @@ def run_one_search(table: TabularBenchmark, objective: str, method: str, seed: i
     }
 
 
+def charge_suggestions(per_seed: Sequence[dict[str, Any]], unit_seconds: float) -> dict[str, list]:
+    """Per seed: the cost to the optimum with the suggestion seconds until then added in units of
+    ``unit_seconds`` (``None`` where never reached), and the share of wall-clock spent suggesting.
+
+    Example:
+        >>> run = {"queries_to_optimum": 2, "cost_to_optimum": 1.5, "seconds": [0.5, 0.5, 1.0],
+        ...        "cost_curve": [1.0, 1.5, 2.5], "setup_cost": 0.0}
+        >>> charge_suggestions([run], unit_seconds=2.0)
+        {'charged_cost_to_optimum': [2.0], 'suggest_share': [0.2857142857142857]}
+    """
+    charged, shares = [], []
+    for run in per_seed:
+        hit, seconds = run["queries_to_optimum"], run["seconds"]
+        charged.append(None if hit is None else run["cost_to_optimum"] + sum(seconds[:hit]) / unit_seconds)
+        spent = run["cost_curve"][-1] if run.get("cost_curve") else 0.0
+        total = sum(seconds) + unit_seconds * spent
+        shares.append(sum(seconds) / total if total > 0 else 0.0)
+    return {"charged_cost_to_optimum": charged, "suggest_share": shares}
+
+
 def searchable(table: TabularBenchmark, objective: str, cheap: str | None = None) -> TabularBenchmark:
     """The rows of ``table`` where the objective (and the cheap column) were measured: the cells a
     benchmark searches, and whose best value is the optimum to find."""
@@ -141,7 +161,8 @@ def _search_worker(table_path: str, space_name: str, objective: str, budget: flo
 def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Sequence[str], seeds: int,
                          budget: float, maximize: bool = True, progress: bool = True, cheap: str | None = None,
                          cheap_cost: float | None = None, workers: int = 1, stop_at_optimum: bool = True,
-                         log: JobLog | None = None, cheap_setup_cost: float = 0.0) -> dict[str, Any]:
+                         log: JobLog | None = None, cheap_setup_cost: float = 0.0,
+                         unit_seconds: float | None = None) -> dict[str, Any]:
     """Each method, ``seeds`` times, on ``table``; JSON-ready results.
 
     A method is a strategy name or a spec ``NAME[KEY=VALUE;...]`` of constructor options
@@ -163,11 +184,19 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
     (``step_seconds_summary``), from the raw ``suggest_seconds`` and ``model_based_steps`` per
     seed; ``seconds_per_suggestion`` stays the median over all steps. Jobs already in ``log``
     are reused, and each finished one is added to it.
+
+    ``unit_seconds`` (the seconds one target evaluation takes, e.g. a table's measured training
+    time) charges the search's own time too: ``charged_cost_to_optimum`` adds the seconds spent
+    suggesting up to the optimum, in those units, and ``suggest_share`` is each seed's share of
+    wall-clock spent suggesting, ``S / (S + unit_seconds * cost)`` with ``S`` its summed
+    suggestion seconds.
     """
     if cheap is not None and not (cheap_cost and cheap_cost > 0):
         raise ValueError("a cheap fidelity needs a positive cheap_cost (in units of one target evaluation)")
     if cheap_setup_cost and cheap is None:
         raise ValueError("a setup cost belongs to a cheap fidelity: give cheap and cheap_cost too")
+    if unit_seconds is not None and not unit_seconds > 0:
+        raise ValueError(f"unit_seconds must be positive (seconds of one target evaluation), got {unit_seconds}")
     if cheap_setup_cost < 0:
         raise ValueError(f"cheap_setup_cost must be >= 0 (in units of one target evaluation), got {cheap_setup_cost}")
     if cheap is not None:
@@ -178,6 +207,7 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
                                "cheap": cheap, "cheap_cost": cheap_cost, "cheap_setup_cost": cheap_setup_cost,
                                "candidates": len(searchable(table, objective, cheap)),
                                "budget_unit": "cost" if cheap else "evaluations", "stops_at_optimum": stop_at_optimum,
+                               "unit_seconds": unit_seconds,
                                "methods": {}}
     jobs = [(spec.label, seed) for spec in specs for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: run_one_search(table, objective, method, seed, budget, maximize, cheap,
@@ -204,6 +234,8 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
         if cheap:
             record["cost_curves"] = [run["cost_curve"] for run in per_seed]
             record["setup_cost"] = per_seed[0]["setup_cost"] if per_seed else 0.0
+        if unit_seconds is not None:
+            record.update(charge_suggestions(per_seed, unit_seconds))
         results["methods"][spec.label] = record
     return results
 
@@ -235,6 +267,13 @@ def format_search_table(results: dict[str, Any]) -> str:
                      f"{_shown(percentile(queries, 0.5), 'g'):>10}{_shown(percentile(queries, 0.9), 'g'):>9}"
                      f"{_shown(percentile(costs, 0.5), '.3g'):>13}{_shown(percentile(costs, 0.9), '.3g'):>10}"
                      f"{mean_regret:>19}{seconds:>20}  {at_points}")
+    if results.get("unit_seconds"):
+        lines.append(f"with suggestion time charged at {results['unit_seconds']:g} s per target evaluation:")
+        for name, record in results["methods"].items():
+            charged = record["charged_cost_to_optimum"]
+            lines.append(f"  {name:<{width}}median cost {_shown(percentile(charged, 0.5), '.3g')}, max "
+                         f"{_shown(max(charged) if None not in charged else None, '.3g')}; median share of "
+                         f"wall-clock suggesting {percentile(record['suggest_share'], 0.5):.1%}")
     return "\n".join(lines)
 
 
