@@ -64,6 +64,21 @@ def _batch_to_ask(batch_size: int, budget: Budget, finished: int) -> int:
     return max(1, min(batch_size, budget.evaluations - finished))
 
 
+def _next_number(study: Study) -> int:
+    # After the last number ever asked: a repaired journal may have lost one in the middle.
+    return max(study._asked, default=-1) + 1
+
+
+def _round_size(study: Study, budget: Budget) -> int:
+    """The next round's size: the batch size, or what the strategy's model step serves
+    (``Strategy.round_size``), within what the budget has left."""
+    finished = len(study._finished)
+    started = time.perf_counter()
+    requested = study.strategy.round_size(_batch_to_ask(study.batch_size, budget, finished), _next_number(study))
+    study._sizing_seconds = time.perf_counter() - started
+    return _batch_to_ask(requested, budget, finished)
+
+
 def _pending_for(strategy: Strategy, pending: Sequence[Trial]) -> list:
     """What ``strategy.suggest`` is told is pending: multi-fidelity strategies also learn each fidelity."""
     if strategy.multi_fidelity:
@@ -99,6 +114,7 @@ class Study:
         #: Why the last ``optimize`` stopped before its budget (``None``: it spent its budget).
         self.stop_reason: str | None = None
         self._asked: dict[int, Trial] = {}
+        self._sizing_seconds = 0.0
         self._finished: dict[int, Trial] = {}
         state = replay(store.events())
         for event in state.asked.values():
@@ -166,12 +182,13 @@ class Study:
         """
         if n < 1:
             raise InvalidArgumentError(f"ask needs n >= 1, got {n}")
-        # After the last number ever asked: a repaired journal may have lost one in the middle.
-        start = max(self._asked, default=-1) + 1
+        start = _next_number(self)
         numbers = list(range(start, start + n))
         started = time.perf_counter()
         suggestions = self.strategy.suggest(numbers, pending=_pending_for(self.strategy, self.pending))
-        seconds = time.perf_counter() - started
+        # Sizing the round (``_round_size``) may have run the model step: it counts as suggesting.
+        seconds = time.perf_counter() - started + self._sizing_seconds
+        self._sizing_seconds = 0.0
         trials = []
         for number, suggestion in zip(numbers, suggestions):
             fidelity = suggestion.fidelity or self.evaluator.target_fidelity
@@ -239,7 +256,7 @@ class Study:
         try:
             while not spent():
                 try:
-                    batch = self.pending or self.ask(_batch_to_ask(self.batch_size, budget, len(self._finished)))
+                    batch = self.pending or self.ask(_round_size(self, budget))
                 except SpaceExhaustedError as error:
                     self.stop_reason = str(error)
                     logger.info("search stopped before its budget: %s", error)

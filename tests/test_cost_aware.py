@@ -13,7 +13,7 @@ from infonas.strategies.base import Suggestion
 from infonas.strategies.cost_aware import MultiFidelityStrategy
 from infonas.trials import EvaluationResult, Trial
 
-OPTIONS = {"n_init": 6, "n_init_target": 2, "maxiter": 15, "h_values": (1,), "num_max_samples": 16}
+OPTIONS = {"n_init": 6, "n_init_target": 2, "maxiter": 15, "h_values": (1,), "num_max_samples": 16, "cheap_batch": 1}
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_a_pending_pair_conditions_the_next_pick(after_ten):
     assert float(after.variance) < 0.1 * float(before.variance)
     # So the pick is not simply the runner-up of the unconditioned ranking (what a batch took
     # before), which here is a near twin of the pending cell.
-    unconditioned = strategy._acquire_pair(10, {peak.arch.key}, [])
+    (unconditioned,) = strategy._acquire_pairs(10, {peak.arch.key}, [])
     assert pick.arch != peak.arch
     assert (pick.arch, pick.fidelity) != (unconditioned[0], strategy.fidelities[unconditioned[1]].name)
 
@@ -124,3 +124,42 @@ def test_pending_architectures_without_a_fidelity_are_at_the_target(after_ten):
     assert strategy.surrogate.standardised_targets()[1][-1].item() == strategy.target_index
     with pytest.raises(InvalidArgumentError, match="does not know"):
         strategy.suggest([10], pending=[Suggestion(peak.arch, "acc_other")])
+
+
+def test_a_resumed_strategy_proposes_what_the_running_one_proposes(evaluator, run_study):
+    # Refits every ~20% of data: several schedule points, with conditioning-only steps between.
+    options = {**OPTIONS, "cheap_batch": 3, "refit_growth": 0.2, "h_values": (0, 1)}
+    trials = run_study(evaluator.table.space, evaluator, "bo-mf", 22, seed=3, **options).finished_trials()
+    running = strategy_for(evaluator, seed=3, **options)
+    running.observe(trials[:8])
+    for n in range(8, len(trials)):
+        running.observe([trials[n]])
+        fresh = strategy_for(evaluator, seed=3, **options)
+        fresh.observe(trials[: n + 1])
+        size = running.round_size(1, n + 1)
+        assert fresh.round_size(1, n + 1) == size
+        assert fresh.suggest(list(range(n + 1, n + 1 + size))) == running.suggest(list(range(n + 1, n + 1 + size)))
+    # The running object kept its fits (a warm cache); the fresh one rebuilt the same chain.
+    assert fresh._fits.keys() == running._fits.keys() and len(running._fits) >= 4
+
+
+def test_one_model_step_proposes_a_joint_batch_of_cheap_pairs(evaluator, run_study):
+    study = run_study(evaluator.table.space, evaluator, "bo-mf", cost=4.0, seed=1, **{**OPTIONS, "cheap_batch": 4})
+    asked = [e for e in study.store.events() if e["event"] == "asked"]
+    rounds: dict = {}
+    for event in asked[8:]:  # after the initial design: one suggest call per round, its seconds shared
+        rounds.setdefault(event["suggest_seconds"], []).append(event["fidelity"])
+    sizes = [len(r) for r in rounds.values()]
+    assert max(sizes) > 1 and max(sizes) <= 4
+    # A round is either cheap pairs or one target pair.
+    assert all(r == ["acc"] or set(r) == {"acc_cheap"} for r in rounds.values())
+    strategy = study.strategy
+    number = max(t.number for t in study.finished_trials()) + 1
+    size = strategy.round_size(1, number)
+    batch = strategy.suggest(list(range(number, number + size)))
+    assert len({s.arch.key for s in batch}) == size
+    # Its first pick is the pick of one step; a strategy of single steps asks rounds of one.
+    assert batch[0] == strategy.suggest([number])[0]
+    single = strategy_for(evaluator, seed=1)
+    single.observe(study.finished_trials())
+    assert single.round_size(1, number) == 1 and single.suggest([number])[0] == batch[0]

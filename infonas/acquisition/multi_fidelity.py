@@ -25,10 +25,11 @@ from infonas.acquisition.information import fidelity_information_gain, hermite_n
 from infonas.acquisition.single import PoolPosterior, max_value_samples
 
 if TYPE_CHECKING:
+    from infonas.surrogates.incremental import PoolBelief
     from infonas.surrogates.multi_fidelity import PoolMoments
 
-__all__ = ["fidelity_correlations", "fidelity_information_gain", "hermite_nodes", "multi_fidelity_mes",
-           "rank_fidelity_pairs"]
+__all__ = ["fidelity_correlations", "fidelity_information_gain", "greedy_fidelity_batch", "hermite_nodes",
+           "multi_fidelity_mes", "rank_fidelity_pairs"]
 
 #: How many pairs get the exact (quadrature) gain before the bounds are checked.
 FIRST_EXACT = 256
@@ -91,3 +92,39 @@ def multi_fidelity_mes(moments: PoolMoments, target: int,
     mean, std = moments.mean[target], moments.variance[target].sqrt()
     f_star = max_value_samples(PoolPosterior(mean, std, joint), best_f, generator, num_max_samples)
     return rank_fidelity_pairs(mean, std, fidelity_correlations(moments, target), costs, admissible, f_star)
+
+
+def greedy_fidelity_batch(belief: PoolBelief, target: int, f_star: torch.Tensor, costs: torch.Tensor,
+                          admissible: torch.Tensor, size: int) -> list[tuple[int, int]]:
+    """Up to ``size`` cheap ``(architecture index, fidelity)`` pairs chosen jointly, or one target pair.
+
+    Each pick is the best MF-MES pair (``rank_fidelity_pairs``) of the posterior conditioned on
+    the earlier picks (``belief``: kriging believer, its moments updated in place; ``f*`` samples
+    kept). A target pair first is the whole batch; a target pair later ends it, unpicked.
+    ``admissible`` is updated too: a picked architecture is not picked again at any fidelity.
+
+    Example (one architecture, a cheap fidelity that shows the target exactly, at a tenth of its cost):
+        >>> from infonas.surrogates.multi_fidelity import PoolMoments
+        >>> class Fixed:
+        ...     moments = PoolMoments(torch.zeros(2, 1, dtype=torch.float64), torch.ones(2, 1, dtype=torch.float64),
+        ...                           torch.ones(2, 1, dtype=torch.float64), torch.zeros(2, dtype=torch.float64))
+        ...     def believe(self, index, fidelity): pass
+        >>> costs = torch.tensor([0.1, 1.0], dtype=torch.float64)
+        >>> greedy_fidelity_batch(Fixed(), 1, torch.ones(4, dtype=torch.float64), costs,
+        ...                       torch.ones(2, 1, dtype=torch.bool), size=3)
+        [(0, 0)]
+    """
+    picks: list[tuple[int, int]] = []
+    while len(picks) < size:
+        moments = belief.moments
+        mean, std = moments.mean[target], moments.variance[target].sqrt()
+        ranked = rank_fidelity_pairs(mean, std, fidelity_correlations(moments, target), costs, admissible, f_star)
+        if not ranked or (picks and ranked[0][1] == target):
+            break
+        i, j = ranked[0]
+        picks.append((i, j))
+        admissible[:, i] = False
+        if j == target:
+            break
+        belief.believe(i, j)
+    return picks

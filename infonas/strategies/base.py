@@ -95,6 +95,14 @@ class Strategy(abc.ABC):
         value = float(trial.metrics[self.objective])
         return value if self.maximize else -value
 
+    def round_size(self, requested: int, next_number: int) -> int:
+        """How many trials the next round should ask, ``requested`` by the study's batch size;
+        trial ``next_number`` comes first. ``Study.optimize`` asks before each ``ask``, so a
+        strategy whose one model step serves several evaluations can ask for them all. A function
+        of the observed trials alone (a resumed run asks the same rounds); the budget may cut it.
+        """
+        return requested
+
     @abc.abstractmethod
     def suggest(self, trial_numbers: Sequence[int], pending: Sequence[Architecture] = ()) -> list[Suggestion]:
         """One suggestion per trial number in ``trial_numbers`` (a batch of ``len(trial_numbers)``)."""

@@ -19,9 +19,12 @@ import numpy as np
 import torch
 
 from infonas.acquisition.candidates import candidate_pool
+from infonas.acquisition.multi_fidelity import greedy_fidelity_batch
+from infonas.acquisition.single import PoolPosterior, max_value_samples
 from infonas.exceptions import InvalidArgumentError, SpaceExhaustedError, UnsupportedError
 from infonas.strategies.base import Suggestion
 from infonas.strategies.bayesian import BayesianStrategy
+from infonas.surrogates.incremental import PoolBelief, refit_points, screen_pool
 from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
 from infonas.trials import Trial
 from search_spaces.base import Architecture, SearchSpace
@@ -35,7 +38,19 @@ class MultiFidelityStrategy(BayesianStrategy):
         n_init_target: then, the best of those by their cheap result are evaluated at the target
             fidelity (the model needs target data to learn how the fidelities correlate).
         num_max_samples: draws of the target optimum ``f*``.
-        Other arguments are ``BayesianStrategy``'s (kernel, warp, h_values, maxiter, h_every).
+        cheap_batch: how many cheap pairs one model step may propose, chosen jointly (each
+            conditioned on the earlier ones); ``round_size`` asks ``Study.optimize`` for them.
+            1 (the default) proposes one pair per step. A round cut short (by an evaluation
+            budget, or an ``ask`` of fewer trials) is not continued after a resume: the next
+            step plans afresh, so only uncut rounds replay exactly.
+        refit_growth: hyperparameters are fitted when the number of observations has grown by
+            this fraction since the last fit (``infonas.surrogates.incremental.refit_points``);
+            the steps between condition the GP on all data with them, exactly. ``h`` is chosen
+            afresh (by marginal likelihood) at every ``H_EVERY_FITS``-th fit.
+        screen_keep, screen_extras: exact moments and acquisition run over the ``screen_keep``
+            pool cells of highest screening bound plus ``screen_extras`` random others
+            (``screen_pool``).
+        Other arguments are ``BayesianStrategy``'s (kernel, warp, h_values, maxiter).
 
     Costs are the evaluator's fixed costs, or, for a fidelity whose cost is measured per
     evaluation (seconds of training), the mean cost observed at it so far. A pending
@@ -56,9 +71,13 @@ class MultiFidelityStrategy(BayesianStrategy):
 
     name = "bo-mf"
     multi_fidelity = True
+    #: Fits between two fresh choices of ``h`` (about a doubling of the data at ``refit_growth=0.15``).
+    H_EVERY_FITS = 5
 
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
-                 n_init: int = 10, n_init_target: int = 2, num_max_samples: int = 32, **options: Any) -> None:
+                 n_init: int = 10, n_init_target: int = 2, num_max_samples: int = 32, cheap_batch: int = 1,
+                 refit_growth: float = 0.15, screen_keep: int = 1024, screen_extras: int = 256,
+                 **options: Any) -> None:
         options.setdefault("acquisition", "mf-mes")
         super().__init__(space, objective, seed, maximize, n_init=n_init, **options)
         if len(self.fidelities) < 2:
@@ -67,8 +86,17 @@ class MultiFidelityStrategy(BayesianStrategy):
                                    "evaluator a cheap fidelity, or use a single-fidelity strategy such as 'bo-mes'")
         if n_init_target < 1:
             raise ValueError(f"n_init_target must be at least 1, got {n_init_target}")
+        if cheap_batch < 1 or refit_growth <= 0 or screen_keep < 1 or screen_extras < 0:
+            raise ValueError(f"cheap_batch and screen_keep must be at least 1, refit_growth positive and screen_extras "
+                             f"non-negative; got cheap_batch={cheap_batch}, refit_growth={refit_growth}, "
+                             f"screen_keep={screen_keep}, screen_extras={screen_extras}")
         self.n_init_target = n_init_target
         self.num_max_samples = num_max_samples
+        self.cheap_batch, self.refit_growth = int(cheap_batch), float(refit_growth)
+        self.screen_keep, self.screen_extras = int(screen_keep), int(screen_extras)
+        # Per-process caches of pure functions of the journal: fits by data count, the last plan.
+        self._fits: dict[int, tuple[int | None, dict[str, torch.Tensor]]] = {}
+        self._plan_cache: tuple[tuple, list[tuple[Architecture, int]]] | None = None
         self._index = {f.name: j for j, f in enumerate(self.fidelities)}
         self.seen_at: list[set[str]] = [set() for _ in self.fidelities]
         self.surrogate: MultiFidelitySurrogate | None = None
@@ -112,18 +140,25 @@ class MultiFidelityStrategy(BayesianStrategy):
             costs.append(float(np.mean(observed)) if observed else 1.0)
         return torch.tensor(costs, dtype=torch.float64)
 
+    def round_size(self, requested: int, next_number: int) -> int:
+        """``requested``, or the size of the cheap batch the next model step proposes, if larger."""
+        if self.cheap_batch == 1 or self._initial_design(next_number, set()) is not None:
+            return requested
+        return max(requested, len(self._plan(next_number, set(), [])))
+
     def suggest(self, trial_numbers: Sequence[int],
                 pending: Sequence[Architecture | Suggestion] = ()) -> list[Suggestion]:
         waiting = [self._pending_pair(item) for item in pending]
         chosen: list[Suggestion] = []
-        for number in trial_numbers:
+        while len(chosen) < len(trial_numbers):
+            number = trial_numbers[len(chosen)]
             taken = {arch.key for arch, _ in waiting}
             suggestion = self._initial_design(number, taken)
-            if suggestion is None:
-                arch, j = self._acquire_pair(number, taken, waiting)
-                suggestion = Suggestion(arch, self.fidelities[j].name)
-            chosen.append(suggestion)
-            waiting.append(self._pending_pair(suggestion))
+            plan = ([(suggestion.arch, self._index[suggestion.fidelity])] if suggestion is not None
+                    else self._plan(number, taken, waiting))
+            for arch, j in plan[: len(trial_numbers) - len(chosen)]:
+                chosen.append(Suggestion(arch, self.fidelities[j].name))
+                waiting.append((arch, j))
         return chosen
 
     def _pending_pair(self, item: Architecture | Suggestion) -> tuple[Architecture, int]:
@@ -155,23 +190,31 @@ class MultiFidelityStrategy(BayesianStrategy):
             return Suggestion(arch, self.fidelities[target].name)
         return None
 
-    def _acquire_pair(self, number: int, taken: set[str],
-                      pending: list[tuple[Architecture, int]]) -> tuple[Architecture, int]:
-        """The admissible (architecture, fidelity) pair of most information gain per cost (MF-MES:
-        ``infonas.acquisition.multi_fidelity``), the model conditioned on the ``pending`` pairs."""
+    def _plan(self, number: int, taken: set[str], pending: list[tuple[Architecture, int]]) -> list[tuple[Architecture, int]]:
+        """The model step of trial ``number``: up to ``cheap_batch`` cheap pairs or one target pair
+        (``greedy_fidelity_batch``), the model conditioned on the ``pending`` pairs."""
+        key = (number, len(self.trials), tuple(sorted(taken)), tuple((arch.key, j) for arch, j in pending))
+        if self._plan_cache is None or self._plan_cache[0] != key:
+            self._plan_cache = (key, self._acquire_pairs(number, taken, pending))
+        return list(self._plan_cache[1])
+
+    def _acquire_pairs(self, number: int, taken: set[str],
+                       pending: list[tuple[Architecture, int]]) -> list[tuple[Architecture, int]]:
         rng = self.rng_for(number)
         archs, values, fidelities = self.fidelity_data()
         target = self.target_index
         incumbents = [archs[i] for i in np.argsort(-values, kind="stable")[:5]]
         universe = candidate_pool(self.space, set(), rng, incumbents=incumbents)
-        surrogate = MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),
-                                           h_values=self.h_values, encoder=self.encoder, maxiter=self.maxiter,
-                                           seed=int(rng.integers(2**31)))
         warped = self.warp_per_fidelity(values, fidelities)
-        surrogate.fit(archs, warped, fidelities, h=self._mf_wl_iterations(archs, values, fidelities))
+        h, state = self._hyperparameters(archs, values, fidelities)
+        surrogate = self._new_surrogate(0).condition(archs, warped, fidelities, h=h, hyperparameters=state)
         believe_pending(surrogate, archs, warped, fidelities, pending)
         self.surrogate = surrogate
-        moments = surrogate.pool_moments(universe)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        X = surrogate.encode(universe, target)
+        kept = screen_pool(surrogate, X, self.screen_keep, self.screen_extras, generator)
+        universe = [universe[int(i)] for i in kept]
+        belief = PoolBelief(surrogate, X[kept])
         observed, observed_fidelity = surrogate.standardised_targets()
         # The incumbent is the best real observation: believed ones follow them in the model's data.
         real = len({(arch.key, int(j)) for arch, j in zip(archs, fidelities)})
@@ -181,7 +224,6 @@ class MultiFidelityStrategy(BayesianStrategy):
         def joint(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return surrogate.target_joint([universe[int(i)] for i in indices])
 
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         admissible = torch.ones(len(self.fidelities), len(universe), dtype=torch.bool)
         for j in range(len(self.fidelities)):
             # A pair already evaluated (or an architecture already known at the target) is not
@@ -191,28 +233,48 @@ class MultiFidelityStrategy(BayesianStrategy):
         if not bool(admissible.any()):
             raise SpaceExhaustedError(
                 f"bo-mf proposes architectures not yet evaluated at the target fidelity; all {len(universe)} "
-                f"candidates of {self.space.name!r} are evaluated there or pending ({len(taken)} pending): "
+                f"screened candidates of {self.space.name!r} are evaluated there or pending ({len(taken)} pending): "
                 "stop the search, or search a larger space")
-        ranked = self.acquisition(moments, target, joint, best, self.costs(), admissible, generator,
-                                  self.num_max_samples)
-        i, j = ranked[0]
-        return universe[i], j
+        moments = belief.moments
+        posterior = PoolPosterior(moments.mean[target], moments.variance[target].sqrt(), joint)
+        f_star = max_value_samples(posterior, best, generator, self.num_max_samples)
+        picks = greedy_fidelity_batch(belief, target, f_star, self.costs(), admissible, self.cheap_batch)
+        return [(universe[i], j) for i, j in picks]
 
-    def _mf_wl_iterations(self, archs: list[Architecture], values: np.ndarray, fidelities: np.ndarray) -> int | None:
-        """``h`` chosen by marginal likelihood on the (raw, then warped) data prefix at schedule points
-        of the data count: a function of the journal alone, so a resumed run chooses the same."""
-        if len(self.h_values) <= 1:
-            return self.h_values[0] if self.h_values else None
+    def _new_surrogate(self, seed: int) -> MultiFidelitySurrogate:
+        return MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),
+                                      h_values=self.h_values, encoder=self.encoder, maxiter=self.maxiter, seed=seed)
+
+    def _hyperparameters(self, archs: list[Architecture], values: np.ndarray,
+                         fidelities: np.ndarray) -> tuple[int | None, dict[str, torch.Tensor]]:
+        """``(h, hyperparameters)`` fitted at the last refit point of the data count (a function of
+        the journal alone: each fit sees the data prefix up to its point, warm-started from the
+        fit before it, so a resumed run replays the same chain of fits)."""
         start = self.n_init + self.n_init_target
-        point = start + (len(archs) - start) // self.h_every * self.h_every
-        if point not in self._h_at:
-            prefix = slice(0, point)
-            chooser = MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),
-                                             h_values=self.h_values, encoder=self.encoder, maxiter=self.maxiter,
-                                             seed=int(self.rng_for(point).integers(2**31)))
-            prefix_values = self.warp_per_fidelity(values[prefix], fidelities[prefix])
-            self._h_at[point] = chooser.fit(archs[prefix], prefix_values, fidelities[prefix]).h
-        return self._h_at[point]
+        previous = None
+        for k, point in enumerate(refit_points(start, len(archs), self.refit_growth)):
+            if point not in self._fits:
+                self._fits[point] = self._fit_at(point, k, previous, archs, values, fidelities)
+            previous = self._fits[point]
+        assert previous is not None
+        return previous
+
+    def _fit_at(self, point: int, k: int, previous: tuple[int | None, dict[str, torch.Tensor]] | None,
+                archs: list[Architecture], values: np.ndarray,
+                fidelities: np.ndarray) -> tuple[int | None, dict[str, torch.Tensor]]:
+        """The fit on the first ``point`` observations: warm-started from ``previous``, and at every
+        ``H_EVERY_FITS``-th point also fresh for each ``h``; the best by marginal likelihood wins."""
+        prefix = slice(0, point)
+        data = (archs[prefix], self.warp_per_fidelity(values[prefix], fidelities[prefix]), fidelities[prefix])
+        seed = int(self.rng_for(point).integers(2**31))
+        candidates = []
+        if previous is not None:
+            warm = self._new_surrogate(seed).condition(*data, h=previous[0], hyperparameters=previous[1])
+            candidates.append(warm.refit(*data, maxiter=self.maxiter))
+        if previous is None or k % self.H_EVERY_FITS == 0:
+            candidates.append(self._new_surrogate(seed).fit(*data))
+        best = max(candidates, key=lambda c: c.log_marginal_likelihoods[c.h])
+        return best.h, best.fitted_hyperparameters()
 
 
 def believe_pending(surrogate: MultiFidelitySurrogate, archs: list[Architecture], values: np.ndarray,

@@ -157,6 +157,22 @@ class MultiFidelitySurrogate(GPSurrogateBase):
         self.model, self._predictor = model, None
         return self
 
+    def condition(self, archs: Sequence[Architecture], y: Sequence[float] | np.ndarray | torch.Tensor,
+                  fidelities: Sequence[int] | np.ndarray, *, h: int | None,
+                  hyperparameters: dict[str, torch.Tensor]) -> MultiFidelitySurrogate:
+        """The GP of WL depth ``h`` and ``fitted_hyperparameters()`` conditioned on the data, not fitted."""
+        X, Y = self._prepare(archs, y, fidelities, None)
+        model = self._build(X, Y, h)
+        model.load_state_dict(hyperparameters, strict=False)
+        model.eval()
+        self.h, self.model, self._predictor, self.log_marginal_likelihoods = h, model, None, {}
+        return self
+
+    def fitted_hyperparameters(self) -> dict[str, torch.Tensor]:
+        """A copy of the fitted hyperparameters (no data-dependent state), for ``condition``."""
+        self._require_fit()
+        return {k: v.detach().clone() for k, v in hyperparameters(self.model.state_dict()).items()}
+
     def _prepare(self, archs, y, fidelities, candidates) -> tuple[torch.Tensor, torch.Tensor]:
         """Checked, deduplicated model inputs ``[encoding | fidelity]`` and targets (layout set)."""
         archs, values = check_training_data(self.space, archs, y)
@@ -229,7 +245,14 @@ class MultiFidelitySurrogate(GPSurrogateBase):
             return self.model.likelihood(prior, self._one_input_per_fidelity()).variance.reshape(-1)
 
     def pool_moments(self, archs: Sequence[Architecture], batch_size: int = 2048) -> PoolMoments:
-        """Posterior moments of every fidelity at ``archs`` (see ``PoolMoments``).
+        """Posterior moments of every fidelity at ``archs`` (see ``PoolMoments``), in batches."""
+        self._require_fit()
+        X = self.encode(archs, self.target_fidelity)
+        parts = [self.moment_parts(X[start : start + batch_size])[:3] for start in range(0, X.shape[0], batch_size)]
+        return PoolMoments(*(torch.cat([part[k] for part in parts], dim=1) for k in range(3)), self.noise_variances())
+
+    def moment_parts(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Mean, variance, target covariance (``F x m``) at inputs ``X``; ``L^-1 K(X_train, (X, j))`` per ``j``.
 
         With ``K_a`` the architecture kernel and ``B`` the fidelity kernel, the cross-covariance
         of ``f_j(x)`` with the training data is ``K_a(x, X) * B[j, t(X)]``; one architecture
@@ -244,24 +267,15 @@ class MultiFidelitySurrogate(GPSurrogateBase):
         with torch.no_grad():
             B = task_kernel.covar_matrix.to_dense()
             prior_mean = self._prior_means()
-            X = self.encode(archs, target)
-            means, variances, covariances = [], [], []
-            for start in range(0, X.shape[0], batch_size):
-                chunk = X[start : start + batch_size]
-                cross_arch = data_kernel(chunk, train_X).to_dense()
-                diag_arch = data_kernel(chunk, chunk, diag=True)
-                cross = [cross_arch * B[j, train_tasks].unsqueeze(0) for j in range(self.num_fidelities)]
-                solved = [torch.linalg.solve_triangular(predictor.L, c.T, upper=False) for c in cross]
-                mean = torch.stack([prior_mean[j] + cross[j] @ predictor.alpha for j in range(self.num_fidelities)])
-                variance = torch.stack([diag_arch * B[j, j] - (solved[j] ** 2).sum(0)
-                                        for j in range(self.num_fidelities)])
-                covariance = torch.stack([diag_arch * B[target, j] - (solved[target] * solved[j]).sum(0)
-                                          for j in range(self.num_fidelities)])
-                means.append(mean)
-                variances.append(variance.clamp_min(1e-12))
-                covariances.append(covariance)
-        return PoolMoments(torch.cat(means, dim=1), torch.cat(variances, dim=1), torch.cat(covariances, dim=1),
-                           self.noise_variances())
+            cross_arch = data_kernel(X, train_X).to_dense()
+            diag_arch = data_kernel(X, X, diag=True)
+            cross = [cross_arch * B[j, train_tasks].unsqueeze(0) for j in range(self.num_fidelities)]
+            solved = [torch.linalg.solve_triangular(predictor.L, c.T, upper=False) for c in cross]
+            mean = torch.stack([prior_mean[j] + cross[j] @ predictor.alpha for j in range(self.num_fidelities)])
+            variance = torch.stack([diag_arch * B[j, j] - (solved[j] ** 2).sum(0) for j in range(self.num_fidelities)])
+            covariance = torch.stack([diag_arch * B[target, j] - (solved[target] * solved[j]).sum(0)
+                                      for j in range(self.num_fidelities)])
+        return mean, variance.clamp_min(1e-12), covariance, solved
 
     def target_joint(self, archs: Sequence[Architecture]) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean vector and covariance matrix of ``f_target`` at ``archs`` (standardised units)."""
