@@ -264,7 +264,7 @@ def test_wrong_problem_kinds_raise_unsupported():
     with pytest.raises(UnsupportedError, match="does not apply.*'mf-mes'"):
         acquisition_for("mes", "single-objective", "multi-fidelity")
     with pytest.raises(UnsupportedError, match="no acquisition applies.*supported problem kinds"):
-        acquisitions_for("multi-objective", "multi-fidelity")
+        acquisitions_for("many-objective", "multi-fidelity")
     with pytest.raises(UnsupportedError, match="no acquisition applies"):
         acquisition_for("mes", "many-objective")
     with pytest.raises(TypeError):

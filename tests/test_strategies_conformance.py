@@ -8,10 +8,12 @@ from collections.abc import Sequence
 import pytest
 
 from infonas.strategies import STRATEGIES, Strategy, Suggestion, register_strategy
+from infonas.study import Study
 from infonas.testing.strategies import (
     MULTI_FIDELITY,
     MULTI_OBJECTIVE,
     SINGLE_OBJECTIVE,
+    Problem,
     StrategyCase,
     StrategyConformance,
 )
@@ -85,3 +87,38 @@ def test_register_strategy_refuses_a_taken_name():
         register_strategy("rs", FirstUnseen)
     with pytest.raises(ValueError, match="name"):
         register_strategy("", FirstUnseen)
+
+
+# bo-mf-pareto: a Pareto search over fidelities. TestEveryStrategy runs it on the multi-fidelity
+# problem (one objective, no computed ones: every point covers every other, so its front is the
+# optimum); TestMultiFidelityPareto on the problem it is made for, both at once.
+PROBLEMS["bo-mf-pareto"] = MULTI_FIDELITY
+OPTIONS["bo-mf-pareto"] = {**GP, "n_init_target": 2, "num_samples": 16}
+
+
+class _CheapParetoProblem(Problem):
+    """The fake's metric at two fidelities (cheap costs 0.1) against the cell's exact FLOPs."""
+
+    def __init__(self, case: StrategyCase) -> None:
+        super().__init__(case)
+        from search_spaces.nb201.cost_tables import ArchitectureCosts
+        from search_spaces.nb201.network import NetworkConfig
+
+        costs = ArchitectureCosts.measure(self.space, NetworkConfig.for_dataset("cifar10"), latency=False)
+        self.arguments = {"objectives": "acc:max,flops:min", "computed": costs, "reference_point": {"acc": 0.0}}
+
+
+class TestMultiFidelityPareto(StrategyConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def case(cls) -> StrategyCase:
+        return StrategyCase("bo-mf-pareto", MULTI_FIDELITY, OPTIONS["bo-mf-pareto"])
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def problem(cls, case: StrategyCase) -> Problem:
+        return _CheapParetoProblem(case)
+
+    def test_it_is_the_problem_meant(self, reference: Study) -> None:
+        assert reference.is_multi_objective and len(reference.evaluator.fidelities) == 2
+        assert {t.fidelity for t in reference.finished_trials()} == {"acc", "acc_cheap"}

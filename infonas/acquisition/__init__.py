@@ -4,7 +4,8 @@ One table (``PROBLEM_ACQUISITIONS``) maps a problem kind (single or multi-object
 multi-fidelity) to the acquisitions that apply, the default first; every name in it is a key of
 ``ACQUISITIONS``. Strategies choose an acquisition with ``acquisition_for`` and never compute one
 themselves. The modules: ``single`` (LogEI, MES, Thompson sampling), ``multi_fidelity`` (MF-MES
-over (architecture, fidelity) pairs), ``pareto`` (PFES and qLogNEHVI), ``gaussian`` (the MES
+over (architecture, fidelity) pairs), ``pareto`` (PFES and qLogNEHVI), ``mf_pareto`` (PFES over
+(architecture, fidelity) pairs, per unit cost), ``gaussian`` (the MES
 formula and joint draws they share), ``information`` (the gain of a noisy or cheaper look, for
 noisy MES and MF-MES), ``candidates`` (the pools).
 
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from infonas.acquisition.information import fidelity_information_gain, hermite_nodes, observation_correlation
+from infonas.acquisition.mf_pareto import multi_fidelity_pareto_entropy
 from infonas.acquisition.multi_fidelity import multi_fidelity_mes
 from infonas.acquisition.pareto import log_nehvi, pareto_front_entropy, screen_for_front
 from infonas.acquisition.single import (
@@ -51,6 +53,7 @@ __all__ = [
     "max_value_entropy",
     "max_value_samples",
     "multi_fidelity_mes",
+    "multi_fidelity_pareto_entropy",
     "observation_correlation",
     "pareto_front_entropy",
     "register_acquisition",
@@ -63,7 +66,8 @@ SINGLE_FIDELITY, MULTI_FIDELITY = "single-fidelity", "multi-fidelity"
 
 #: Every acquisition by name. Signatures differ by problem kind: single-objective ones score a
 #: ``PoolPosterior``; ``mf-mes`` ranks (architecture, fidelity) pairs; ``pfes`` and ``log-nehvi``
-#: score candidates for a Pareto front (see their modules).
+#: score candidates for a Pareto front, ``mf-pfes`` (architecture, fidelity) pairs for one (see
+#: their modules).
 #: Read-only views; ``register_acquisition`` is the one way to add to them.
 _ACQUISITIONS: dict[str, Callable] = {
     "mes": max_value_entropy,
@@ -73,6 +77,7 @@ _ACQUISITIONS: dict[str, Callable] = {
     "mf-mes": multi_fidelity_mes,
     "pfes": pareto_front_entropy,
     "log-nehvi": log_nehvi,
+    "mf-pfes": multi_fidelity_pareto_entropy,
 }
 ACQUISITIONS: Mapping[str, Callable] = MappingProxyType(_ACQUISITIONS)
 
@@ -81,6 +86,7 @@ _PROBLEM_ACQUISITIONS: dict[tuple[str, str], tuple[str, ...]] = {
     (SINGLE_OBJECTIVE, SINGLE_FIDELITY): ("mes", "log-ei", "log-aei", "ts"),
     (SINGLE_OBJECTIVE, MULTI_FIDELITY): ("mf-mes",),
     (MULTI_OBJECTIVE, SINGLE_FIDELITY): ("pfes", "log-nehvi"),
+    (MULTI_OBJECTIVE, MULTI_FIDELITY): ("mf-pfes",),
 }
 PROBLEM_ACQUISITIONS: Mapping[tuple[str, str], tuple[str, ...]] = MappingProxyType(_PROBLEM_ACQUISITIONS)
 

@@ -47,6 +47,8 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     # Multi-objective: BoTorch's qLogNEHVI, and information gain about the Pareto front.
     "bo-ehvi": _lazy("infonas.strategies.multi_objective", "ParetoStrategy", acquisition="log-nehvi"),
     "bo-mesmo": _lazy("infonas.strategies.multi_objective", "ParetoStrategy", acquisition="pfes"),
+    # Both: information about the Pareto front per unit cost, over (architecture, fidelity) pairs.
+    "bo-mf-pareto": _lazy("infonas.strategies.mf_pareto", "MultiFidelityParetoStrategy"),
     # Multi-objective peer: NSGA-II (pymoo) with mutation over the categorical encoding.
     "nsga2": _lazy("infonas.strategies.nsga2", "NSGA2Strategy"),
 }
