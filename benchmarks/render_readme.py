@@ -161,16 +161,24 @@ def render_multi_fidelity(results: dict[str, Any], options: dict[str, str]) -> l
     points = _timing_points(results)
     costs = [r["cost_to_optimum"] for r in methods.values()]
     quality = _bold_best([_median_p(c, 0.9, ".3g") for c in costs], [percentile(c, 0.5) for c in costs], False)
+    charged = results.get("unit_seconds") is not None
     rows = []
     for i, (method, record) in enumerate(methods.items()):
         evaluations = [len(curve) for curve in record["cost_curves"]]
-        rows.append([_name(method, options), f"{sum(c is not None for c in costs[i])}/{len(costs[i])}", quality[i],
-                     _sorted_costs(costs[i]),
-                     f"{statistics.median(evaluations):g} ({statistics.median(record['target_evaluations']):g})",
-                     _timing_cell(record, points)])
-    return _table(["method", "seeds reaching the optimum", "median cost to the optimum (p90)",
-                   "cost per seed (sorted)", "median evaluations (target-fidelity ones)", _timing_header(points)],
-                  rows)
+        setup = record.get("setup_cost") or 0.0
+        row = [_name(method, options) + (f" (+{setup:.3g} setup)" if setup else ""),
+               f"{sum(c is not None for c in costs[i])}/{len(costs[i])}", quality[i], _sorted_costs(costs[i]),
+               f"{statistics.median(evaluations):g} ({statistics.median(record['target_evaluations']):g})"]
+        if charged:
+            row.append(f"{_median_p(record['charged_cost_to_optimum'], 0.9, '.3g')}; "
+                       f"{percentile(record['suggest_share'], 0.5):.1%}")
+        rows.append(row + [_timing_cell(record, points)])
+    header = ["method", "seeds reaching the optimum", "median cost to the optimum (p90)", "cost per seed (sorted)",
+              "median evaluations (target-fidelity ones)"]
+    if charged:
+        header.append(f"with suggestion time at {results['unit_seconds']:g} s per target evaluation: median cost "
+                      "(p90); share of wall-clock suggesting")
+    return _table(header + [_timing_header(points)], rows)
 
 
 def render_pareto(results: dict[str, Any], options: dict[str, str]) -> list[str]:
@@ -179,13 +187,29 @@ def render_pareto(results: dict[str, Any], options: dict[str, str]) -> list[str]
     early = [max(1, results["budget"] // 4), max(1, results["budget"] // 2)]
     ratios = [r["hv_ratio"] for r in methods.values()]
     quality = _bold_best([_median_p(r, 0.1, ".5f") for r in ratios], [percentile(r, 0.5) for r in ratios], True)
+    by_cost = "cost_grid" in results
+    if by_cost:  # the budget counts cost: ratios at a quarter and half of it, from the median curve on the grid
+        grid = results["cost_grid"]
+        early = [min(range(len(grid)), key=lambda i, q=q: abs(grid[i] - results["budget"] * q)) for q in (0.25, 0.5)]
+    shares = "front_share" in next(iter(methods.values()), {})
     rows = []
     for i, (method, record) in enumerate(methods.items()):
-        after = [statistics.median(curve[n - 1] for curve in record["hv_curves"]) for n in early]
-        rows.append([_name(method, options), quality[i], f"{min(ratios[i]):.5f}", f"{max(ratios[i]):.5f}",
-                     " / ".join(f"{a:.5f}" for a in after), _timing_cell(record, points)])
-    return _table(["method", "median hypervolume ratio (p10)", "min", "max",
-                   f"median after {early[0]} / {early[1]} evaluations", _timing_header(points)], rows)
+        if by_cost:
+            after = [record["hv_at_cost"][n] for n in early]
+        else:
+            after = [statistics.median(curve[n - 1] for curve in record["hv_curves"]) for n in early]
+        setup = record.get("setup_cost") or 0.0
+        row = [_name(method, options) + (f" (+{setup:.3g} setup)" if setup else ""), quality[i],
+               f"{min(ratios[i]):.5f}", f"{max(ratios[i]):.5f}", " / ".join(f"{a:.5f}" for a in after)]
+        if shares:
+            row.append(f"{statistics.median(record['front_share']):.2f}")
+        rows.append(row + [_timing_cell(record, points)])
+    when = (f"median at cost {grid[early[0]]:g} / {grid[early[1]]:g}" if by_cost
+            else f"median after {early[0]} / {early[1]} evaluations")
+    header = ["method", "median hypervolume ratio (p10)", "min", "max", when]
+    if shares:
+        header.append("median share of the true front's cells found")
+    return _table(header + [_timing_header(points)], rows)
 
 
 def render_surrogate(results: dict[str, Any], options: dict[str, str]) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Unit", "fitted_limits", "format_natural", "unit_of"]
+__all__ = ["Unit", "fidelity_pairs", "fidelity_pairs_figure", "fitted_limits", "format_natural", "unit_of"]
 
 #: How far axes reach beyond the front (or the incumbent curve), as a fraction of its span.
 PAD = 0.25
@@ -276,4 +276,42 @@ def front_figure(plt: Any, study: Any, caption: str, true_front: np.ndarray | No
         axis.set_ylabel(f"{units[first.name].label}, {'higher' if first.maximize else 'lower'} is better")
         axis.legend(loc="best", fontsize=8)
     figure.suptitle(caption, fontsize=10)
+    return figure
+
+
+def fidelity_pairs(study: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per cheap fidelity, the objective's values there and at the target for the architectures
+    evaluated at both (complete trials only; fidelities with no such architecture are left out)."""
+    target, name = study.evaluator.target_fidelity, study.objective
+    complete = [t for t in study.finished_trials() if t.is_complete and name in t.metrics]
+    at_target = {t.arch.key: t.metrics[name] for t in complete if t.fidelity == target}
+    pairs = {}
+    for fidelity in sorted(study.evaluator.fidelities.values(), key=lambda f: f.level):
+        if fidelity.name == target:
+            continue
+        cheap = {t.arch.key: t.metrics[name] for t in complete if t.fidelity == fidelity.name}
+        both = [key for key in cheap if key in at_target]
+        if both:
+            pairs[fidelity.name] = (np.array([cheap[k] for k in both]), np.array([at_target[k] for k in both]))
+    return pairs
+
+
+def fidelity_pairs_figure(plt: Any, study: Any, pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> Any:
+    """Cheap against target values of the objective, one marker per cheap fidelity, in natural units;
+    the legend gives each pair's Spearman rank correlation (scipy) when three or more points allow it."""
+    from scipy.stats import spearmanr
+
+    target, name = study.evaluator.target_fidelity, study.objective
+    figure, axis = plt.subplots(figsize=(5.5, 4.6))
+    for k, (fidelity, (cheap, at_target)) in enumerate(pairs.items()):
+        unit = unit_of(name, np.concatenate([cheap, at_target]))
+        rho = float(spearmanr(cheap, at_target).statistic) if len(cheap) >= 3 and np.ptp(cheap) > 0 \
+            and np.ptp(at_target) > 0 else float("nan")
+        label = f"{fidelity}: {len(cheap)} architectures" + ("" if np.isnan(rho) else f", Spearman {rho:.2f}")
+        axis.scatter(unit(cheap), unit(at_target), s=18, color=f"C{k + 1}", label=label)
+        axis.set_xlabel(f"{unit.label.replace(name, f'{name} at {fidelity}')}")
+        axis.set_ylabel(f"{unit.label.replace(name, f'{name} at {target}')}")
+    axis.legend(loc="best", fontsize=8)
+    axis.set_title(f"{study.store.config['strategy']}: cheap against target, architectures evaluated at both",
+                   fontsize=10)
     return figure

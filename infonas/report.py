@@ -14,11 +14,15 @@ import numpy as np
 
 from infonas.exceptions import InvalidArgumentError, RunStoreError
 from infonas.plots import format_natural, unit_of
+from infonas.report_fidelity import fidelity_correlation, fidelity_lines, fidelity_summary
 from infonas.results import HypervolumeScale, objective_matrix
 from infonas.storage import RunStore
 from infonas.storage.events import FORMAT_VERSION
 from infonas.storage.salvage import SalvagedStore
 from infonas.study import Study
+
+__all__ = ["fidelity_correlation", "fidelity_summary", "hypervolume_ratio", "hypervolume_scale", "load_for_report",
+           "pareto_lines", "run_figures", "summary_json", "summary_text", "table_optimum", "trials_json", "write_plots"]
 
 
 def load_for_report(run_dir: str | Path) -> tuple[Study, str | None]:
@@ -78,9 +82,11 @@ def summary_text(study: Study, top: int = 5) -> str:
          f"{len(study.pending)} pending"),
         f"cost       {study.spent_cost():.6g}",
     ]
-    setup = study.evaluator.setup_cost()
+    fidelities = fidelity_summary(study)
+    setup, seconds = fidelities["setup"]["cost"], fidelities["setup"]["seconds"]
     if setup > 0:
-        lines.append(f"setup      {setup:.6g} of that cost, charged once (training the supernet)")
+        measured = f", {seconds:.4g} s measured" if seconds else ""
+        lines.append(f"setup      {setup:.6g} of that cost, charged once (training the supernet{measured})")
     if not study.best(1):
         lines.append(f"no trial succeeded at the target fidelity ({study.evaluator.target_fidelity}) yet: "
                      "nothing to rank")
@@ -89,7 +95,7 @@ def summary_text(study: Study, top: int = 5) -> str:
     if best and optimum is not None:
         regret = (optimum - best[0].metrics[study.objective]) * (1 if study.maximize else -1)
         lines.append(f"regret     {regret:.6g} (table optimum {optimum:.6g})")
-    lines.extend(_fidelity_lines(study))
+    lines.extend(fidelity_lines(study, fidelities))
     if study.is_multi_objective:
         lines.extend(pareto_lines(study))
         return "\n".join(lines)
@@ -100,44 +106,6 @@ def summary_text(study: Study, top: int = 5) -> str:
     for rank, trial in enumerate(best, start=1):
         lines.append(f"{rank:<6}{trial.number:>6}{trial.metrics[study.objective]:>18.6g}  {study.space.format(trial.arch)}")
     return "\n".join(lines)
-
-
-def fidelity_correlation(study: Study) -> np.ndarray | None:
-    """The inter-fidelity correlation a multi-fidelity GP learns from the run's journal (``None``
-    with one fidelity, or too little data: two distinct results per fidelity are needed)."""
-    fidelities = sorted(study.evaluator.fidelities.values(), key=lambda f: f.level)
-    if len(fidelities) < 2:
-        return None
-    index = {f.name: j for j, f in enumerate(fidelities)}
-    data = [(t.arch, t.metrics[study.objective], index[t.fidelity]) for t in study.finished_trials()
-            if t.is_complete and study.objective in t.metrics and t.fidelity in index]
-    for j in range(len(fidelities)):
-        if len({round(v, 12) for _, v, f in data if f == j}) < 2:
-            return None
-    from infonas.surrogates import MultiFidelitySurrogate
-
-    archs, values, groups = zip(*data)
-    model = MultiFidelitySurrogate(study.space, "wl+hamming", num_fidelities=len(fidelities), seed=study.seed)
-    return model.fit(list(archs), list(values), list(groups)).fidelity_correlation()
-
-
-def _fidelity_lines(study: Study) -> list[str]:
-    """Per fidelity: evaluations and cost; the learned inter-fidelity correlation."""
-    fidelities = sorted(study.evaluator.fidelities.values(), key=lambda f: f.level)
-    if len(fidelities) < 2:
-        return []
-    lines = [""]
-    for fidelity in fidelities:
-        trials = [t for t in study.finished_trials() if t.fidelity == fidelity.name]
-        lines.append(f"fidelity   {fidelity.name}: {len(trials)} evaluations, cost {sum(t.cost for t in trials):.6g}")
-    correlation = fidelity_correlation(study)
-    if correlation is None:
-        lines.append("learned inter-fidelity correlation: not enough data yet (two distinct results per fidelity)")
-    else:
-        names = [f.name for f in fidelities]
-        lines.append(f"learned inter-fidelity correlation ({', '.join(names)}):")
-        lines.extend("  " + " ".join(f"{v:7.3f}" for v in row) for row in correlation)
-    return lines
 
 
 def hypervolume_scale(study: Study) -> HypervolumeScale | None:
@@ -248,7 +216,7 @@ def summary_json(study: Study) -> dict[str, Any]:
         "run": str(study.store.path), "strategy": study.store.config["strategy"], "seed": study.seed,
         "objectives": [str(o) for o in study.objectives], "finished": len(finished),
         "complete": sum(t.is_complete for t in finished), "pending": len(study.pending), "cost": study.spent_cost(),
-        "setup_cost": study.evaluator.setup_cost(),
+        "setup_cost": study.evaluator.setup_cost(), **fidelity_summary(study),
         "table_optimum": optimum,
         "regret": None if not best or optimum is None
         else (optimum - best[0].metrics[study.objective]) * (1 if study.maximize else -1),
@@ -276,7 +244,8 @@ def run_figures(study: Study, plt: Any) -> list[tuple[str, Any]]:
     """The run's figures by file name (``infonas.plots`` draws them; ``write_plots`` saves them).
 
     One objective: ``incumbent.png`` (every evaluation, cheap fidelities marked, and the
-    incumbent against cost) and, on a table, ``regret.png``. Several: ``pareto.png`` (the front,
+    incumbent against cost) and, on a table, ``regret.png``. Several fidelities add
+    ``fidelities.png`` (cheap against target values of the architectures evaluated at both). Several: ``pareto.png`` (the front,
     axes fitted to it), ``incumbent.png`` (hypervolume ratio against evaluations) and
     ``hypervolume.png`` (``1 - ratio`` against cost). With no successful trial, ``incumbent.png``
     says so instead of drawing empty axes.
@@ -293,6 +262,22 @@ def run_figures(study: Study, plt: Any) -> list[tuple[str, Any]]:
     if not any(t.is_complete for t in finished):
         return [("incumbent.png", plots.message_figure(plt, f"{strategy}: nothing to plot",
                                                        _no_success_text(finished)))]
+    return _objective_figures(study, plt) + _fidelity_figures(study, plt)
+
+
+def _fidelity_figures(study: Study, plt: Any) -> list[tuple[str, Any]]:
+    """``fidelities.png``: each cheap fidelity's value against the target's, for the architectures
+    evaluated at both (none with one fidelity or no such architecture)."""
+    from infonas import plots
+
+    pairs = plots.fidelity_pairs(study)
+    return [("fidelities.png", plots.fidelity_pairs_figure(plt, study, pairs))] if pairs else []
+
+
+def _objective_figures(study: Study, plt: Any) -> list[tuple[str, Any]]:
+    from infonas import plots
+
+    strategy = study.store.config["strategy"]
     rows = study.history()
     if not study.is_multi_objective:
         figures = [("incumbent.png", plots.incumbent_figure(plt, study, rows))]

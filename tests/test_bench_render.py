@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -372,3 +373,25 @@ def test_fidelity_and_memory_files_render_between_markers_with_provenance(tmp_pa
                     and not line.startswith("| training")]) == rows
         assert block[-1] == (f"_From `benchmarks/results/{name}`: `infonas bench fidelity --table t.csv`, commit "
                              "`0123456`, 2026-01-02, 4 cores (2 usable), 1 worker(s), 2 s._")
+
+
+def test_cost_budgets_render_setup_charged_suggestions_ratios_at_cost_and_front_shares(tmp_path,
+                                                                                        synthetic_table_file):
+    common = ["--table", synthetic_table_file, "--quiet", "--cheap", "acc_cheap", "--cheap-cost", 0.1]
+    invoke("bench", "search", *common, "--objective", "acc", "--methods", "rs", "--seeds", 2, "--budget", 4,
+           "--cheap-setup-cost", 1.5, "--unit-seconds", 2.0, "--out", tmp_path / "search_mf.json")
+    invoke("bench", "pareto", *common, "--objectives", "acc:max,params:min", "--methods", "rs", "--seeds", 2,
+           "--budget", 8, "--out", tmp_path / "pareto_params.json")
+    text = render_readme.render("<!-- results:search_mf.json -->\n<!-- /results -->\n"
+                                "<!-- results:pareto_params.json -->\n<!-- /results -->\n", tmp_path)
+    search = _block(text, "search_mf.json")
+    assert "with suggestion time at 2 s per target evaluation" in search[0]
+    record = _load(tmp_path, "search_mf.json")["methods"]["rs"]
+    (row,) = [line for line in search if line.startswith("| `rs`")]
+    assert "setup" not in row  # rs never uses the cheap fidelity, so it pays no setup
+    assert f"{percentile(record['suggest_share'], 0.5):.1%}" in row
+    pareto = _block(text, "pareto_params.json")
+    assert "median at cost 1.92 / 4" in pareto[0]  # the grid points (of 50) nearest a quarter and half and "share of the true front's cells found" in pareto[0]
+    record = _load(tmp_path, "pareto_params.json")["methods"]["rs"]
+    (row,) = [line for line in pareto if line.startswith("| `rs`")]
+    assert f"{statistics.median(record['front_share']):.2f}" in row

@@ -190,13 +190,17 @@ def test_library_warnings_reach_stderr_as_bare_lines(tmp_path, synthetic_table_f
     assert "a warning from the library\n" in result.stderr and "a warning" not in result.stdout
 
 
-def test_search_defaults_are_the_study_defaults():
+def test_search_defaults_are_the_study_defaults(tmp_path, tiny_table_file):
     from infonas.cli import search
     from infonas.study import DEFAULT_BATCH_SIZE, DEFAULT_SEED, DEFAULT_STRATEGY
 
     defaults = {p.name: p.default for p in search.params}
-    assert (defaults["strategy"], defaults["seed"], defaults["batch_size"]) == (
-        DEFAULT_STRATEGY, DEFAULT_SEED, DEFAULT_BATCH_SIZE)
+    assert (defaults["seed"], defaults["batch_size"]) == (DEFAULT_SEED, DEFAULT_BATCH_SIZE)
+    # The strategy depends on the job (the main job's are tested in test_main_job): a table's is the Study's.
+    run = tmp_path / "run"
+    assert invoke("search", "--table", tiny_table_file, "--objective", "acc", "--budget", 2, "--run-dir", run,
+                  "--quiet").exit_code == 0
+    assert json.loads((run / "config.json").read_text())["strategy"] == DEFAULT_STRATEGY
 
 
 def test_progress_follows_quiet(tmp_path, synthetic_table_file, monkeypatch):
@@ -313,6 +317,7 @@ def _one_line_error(result, *codes):
     (["--cheap", "acc_cheap"], 2, "go together"),
     (["--epochs", 0], 2, "'--epochs'"),
     (["--epochs", 3], 2, "trains nothing"),
+    (["--channels", 4], 2, "trains nothing"),
     (["--reference-point", "acc=1"], 2, "several --objectives"),
     (["--strategy", "bo-mf"], 1, "two or more fidelities"),
     (["--objectives", "acc:max,flops:sideways", "--strategy", "nsga2"], 2, "direction"),

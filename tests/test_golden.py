@@ -34,12 +34,13 @@ def replay(entry: dict, table, steps: int, spec: dict) -> list[list[str]]:
 
     space = table.space
     objective = spec["objective"]
-    if entry["problem"] == "pareto":
+    if entry["problem"] in ("pareto", "mf-pareto"):
         from search_spaces.nb201.cost_tables import ArchitectureCosts
         from search_spaces.nb201.network import NetworkConfig
 
         costs = ArchitectureCosts.measure(space, NetworkConfig.for_dataset("cifar10"), latency=False)
-        study = Study.create(None, space, TabularEvaluator(table, objective), strategy=entry["strategy"],
+        cheap = spec["cheap"] if entry["problem"] == "mf-pareto" else None
+        study = Study.create(None, space, TabularEvaluator(table, objective, cheap=cheap), strategy=entry["strategy"],
                              seed=entry["seed"], objectives=spec["objectives"], computed=costs)
     else:
         cheap = spec["cheap"] if entry["problem"] == "mf" else None
@@ -76,7 +77,9 @@ def test_the_asset_covers_every_strategy():
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
-    # Re-record after a deliberate behaviour change: every strategy, seeds 0-2, 40 asks.
+    # Re-record after a deliberate behaviour change: every strategy, seeds 0-2, 40 asks; with
+    # strategy names after OUT.json, only theirs (a new strategy's entries need a "problem":
+    # "single", "mf", "pareto" or "mf-pareto", added by hand before recording).
     import subprocess
 
     from conftest import nb201_table_path
@@ -86,7 +89,10 @@ if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
 
     spec = golden()
     table = TabularBenchmark.from_csv(nb201_table_path(), NB201Space())
+    only = set(sys.argv[3:])
     for entry in spec["trajectories"]:
+        if only and entry["strategy"] not in only:
+            continue
         entry["asked"] = replay(entry, table, spec["evaluations"], spec)
         print(entry["strategy"], entry["seed"], file=sys.stderr)
     spec["commit"] = subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()

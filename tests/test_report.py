@@ -198,3 +198,59 @@ def test_no_successful_trial_gives_a_message_not_empty_axes(space, tmp_path, plt
     assert "no trial succeeded at the target fidelity (acc) yet" in summary_text(study)
     (path,) = write_plots(study, tmp_path / "plots")
     assert path.name == "incumbent.png" and path.stat().st_size > 0
+
+
+def _paired_study(space) -> Study:
+    """Six architectures at the cheap fidelity, four of them also at the target; one ask of three
+    trials (0.5 s, shared), then asks of 0.25 s; each result measured ``seconds`` beside its cost."""
+    evaluator = FakeEvaluator(space, cheap_cost=0.1)
+    study = Study.create(None, space, evaluator, "acc", strategy="rs", seed=0)
+    rng = np.random.default_rng(2)
+    archs = [space.sample(rng) for _ in range(6)]
+    plan = [(arch, "acc_cheap") for arch in archs] + [(arch, "acc") for arch in archs[:4]]
+    for number, (arch, fidelity) in enumerate(plan):
+        seconds = 0.5 if number < 3 else 0.25
+        study.store.append(TrialAsked(number, space.format(arch), fidelity, 0.0, seconds).to_json())
+        if number in (0, 1):
+            continue  # trials 0-2 were asked together: their results come after the third asked line
+        for told in ((0, 1, 2) if number == 2 else (number,)):
+            arch_told, fidelity_told = plan[told]
+            result = evaluator.evaluate(arch_told, fidelity_told)
+            study.store.append(TrialFinished(told, result.status, {**result.metrics, "seconds": 2.0 * result.cost},
+                                             result.cost).to_json())
+    return Study(study.store, space, evaluator)
+
+
+def test_fidelity_summary_counts_cost_seconds_and_each_ask_once(space) -> None:
+    from infonas.report_fidelity import fidelity_summary, suggest_time
+
+    study = _paired_study(space)
+    timing = suggest_time(study)
+    assert timing["suggest_seconds"] == pytest.approx(0.5 + 7 * 0.25)  # the batch of three counted once
+    assert timing["evaluate_seconds"] == pytest.approx(2.0 * (6 * 0.1 + 4 * 1.0))
+    assert timing["share"] == pytest.approx(2.25 / (2.25 + 9.2))
+    summary = fidelity_summary(study)
+    rows = {row["name"]: row for row in summary["fidelities"]}
+    assert (rows["acc_cheap"]["evaluations"], rows["acc"]["evaluations"]) == (6, 4)
+    assert rows["acc_cheap"]["cost"] == pytest.approx(0.6) and rows["acc"]["seconds"] == pytest.approx(8.0)
+    correlation = np.asarray(summary["correlation"])
+    assert correlation.shape == (2, 2) and np.allclose(np.diag(correlation), 1.0)
+    text = summary_text(study)
+    assert "fidelity   acc_cheap: 6 evaluations at 0.1 each, cost 0.6, 1.2 s measured" in text
+    assert "suggesting 2.25 s, 19.7% of the run's working time" in text
+    assert summary_json(study)["suggest"]["share"] == pytest.approx(timing["share"])
+
+
+def test_the_fidelity_plot_pairs_cheap_and_target_values_of_one_architecture(space, plt) -> None:
+    study = _paired_study(space)
+    figures = dict(run_figures(study, plt))
+    assert set(figures) == {"incumbent.png", "fidelities.png"}
+    (axis,) = figures["fidelities.png"].axes
+    (points,) = axis.collections
+    at_target = {t.arch.key: t.metrics["acc"] for t in study.finished_trials() if t.fidelity == "acc"}
+    expected = sorted((t.metrics["acc"], at_target[t.arch.key]) for t in study.finished_trials()
+                      if t.fidelity == "acc_cheap" and t.arch.key in at_target)
+    drawn = sorted(map(tuple, points.get_offsets().tolist()))
+    assert len(expected) == 4 and np.allclose(drawn, expected)
+    assert "acc_cheap: 4 architectures, Spearman" in _texts(figures["fidelities.png"])
+    assert "acc at acc_cheap" in axis.get_xlabel() and "acc at acc" in axis.get_ylabel()

@@ -3,7 +3,8 @@
 A spec is a small dict whose ``kind`` names a registered builder: ``{"kind": "table", "path": ...,
 "objective": ..., "cheap": {...}}`` or ``{"kind": "training", "dataset": "digits", ...}``.
 ``{"kind": "supernet", "dataset": "mnist1d", "mode": "spos", "checkpoint_dir": ...}`` scores
-cells on a weight-sharing supernet. ``Study.load`` calls ``build_evaluator(config["evaluator"], space)``; a new evaluator becomes
+cells on a weight-sharing supernet; ``{"kind": "chain", "cheap": {...}, "target": {...}, "costs": ...}``
+makes two specs the two fidelities of one evaluator (``chain_spec``, ``mnist1d_chain_spec``). ``Study.load`` calls ``build_evaluator(config["evaluator"], space)``; a new evaluator becomes
 resumable by ``register_evaluator("mine", builder)``.
 
 Example:
@@ -15,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,40 @@ def supernet_spec(checkpoint_dir: str | Path, **options: Any) -> dict[str, Any]:
     return {"kind": "supernet", "checkpoint_dir": str(Path(checkpoint_dir).resolve()), **options}
 
 
+def chain_spec(cheap: Mapping[str, Any], target: Mapping[str, Any], costs: Mapping[str, float],
+               setup_cost: float = 0.0, **extra: Any) -> dict[str, Any]:
+    """Spec of a ``FidelityChain``: a cheap and a target spec, fixed prices per fidelity (target = 1)
+    and the price of the cheap one's setup; ``extra`` (e.g. where the prices come from) is kept as is."""
+    return {"kind": "chain", "cheap": dict(cheap), "target": dict(target), "costs": dict(costs),
+            "setup_cost": float(setup_cost), **extra}
+
+
+#: The network of the mnist1d ground-truth table (benchmarks/data/nb201_mnist1d.json): the main
+#: job trains and scores cells with it, so its results and the table's agree.
+MNIST1D_NETWORK: dict[str, Any] = {"channels": 8, "num_cells": 1, "batch_size": 64, "learning_rate": 0.1}
+
+
+def mnist1d_chain_spec(checkpoint_dir: str | Path, *, epochs: int = 3, supernet_epochs: int = 30,
+                       recalibration_batches: int = 10, **network: Any) -> dict[str, Any]:
+    """The main job's evaluator: a spos supernet on mnist1d (trained once, checkpointed in
+    ``checkpoint_dir``) as the cheap fidelity, ``epochs``-epoch training as the target, priced by
+    ``infonas.evaluators.chain.measured_costs``. ``network`` overrides ``MNIST1D_NETWORK``.
+
+    Example:
+        >>> spec = mnist1d_chain_spec("/tmp/run/supernet", epochs=3, supernet_epochs=30)
+        >>> spec["target"]["channels"], round(spec["costs"]["supernet"], 3), spec["costs"]["train"]
+        (8, 0.045, 1.0)
+    """
+    from infonas.evaluators.chain import measured_costs
+
+    settings = {**MNIST1D_NETWORK, **network}
+    prices = measured_costs(epochs, supernet_epochs, recalibration_batches)
+    cheap = supernet_spec(checkpoint_dir, dataset="mnist1d", mode="spos", epochs=supernet_epochs,
+                          recalibration_batches=recalibration_batches, **settings)
+    target = training_spec(dataset="mnist1d", epochs=epochs, **settings)
+    return chain_spec(cheap, target, prices["costs"], prices["setup_cost"], cost_source=prices["cost_source"])
+
+
 def _build_table(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
     from infonas.evaluators.tabular import (  # deferred: reads a file
         TabularBenchmark,
@@ -54,6 +90,21 @@ def _build_table(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
                             extra_metrics=spec.get("extra_metrics", ()))
 
 
+@functools.lru_cache(maxsize=4)
+def _splits(dataset: str, split_seed: int) -> tuple[Any, ...]:
+    """An embedded data set's splits, made once per process: a chain's two evaluators (and a
+    report's rebuild) share them, and generating MNIST-1D takes seconds. Evaluators only read them."""
+    from infonas.datasets import load_splits
+
+    return tuple(load_splits(dataset, split_seed))
+
+
+def _split_seed(spec: Mapping[str, Any]) -> int:
+    """The seed that splits a spec's data set (the evaluators' rule: ``split_seed``, else ``seed``)."""
+    seed = spec.get("split_seed")
+    return int(spec.get("seed", 0) if seed is None else seed)
+
+
 def _build_training(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
     from infonas.datasets import DATASETS
     from infonas.evaluators.training import TrainingEvaluator  # deferred: loads torch
@@ -61,19 +112,27 @@ def _build_training(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
     dataset = spec.get("dataset", "digits")
     if dataset not in DATASETS:
         raise UnsupportedError(f"training spec names dataset {dataset!r}; the embedded data sets are {sorted(DATASETS)}")
-    return TrainingEvaluator(dataset, **{k: v for k, v in spec.items() if k not in ("kind", "dataset")})
+    return TrainingEvaluator(_splits(dataset, _split_seed(spec)),
+                             **{k: v for k, v in spec.items() if k not in ("kind", "dataset")})
 
 
 def _build_supernet(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
     from infonas.evaluators.supernet import SupernetEvaluator  # deferred: loads torch
 
     options = {k: v for k, v in spec.items() if k not in ("kind", "dataset")}
-    return SupernetEvaluator(spec.get("dataset", "mnist1d"), **options)
+    return SupernetEvaluator(_splits(spec.get("dataset", "mnist1d"), _split_seed(spec)), **options)
+
+
+def _build_chain(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
+    from infonas.evaluators.chain import FidelityChain
+
+    return FidelityChain(build_evaluator(spec["cheap"], space), build_evaluator(spec["target"], space),
+                         costs=spec["costs"], setup_cost=spec.get("setup_cost", 0.0), rename=spec.get("rename"))
 
 
 #: Evaluator kind -> builder from (spec, space). Extend with ``register_evaluator``.
 EVALUATORS: dict[str, EvaluatorBuilder] = {"table": _build_table, "training": _build_training,
-                                           "supernet": _build_supernet}
+                                           "supernet": _build_supernet, "chain": _build_chain}
 
 
 def register_evaluator(kind: str, builder: EvaluatorBuilder) -> None:
