@@ -352,3 +352,30 @@ def bench_memory(dataset: str, channels: int, batch_size: int, steps: int, out: 
                    + (f"{increase / 1024:>15.2f}" if increase is not None else f"{'n/a':>15}"))
     for mode, ratio in results["ratio_to_cell"].items():
         click.echo(f"{mode} / one cell: " + ", ".join(f"{name} {value:.2f}x" for name, value in ratio.items()))
+
+
+@bench.command("main-job")
+@click.option("--work-dir", required=True, type=click.Path(file_okay=False),
+              help="Where the uninterrupted and the killed runs go (must not hold them already).")
+@click.option("--kills", type=click.IntRange(min=0), default=2, show_default=True,
+              help="How many times the second run is killed with SIGKILL and resumed.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Draws the moments of the kills (the job's own seed is a search option).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here.")
+@click.argument("search_args", nargs=-1, type=click.UNPROCESSED)
+def bench_main_job(work_dir: str, kills: int, seed: int, out: str | None, search_args: tuple[str, ...]) -> None:
+    """Time `infonas search SEARCH_ARGS` (none: the main job), then kill a second run KILLS times at
+    random moments, resume it, and check it ends with the same trials as the uninterrupted one."""
+    from infonas.bench.main_job import format_main_job, run_main_job_benchmark
+    from infonas.bench.resume import open_for_command
+
+    if Path(work_dir).exists() and any(Path(work_dir).iterdir()):
+        raise click.BadParameter(f"{work_dir} is not empty; give a new directory", param_hint="'--work-dir'")
+    started = time.perf_counter()
+    log = open_for_command(None, "main-job", click.get_current_context().params)
+    try:
+        results = run_main_job_benchmark(work_dir, search_args, kills=kills, seed=seed,
+                                         echo=lambda line: click.echo(line, err=True))
+    except (RuntimeError, AssertionError) as error:
+        fail(str(error))
+    _finish_benchmark(results, started, out, format_main_job, log)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from infonas.bench.main_job import cli_command, journal_events
 from infonas.cli import main
 from infonas.cli_search import MAIN_OBJECTIVES, PARETO_STRATEGY, SINGLE_STRATEGY
 from infonas.testing.processes import sigkill_when
@@ -26,19 +26,6 @@ SINGLE = ["--objective", "valid_acc", "--budget", "14", *TINY]
 
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def _events(run: Path) -> list[dict]:
-    path = run / "journal.jsonl"
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text().splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:  # a line being written as we read
-            pass
-    return events
 
 
 def _trials(run: Path) -> list[tuple]:
@@ -92,10 +79,6 @@ def test_the_report_shows_fidelities_correlation_setup_and_suggest_share(single_
         assert (single_run / "plots" / name).stat().st_size > 0
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "infonas.cli", *args]
-
-
 def _supernet_epochs_done(run: Path) -> int:
     try:
         state = json.loads((run / "supernet" / "supernet.json").read_text())
@@ -107,14 +90,14 @@ def _supernet_epochs_done(run: Path) -> int:
 def test_kill_9_during_the_supernet_and_the_search_then_resume_equals_uninterrupted(tmp_path, single_run) -> None:
     run = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    process = subprocess.Popen(_cli("search", *SINGLE, "--run-dir", str(run), "--quiet"), cwd=PROJECT_ROOT, env=env,
+    process = subprocess.Popen(cli_command("search", *SINGLE, "--run-dir", str(run), "--quiet"), cwd=PROJECT_ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     sigkill_when(process, lambda: 1 <= _supernet_epochs_done(run) < 99)
-    assert 1 <= _supernet_epochs_done(run) < 3 and not _events(run), "killed while the supernet trained"
-    process = subprocess.Popen(_cli("resume", str(run), "--quiet"), cwd=PROJECT_ROOT, env=env,
+    assert 1 <= _supernet_epochs_done(run) < 3 and not journal_events(run), "killed while the supernet trained"
+    process = subprocess.Popen(cli_command("resume", str(run), "--quiet"), cwd=PROJECT_ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sigkill_when(process, lambda: sum(e["event"] == "finished" for e in _events(run)) >= 12)
-    finished = sum(e["event"] == "finished" for e in _events(run))
+    sigkill_when(process, lambda: sum(e["event"] == "finished" for e in journal_events(run)) >= 12)
+    finished = sum(e["event"] == "finished" for e in journal_events(run))
     assert 12 <= finished < 14 and _supernet_epochs_done(run) == 99
     resumed = invoke("resume", run, "--quiet")
     assert resumed.exit_code == 0, resumed.output
