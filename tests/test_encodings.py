@@ -1,7 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from infonas.encodings.categorical import CategoricalEncoding, GraphEncoding, OneHotEncoding, PathEncoding
+from infonas.encodings.inputs import ArchitectureEncoder
+from infonas.exceptions import InvalidArgumentError
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -39,3 +42,26 @@ def test_graph_encoding_cached(space):
     arch = space.parse(BEST)
     first, second = encoding([arch, arch])
     assert first is second and first.number_of_nodes() == 8
+
+
+def test_model_input_is_codes_then_wl_columns_written_once(space):
+    """``encode`` writes ``[categorical | WL]`` (and trailing zero columns) into one matrix: the
+    values of concatenating the two parts, whatever the layout and however often it is asked."""
+    rng = np.random.default_rng(4)
+    cells = [space.sample(rng) for _ in range(40)]
+    encoder = ArchitectureEncoder(space, h_max=2)
+    for train in (cells[:5], cells[:25]):
+        layout = encoder.layout(train)
+        expected = torch.cat([CategoricalEncoding(space)(cells), encoder.wl.transform(cells, layout.vocabulary)], -1)
+        assert torch.equal(encoder.encode(cells, layout), expected)
+        widened = encoder.encode(cells, layout, extra_columns=2)
+        assert torch.equal(widened[:, :-2], expected) and not bool(widened[:, -2:].any())
+        widened[:, -1] = 1.0  # a fresh matrix each call: the caller may fill it
+        assert not bool(encoder.encode(cells, layout, extra_columns=2)[:, -1].any())
+    onehot = encoder.layout(None, onehot=True)
+    assert torch.equal(encoder.encode(cells, onehot), OneHotEncoding(space)(cells))
+    assert encoder.encode([], layout).shape == (0, layout.dim)
+    with pytest.raises(InvalidArgumentError, match="extra_columns"):
+        encoder.encode(cells, layout, extra_columns=-1)
+    with pytest.raises(InvalidArgumentError, match="shape"):
+        encoder.wl.fill(np.zeros((3, layout.vocabulary.dim)), cells[:2], layout.vocabulary)

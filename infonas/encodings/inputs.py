@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from infonas.encodings.categorical import CategoricalEncoding, OneHotEncoding
@@ -82,8 +83,18 @@ class ArchitectureEncoder:
         self._last[onehot] = (key, codes)
         return codes
 
-    def encode(self, archs: Sequence[Architecture], layout: InputLayout) -> torch.Tensor:
+    def encode(self, archs: Sequence[Architecture], layout: InputLayout, extra_columns: int = 0) -> torch.Tensor:
+        """The ``n x (layout.dim + extra_columns)`` float64 model input of ``archs``.
+
+        ``extra_columns`` trailing zero columns are left for the caller to fill (a fidelity
+        index), so that a wide pool input is written once rather than copied by ``torch.cat``.
+        """
         archs = list(archs)
-        if layout.onehot:
-            return self._codes(archs, True).clone()
-        return torch.cat([self._codes(archs, False), self.wl.transform(archs, layout.vocabulary)], dim=-1)
+        if isinstance(extra_columns, bool) or int(extra_columns) != extra_columns or extra_columns < 0:
+            raise InvalidArgumentError(f"extra_columns must be a non-negative integer, got {extra_columns!r}")
+        matrix = np.zeros((len(archs), layout.dim + int(extra_columns)), dtype=np.float64)
+        matrix[:, : layout.cat_dim] = self._codes(archs, layout.onehot).numpy()
+        if not layout.onehot:
+            assert layout.vocabulary is not None
+            self.wl.fill(matrix[:, layout.cat_dim : layout.dim], archs, layout.vocabulary)
+        return torch.from_numpy(matrix)

@@ -294,12 +294,21 @@ class WLFeaturizer:
         archs = list(archs)
         if vocabulary is None:
             vocabulary = self.vocabulary(archs)
+        matrix = np.zeros((len(archs), vocabulary.dim), dtype=np.float64)
+        self.fill(matrix, archs, vocabulary)
+        return torch.from_numpy(matrix)
+
+    def fill(self, matrix: np.ndarray, archs: Sequence[Architecture], vocabulary: WLVocabulary) -> None:
+        """Write ``transform(archs, vocabulary)`` into ``matrix`` (zeros; it may be a column block of a wider array)."""
+        archs = list(archs)
         if vocabulary.h_max != self.h_max:
             raise InvalidArgumentError(
                 f"vocabulary has h_max={vocabulary.h_max}, featurizer has {self.h_max}; build the vocabulary "
                 "with this featurizer"
             )
-        matrix = np.zeros((len(archs), vocabulary.dim), dtype=np.float64)
+        if matrix.shape != (len(archs), vocabulary.dim):
+            raise InvalidArgumentError(f"the matrix to fill must have shape {(len(archs), vocabulary.dim)} "
+                                       f"(architectures x vocabulary.dim), got {matrix.shape}")
         if archs:
             ids, values, row_index, norms = self._batch(archs)
             columns = self._lookup(vocabulary)[ids]
@@ -309,7 +318,6 @@ class WLFeaturizer:
             matrix[:, start : start + self.h_max + 1] = norms
             if not keep.all():
                 self._fill_slots(matrix, vocabulary, archs, ids[~keep], values[~keep], row_index[~keep])
-        return torch.from_numpy(matrix)
 
     def _fill_slots(self, matrix: np.ndarray, vocabulary: WLVocabulary, archs: list[Architecture],
                     ids: np.ndarray, values: np.ndarray, rows: np.ndarray) -> None:

@@ -1,7 +1,8 @@
 """GPyTorch kernels for architectures, and the spec language that combines them.
 
 Surrogate inputs are tensors whose columns are ``[categorical columns | WL columns]`` (see
-``infonas.surrogates.gp``); every kernel reads its own columns through ``active_dims``:
+``infonas.surrogates.gp``); every kernel reads its own columns through ``active_dims``, as views
+of the input where they are consecutive (``infonas.surrogates.kernel_columns``):
 
 * ``HammingKernel`` -- on the categorical encoding, one lengthscale per decision position.
 * ``WLSubtreeKernel`` -- the normalised linear kernel on Weisfeiler-Lehman subtree counts
@@ -18,17 +19,18 @@ from typing import Any
 import torch
 from botorch.models.kernels.categorical import CategoricalKernel
 from gpytorch.constraints import GreaterThan, Positive
-from gpytorch.kernels import Kernel, ProductKernel, ScaleKernel
+from gpytorch.kernels import AdditiveKernel, Kernel, ProductKernel, ScaleKernel
 from gpytorch.priors import GammaPrior, LogNormalPrior
 from torch import Tensor
 
 from infonas.exceptions import InvalidArgumentError
+from infonas.surrogates.kernel_columns import ColumnViews, consecutive_run, equality_codes, equality_patterns
 
 __all__ = ["KERNELS", "AdditiveHammingKernel", "HammingKernel", "WLSubtreeKernel", "build_kernel", "parse_kernel_spec",
            "register_kernel"]
 
 
-class HammingKernel(CategoricalKernel):
+class HammingKernel(ColumnViews, CategoricalKernel):
     r"""Exponentiated weighted Hamming kernel on categorical codes.
 
     .. math::
@@ -91,7 +93,8 @@ class WLSubtreeKernel(Kernel):
 
     where :math:`\mathbf{c}` counts the WL labels of iterations ``0..h`` of the cell DAG
     (NAS-BOWL, Ru et al. 2021). It has no hyperparameter (wrap it in a ``ScaleKernel``); ``h``
-    is chosen by which columns ``active_dims`` selects.
+    is chosen by which columns ``active_dims`` selects. The kernel reads them itself, as views of
+    each consecutive run (``columns``; GPyTorch's ``active_dims`` stays ``None``).
 
     Input layout (``WLVocabulary.columns(h)``): the counts :math:`P\mathbf{c}` over a vocabulary,
     then ``slot_columns`` columns holding one label id per node whose label is outside the
@@ -117,7 +120,10 @@ class WLSubtreeKernel(Kernel):
 
     has_lengthscale = False
 
-    def __init__(self, norm_column: bool = True, slot_columns: int = 0, **kwargs) -> None:
+    def __init__(self, norm_column: bool = True, slot_columns: int = 0, *,
+                 active_dims: Sequence[int] | Tensor | None = None, **kwargs) -> None:
+        # The columns are read here, not by GPyTorch: they are three runs (counts, slots, norm) of
+        # a wide input, read as views instead of one index_select copy per call.
         super().__init__(**kwargs)
         if int(slot_columns) != slot_columns or slot_columns < 0 or (slot_columns and not norm_column):
             raise InvalidArgumentError(
@@ -126,15 +132,32 @@ class WLSubtreeKernel(Kernel):
             )
         self.norm_column = norm_column
         self.slot_columns = int(slot_columns)
+        self.columns = None if active_dims is None else tuple(int(c) for c in torch.as_tensor(active_dims).reshape(-1))
 
-    def _split(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+    def _take(self, x: Tensor, start: int, stop: int) -> Tensor:
+        """Columns ``start:stop`` of this kernel's selection of ``x``: a view where they are consecutive."""
+        if self.columns is None:
+            return x[..., start:stop]
+        chosen = self.columns[start:stop]
+        run = consecutive_run(chosen)
+        if run is not None:
+            return x.narrow(-1, *run)
+        return x.index_select(-1, torch.tensor(chosen, dtype=torch.long, device=x.device))
+
+    def _parts(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Counts, slots and the norm column (``None``: no norm column) of every row, as read."""
+        width = x.shape[-1] if self.columns is None else len(self.columns)
+        if not self.norm_column:
+            return self._take(x, 0, width), self._take(x, width, width), None
+        counts = width - 1 - self.slot_columns
+        return self._take(x, 0, counts), self._take(x, counts, width - 1), self._take(x, width - 1, width)
+
+    @staticmethod
+    def _split(parts: tuple[Tensor, Tensor, Tensor | None]) -> tuple[Tensor, Tensor | None, Tensor]:
         """Counts, slots (``None``: all empty) and norms (clamped away from 0) of every row."""
-        if self.norm_column:
-            counts, norms = x[..., : -1 - self.slot_columns], x[..., -1:]
-            slots = x[..., -1 - self.slot_columns : -1]
-        else:
-            counts, slots = x, x[..., :0]
-            norms = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        counts, slots, norms = parts
+        if norms is None:
+            norms = torch.linalg.vector_norm(counts, dim=-1, keepdim=True)
         return counts, (slots if bool((slots != 0).any()) else None), norms.clamp_min(1e-12)
 
     def __getitem__(self, index: Any) -> Kernel:
@@ -149,17 +172,22 @@ class WLSubtreeKernel(Kernel):
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, last_dim_is_batch: bool = False, **params) -> Tensor:
         if last_dim_is_batch:
             raise NotImplementedError("WLSubtreeKernel does not support last_dim_is_batch")
-        c1, t1, n1 = self._split(x1)
-        if diag and (x1 is x2 or torch.equal(x1, x2)):
+        parts1 = self._parts(x1)
+        parts2 = parts1 if x2 is x1 else self._parts(x2)
+        pairs = [(a, b) for a, b in zip(parts1, parts2) if a is not None]
+        c1, t1, n1 = self._split(parts1)
+        if diag and (x2 is x1 or all(torch.equal(a, b) for a, b in pairs)):
             # Equal rows are equal count vectors: k = 1 exactly (summing would leave 1 +- 1e-16).
             return (n1.squeeze(-1) > 1e-12).to(x1.dtype)
-        c2, t2, n2 = self._split(x2)
+        c2, t2, n2 = self._split(parts2)
         if diag:
             result = ((c1 / n1) * (c2 / n2)).sum(-1)
             if t1 is not None and t2 is not None:
                 matches = (t1.unsqueeze(-1) == t2.unsqueeze(-2)) & (t1 != 0).unsqueeze(-1)
                 result = result + matches.sum((-2, -1)).to(x1.dtype) / (n1 * n2).squeeze(-1)
-            same = (x1 == x2).all(-1) & (n1.squeeze(-1) > 1e-12)
+            same = n1.squeeze(-1) > 1e-12
+            for a, b in pairs:
+                same = same & (a == b).all(-1)
             return torch.where(same, torch.ones_like(result), result)
         # Only columns used on both sides contribute: skip the rest (a pool side is wide).
         used = (c2 != 0).reshape(-1, c2.shape[-1]).any(0) & (c1 != 0).reshape(-1, c1.shape[-1]).any(0)
@@ -196,7 +224,11 @@ def _shared_slot_counts(t1: Tensor, t2: Tensor) -> Tensor | None:
     return counts(t1) @ counts(t2).transpose(-1, -2)
 
 
-class AdditiveHammingKernel(Kernel):
+#: Positions up to which the additive kernel looks its values up in a table of 2^d entries.
+_MAX_TABLE_POSITIONS = 12
+
+
+class AdditiveHammingKernel(ColumnViews, Kernel):
     r"""First-order (additive) categorical kernel: one positive weight per position.
 
     .. math::
@@ -205,6 +237,10 @@ class AdditiveHammingKernel(Kernel):
     A GP with it is a Bayesian model of per-position main effects ("skip on edge 0->3 helps"),
     which the product-form ``HammingKernel`` cannot separate from the other edits of the same
     cell. GPyTorch and BoTorch have no such kernel, hence it is written here.
+
+    Without gradients (prediction over a pool), the ``2^d`` possible values are computed once and
+    looked up by each pair's equality code (``kernel_columns.equality_codes``), bit for bit the
+    values of the ``n x m x d`` formula used when fitting, without its memory.
     """
 
     has_lengthscale = False
@@ -229,6 +265,17 @@ class AdditiveHammingKernel(Kernel):
         if diag:
             total = weights.sum(-1).unsqueeze(-1)  # (*batch_shape, 1)
             return total.expand(torch.broadcast_shapes(total.shape, x1.shape[:-1]))
+        d = x1.shape[-1]
+        if (weights.dim() == 1 and d <= _MAX_TABLE_POSITIONS and x1.dtype in (torch.float32, torch.float64)
+                and not (torch.is_grad_enabled() and weights.requires_grad)
+                and bool(torch.isfinite(x1).all()) and bool(torch.isfinite(x2).all())):
+            # sum_i w_i [x_i = x'_i] takes one of 2^d values: computed once each (by the same
+            # matrix-vector product as below, hence bit for bit the same), then looked up.
+            codes = equality_codes(x1, x2).long()
+            table = equality_patterns(d, x1.dtype) @ weights
+            return table.index_select(0, codes.reshape(-1)).reshape(codes.shape)
+        # Fitting differentiates through the n x n x d tensor: small, and its gradient is the one
+        # every recorded search was fitted with.
         equal = (x1.unsqueeze(-2) == x2.unsqueeze(-3)).to(x1.dtype)  # (*batch, n, m, d)
         if weights.dim() == 1:
             return equal @ weights
@@ -260,16 +307,25 @@ def build_kernel(spec: str, factories: dict[str, Callable[[], Kernel]]) -> Kerne
     ``"wl+hamming"`` is ``ScaleKernel(WL) + ScaleKernel(Hamming)``.
     """
     terms = parse_kernel_spec(spec)
-    kernel: Kernel | None = None
+    scaled = []
     for factors in terms:
         bases = [factories[name]() for name in factors]
         inner = bases[0] if len(bases) == 1 else ProductKernel(*bases)
         # Standardised targets have unit variance: start by splitting it evenly over the terms.
-        term = ScaleKernel(inner, outputscale_prior=GammaPrior(2.0, 4.0))
+        term = _ScaleKernel(inner, outputscale_prior=GammaPrior(2.0, 4.0))
         term.outputscale = 1.0 / len(terms)
-        kernel = term if kernel is None else kernel + term
-    assert kernel is not None
-    return kernel
+        scaled.append(term)
+    # What ``a + b + ...`` builds, reading a consecutive active_dims (MultiTaskGP sets one: every
+    # column but the fidelity's) as a view.
+    return scaled[0] if len(scaled) == 1 else _SumKernel(*scaled)
+
+
+class _ScaleKernel(ColumnViews, ScaleKernel):
+    """``ScaleKernel`` reading the columns it takes from its base kernel as a view (``ColumnViews``)."""
+
+
+class _SumKernel(ColumnViews, AdditiveKernel):
+    """``AdditiveKernel`` reading a consecutive ``active_dims`` as a view (``ColumnViews``)."""
 
 
 def hamming_factory(active_dims: Sequence[int], num_categories: Sequence[int] | None = None) -> Callable[[], Kernel]:
