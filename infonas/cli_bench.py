@@ -71,7 +71,7 @@ def bench() -> None:
 @click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead.")
 @click.option("--cheap-cost", type=POSITIVE_FLOAT,
               help="Cost of one cheap evaluation, in units of one target evaluation.")
-@click.option("--cheap-setup-cost", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--cheap-setup-cost", type=click.FloatRange(min=0),
               help="One-off cost of the cheap fidelity (training the supernet its column scores), in units of one "
                    "target evaluation; charged up front to methods that use the cheap fidelity.")
 @click.option("--unit-seconds", type=POSITIVE_FLOAT,
@@ -85,7 +85,7 @@ def bench() -> None:
               help="Write the JSON results here; finished seeds are kept beside it, so a rerun resumes.")
 @click.option("--quiet", is_flag=True)
 def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds: int, budget: float,
-                 cheap: str | None, cheap_cost: float | None, cheap_setup_cost: float, unit_seconds: float | None,
+                 cheap: str | None, cheap_cost: float | None, cheap_setup_cost: float | None, unit_seconds: float | None,
                  workers: int, space_name: str, full_budget: bool, out: str | None, quiet: bool) -> None:
     """Run each method SEEDS times within BUDGET; report queries and cost to the optimum, and regret."""
     from infonas.bench.resume import open_for_command
@@ -111,7 +111,7 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
                                        budget if cheap else int(budget),
                                        maximize=not minimize, progress=not quiet, cheap=cheap,
                                        cheap_cost=cheap_cost, workers=workers, stop_at_optimum=not full_budget,
-                                       log=log, cheap_setup_cost=cheap_setup_cost, unit_seconds=unit_seconds)
+                                       log=log, cheap_setup_cost=cheap_setup_cost or 0.0, unit_seconds=unit_seconds)
     except EXPECTED_ERRORS as error:
         fail(str(error))
     _finish_benchmark(results, started, out, format_search_table, log, workers)
@@ -128,7 +128,7 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
 @click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead.")
 @click.option("--cheap-cost", type=POSITIVE_FLOAT,
               help="Cost of one cheap evaluation, in units of one target evaluation.")
-@click.option("--cheap-setup-cost", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--cheap-setup-cost", type=click.FloatRange(min=0),
               help="One-off cost of the cheap fidelity, in units of one target evaluation; charged up front to "
                    "methods that use the cheap fidelity.")
 @click.option("--normalise", "normalisation", type=click.Choice(["front", "table"]), default="front",
@@ -146,7 +146,7 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
               help="Write the JSON results here; finished seeds are kept beside it, so a rerun resumes.")
 @click.option("--quiet", is_flag=True)
 def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: float, cheap: str | None,
-                 cheap_cost: float | None, cheap_setup_cost: float, normalisation: str, dataset: str,
+                 cheap_cost: float | None, cheap_setup_cost: float | None, normalisation: str, dataset: str,
                  channels: int | None, num_cells: int | None, latency_cells: int, workers: int, space_name: str,
                  out: str | None, quiet: bool) -> None:
     """Hypervolume of the Pareto fronts each method finds, against the whole table's front."""
@@ -188,7 +188,7 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
         check_computed_columns(benchmark, parsed, costs)
         results = run_pareto_benchmark(benchmark, parsed, names, seeds, budget if cheap else int(budget), costs,
                                        progress=not quiet, workers=workers, log=log, cheap=cheap,
-                                       cheap_cost=cheap_cost, cheap_setup_cost=cheap_setup_cost,
+                                       cheap_cost=cheap_cost, cheap_setup_cost=cheap_setup_cost or 0.0,
                                        normalisation=normalisation)
         results["dataset"] = dataset
         results["network"] = config.to_json()
