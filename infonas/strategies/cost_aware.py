@@ -34,7 +34,8 @@ class MultiFidelityStrategy(BayesianStrategy):
     """Cost-aware information gain over (architecture, fidelity) pairs (``bo-mf``).
 
     Args:
-        n_init: random architectures evaluated at the cheapest fidelity before the first model.
+        n_init: architectures of a balanced design (``balanced_design``) evaluated at the cheapest
+            fidelity before the first model.
         n_init_target: then, the best of those by their cheap result are evaluated at the target
             fidelity (the model needs target data to learn how the fidelities correlate).
         num_max_samples: draws of the target optimum ``f*``.
@@ -177,7 +178,11 @@ class MultiFidelityStrategy(BayesianStrategy):
         cheapest, target = 0, self.target_index
         tried = [sum(1 for t in self.trials if self._index[t.fidelity] == j) for j in range(len(self.fidelities))]
         if sum(tried[:target]) < self.n_init:
-            arch = self.sample_unseen(self.rng_for(number), self.seen_at[cheapest] | self.seen_at[target] | taken)
+            # The balanced design (``BayesianStrategy._initial``), as bo-mes's, not random cells: the
+            # additive kernel learns a main effect from its first witnesses, and an op on an edge
+            # with none or only bad ones (NB201's skip on edge 0->3, which the best cells share) is
+            # then rarely looked at again, at either fidelity. Balance gives every choice its share.
+            arch = self._initial(number, self.rng_for(number), self.seen_at[cheapest] | self.seen_at[target] | taken)
             return Suggestion(arch, self.fidelities[cheapest].name)
         if tried[target] < self.n_init_target:
             archs, values, fidelities = self.fidelity_data()
