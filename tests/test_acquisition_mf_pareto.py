@@ -12,12 +12,16 @@ from scipy.stats import norm
 
 from infonas.acquisition.gaussian import joint_draws
 from infonas.acquisition.mf_pareto import (
+    best_pair,
     fidelity_correlations,
     fidelity_pareto_gain,
     front_caps,
+    greedy_pareto_batch,
     multi_fidelity_pareto_entropy,
+    pair_scores,
+    screen_candidates,
 )
-from infonas.acquisition.pareto import pareto_front_entropy
+from infonas.acquisition.pareto import pareto_front_entropy, screen_for_front
 from infonas.surrogates.multi_fidelity import PoolMoments
 
 T = torch.float64
@@ -136,3 +140,68 @@ def test_correlations_from_pool_moments():
     expected_cheap = torch.tensor([0.5, 1 / math.sqrt(2), -0.5], dtype=T)
     assert torch.allclose(rho[0], expected_cheap)
     assert torch.allclose(rho[1], torch.full((3,), 1 / math.sqrt(1.25), dtype=T))  # a noisy look at the target
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_best_pair_is_the_first_maximum_of_all_scores(seed):
+    generator = torch.Generator().manual_seed(seed)
+    n, num_samples = 80, 8
+    mean, std = torch.randn(n, generator=generator, dtype=T), 0.2 + torch.rand(n, generator=generator, dtype=T)
+    correlations = torch.stack([torch.rand(n, generator=generator, dtype=T), 0.99 * torch.ones(n, dtype=T)])
+    cap = torch.randn(n, num_samples, generator=generator, dtype=T)
+    cap[torch.rand(n, generator=generator) < 0.2] = float("inf")
+    costs = torch.tensor([0.05 + 0.3 * seed / 5, 1.0], dtype=T)
+    admissible = torch.rand(2, n, generator=generator) < 0.8
+    scores = pair_scores(mean, std, correlations, cap, costs, admissible)
+    index, score = best_pair(mean, std, correlations, cap, costs, admissible)
+    assert index == int(torch.argmax(scores.reshape(-1))) and score == float(scores.max())
+    assert best_pair(mean, std, correlations, cap, costs, torch.zeros(2, n, dtype=torch.bool)) == (-1, float("-inf"))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_screening_of_one_computed_objective_is_screen_for_front(seed):
+    generator = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(1, 70, (1,), generator=generator))
+    mean = torch.randn(n, generator=generator, dtype=T)
+    mean = torch.round(mean) if seed % 3 == 0 else mean  # ties in the pessimistic values too
+    std = torch.rand(n, generator=generator, dtype=T) * (seed % 4)
+    known = torch.randint(0, 6, (n, 1), generator=generator).to(T)  # tie groups of FLOPs
+    for limit in (None, 5):
+        expected = screen_for_front(mean.unsqueeze(-1), std.unsqueeze(-1), known, limit)
+        assert screen_candidates(mean, std, known, limit).tolist() == expected.tolist()
+
+
+class TwinBelief:
+    """Candidates 0 and 1 are one architecture twice: a look at either tells all about the other."""
+
+    def __init__(self) -> None:
+        ones = torch.ones(2, 3, dtype=T)
+        self.moments = PoolMoments(torch.zeros(2, 3, dtype=T), ones.clone(), 0.8 * ones, torch.zeros(2, dtype=T))
+        self.believed: list[tuple[int, int]] = []
+
+    def believe(self, index: int, fidelity: int) -> None:
+        self.believed.append((index, fidelity))
+        variance, covariance = self.moments.variance.clone(), self.moments.target_covariance.clone()
+        for i in ({0, 1} if index in (0, 1) else {index}):
+            # What is left of the target after the look; the cheap fidelity is known.
+            variance[:, i], covariance[0, i], covariance[1, i] = 0.36, 0.0, 0.36
+        self.moments = PoolMoments(self.moments.mean, variance, covariance, self.moments.noise)
+
+
+def test_a_greedy_batch_conditions_each_pick_on_the_earlier_ones():
+    cap = torch.tensor([[0.0], [0.0], [0.3]], dtype=T)  # candidate 2 alone is a little less informative
+    costs = torch.tensor([0.1, 1.0], dtype=T)
+    belief, admissible = TwinBelief(), torch.ones(2, 3, dtype=torch.bool)
+    assert greedy_pareto_batch(belief, 1, cap, costs, admissible, size=3) == [(0, 0), (2, 0)]
+    # The twin lost its value once its double was believed, the third pick is a target look: the batch ends.
+    assert belief.believed == [(0, 0), (2, 0)] and not bool(admissible[:, [0, 2]].any())
+    # Without the belief's updates the twin would come second.
+    class Frozen(TwinBelief):
+        def believe(self, index: int, fidelity: int) -> None:
+            pass
+
+    assert greedy_pareto_batch(Frozen(), 1, cap, costs, torch.ones(2, 3, dtype=torch.bool), size=3) == \
+        [(0, 0), (1, 0), (2, 0)]
+    # A target pick first is the whole batch.
+    assert greedy_pareto_batch(TwinBelief(), 1, cap, torch.tensor([5.0, 1.0], dtype=T),
+                               torch.ones(2, 3, dtype=torch.bool), size=3) == [(0, 1)]

@@ -65,10 +65,11 @@ def test_registered_with_its_problem_kind(space, costs):
 
 
 def test_study_on_a_tiny_table_buys_both_fidelities_and_finds_a_front(tiny, costs):
-    study = Study.create(None, tiny.table.space, tiny, strategy="bo-mf-pareto", seed=0, strategy_options=OPTIONS,
+    # Batches of sixteen cheap looks (the default) at a tenth of a target's cost: 40 trials buy some targets.
+    study = Study.create(None, tiny.table.space, tiny, strategy="bo-mf-pareto", seed=2, strategy_options=OPTIONS,
                          objectives="acc:max,flops:min", computed=costs)
-    trials = study.optimize(30).finished_trials()
-    assert len(trials) == 30 and all(t.is_complete for t in trials)
+    trials = study.optimize(40).finished_trials()
+    assert len(trials) == 40 and all(t.is_complete for t in trials)
     fidelities = [t.fidelity for t in trials]
     # bo-mf's initial design: cheap looks, then the two best of them at the target.
     assert fidelities[:6] == ["acc_cheap"] * 6
@@ -95,3 +96,78 @@ def test_study_on_a_tiny_table_buys_both_fidelities_and_finds_a_front(tiny, cost
     assert all(any(dominates(a, t) for a in front) for t in at_target if t.number not in {f.number for f in front})
     assert all(t.metrics["flops"] == costs.value(t.arch, "flops") for t in at_target)
     assert study.hypervolume() > study.hypervolume(at_target[:2])
+
+
+def _study(tiny, costs, run_dir=None, **options):
+    return Study.create(run_dir, tiny.table.space, tiny, strategy="bo-mf-pareto", seed=2,
+                        strategy_options={**OPTIONS, **options}, objectives="acc:max,flops:min", computed=costs)
+
+
+def _rounds(study) -> list[list[str]]:
+    """The fidelities of each model step's round (one suggest call: its trials share their seconds)."""
+    rounds: dict = {}
+    for event in [e for e in study.store.events() if e["event"] == "asked"][8:]:  # after the initial design
+        rounds.setdefault(event["suggest_seconds"], []).append(event["fidelity"])
+    return list(rounds.values())
+
+
+def test_one_model_step_proposes_a_joint_batch_of_cheap_pairs(tiny, costs):
+    study = _study(tiny, costs, cheap_batch=4).optimize(26)
+    sizes = [len(r) for r in _rounds(study)]
+    assert max(sizes) > 1 and max(sizes) <= 4
+    # A round is either cheap pairs or one target pair.
+    assert all(r == ["acc"] or set(r) == {"acc_cheap"} for r in _rounds(study))
+    strategy = study.strategy
+    number = max(t.number for t in study.finished_trials()) + 1
+    size = strategy.round_size(1, number)
+    batch = strategy.suggest(list(range(number, number + size)))
+    assert len({s.arch.key for s in batch}) == size
+    # Its first pick is the pick of one step; a strategy of single steps asks rounds of one.
+    single = _study(tiny, costs, cheap_batch=1).strategy
+    single.observe(study.finished_trials())
+    assert single.round_size(1, number) == 1 and single.suggest([number]) == batch[:1]
+
+
+def test_a_batch_conditions_each_pick_on_the_earlier_ones(tiny, costs, monkeypatch):
+    """Without the believed picks' rank-one updates the same step proposes another batch: the
+    picks are chosen jointly, not read off the top of one ranking."""
+    from infonas.surrogates.incremental import PoolBelief
+
+    history = _study(tiny, costs, cheap_batch=4).optimize(24).finished_trials()
+
+    def batch(trials):
+        number = max(t.number for t in trials) + 1
+        strategy = _study(tiny, costs, cheap_batch=4).strategy
+        strategy.observe(trials)
+        return strategy.suggest(list(range(number, number + strategy.round_size(1, number))))
+
+    # The first model step (after the 8 trials of the initial design) that proposes a full batch.
+    trials = next(history[:n] for n in range(9, 24) if len(batch(history[:n])) == 4)
+    joint = batch(trials)
+    assert {s.fidelity for s in joint} == {"acc_cheap"}
+    monkeypatch.setattr(PoolBelief, "believe", lambda self, index, fidelity: None)
+    ranked = batch(trials)
+    assert ranked[0] == joint[0] and ranked != joint
+
+
+class Crash(Exception):
+    """Stands for a kill -9: the process ends between two evaluations."""
+
+
+def test_a_crash_in_the_middle_of_a_round_then_resume_equals_an_uninterrupted_run(tiny, costs, tmp_path):
+    def trajectory(study):
+        return [(t.number, t.arch.key, t.fidelity, t.metrics) for t in study.finished_trials()]
+
+    whole = _study(tiny, costs, tmp_path / "whole", cheap_batch=4).optimize(30)
+
+    def crash_mid_round(study, trial):
+        if len(study.finished_trials()) >= 17 and study.pending:
+            raise Crash
+
+    part = _study(tiny, costs, tmp_path / "part", cheap_batch=4)
+    with pytest.raises(Crash):
+        part.optimize(30, callbacks=[crash_mid_round])
+    resumed = Study.load(part.store.path, tiny)
+    assert resumed.pending, "the crash left a round's trials asked and not evaluated"
+    assert trajectory(resumed.optimize(30)) == trajectory(whole)
+    assert max(len(r) for r in _rounds(whole)) > 1

@@ -30,20 +30,25 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import torch
 
 from infonas.acquisition.gaussian import joint_draws
 from infonas.acquisition.information import fidelity_information_gain
+from infonas.acquisition.pareto import screen_for_front
 
 if TYPE_CHECKING:
     from infonas.surrogates.multi_fidelity import PoolMoments
 
-__all__ = ["fidelity_correlations", "fidelity_pareto_gain", "front_caps", "multi_fidelity_pareto_entropy"]
+__all__ = ["best_pair", "fidelity_correlations", "fidelity_pareto_gain", "front_caps", "greedy_pareto_batch",
+           "multi_fidelity_pareto_entropy", "pair_scores", "screen_candidates"]
 
 #: Rows per block of the pairwise comparisons (bounds memory at ``block x m x num_samples``).
 BLOCK = 256
+#: How many pairs ``best_pair`` scores exactly before it checks the bounds of the rest.
+FIRST_EXACT = 32
 
 
 def fidelity_correlations(moments: PoolMoments, target: int) -> torch.Tensor:
@@ -61,6 +66,42 @@ def fidelity_correlations(moments: PoolMoments, target: int) -> torch.Tensor:
     std = moments.variance[target].sqrt()
     look = (moments.variance + moments.noise.reshape(-1, 1)).sqrt()
     return moments.target_covariance / (std.unsqueeze(0) * look)
+
+
+def screen_candidates(mean: torch.Tensor, std: torch.Tensor, known: torch.Tensor,
+                      limit: int | None = None) -> torch.Tensor:
+    """``screen_for_front(mean[:, None], std[:, None], known, limit)`` of one modelled objective, the same
+    indices; in ``O(n log n)`` when there is one computed objective.
+
+    There ``p`` covers ``x`` when ``known[p] >= known[x]``, so ``x``'s rival (the best pessimistic
+    ``mu - 3 sigma`` of another covering point) is the best of the strictly larger ``known`` values
+    (a prefix maximum in descending order) and of ``x``'s tie group without ``x`` (its top two).
+    Hand-written: ``screen_for_front`` compares all pairs, a third of a second over 6,466 cells.
+
+    Example:
+        >>> mean = torch.tensor([1.0, 0.0, 2.0], dtype=torch.float64)
+        >>> known = torch.tensor([[-1.0], [-2.0], [-2.0]], dtype=torch.float64)  # FLOPs, negated
+        >>> screen_candidates(mean, 0.1 * torch.ones(3, dtype=torch.float64), known).tolist()
+        [0, 2]
+    """
+    if known.shape[1] != 1:
+        return screen_for_front(mean.unsqueeze(-1), std.unsqueeze(-1), known, limit)
+    optimistic, pessimistic = (mean + 3 * std).numpy(), (mean - 3 * std).numpy()
+    order = np.argsort(-known[:, 0].numpy(), kind="stable")
+    value, low = known[order, 0].numpy(), pessimistic[order]
+    starts = np.flatnonzero(np.r_[True, value[1:] != value[:-1]])
+    group = np.cumsum(np.r_[True, value[1:] != value[:-1]]) - 1
+    before = np.r_[-np.inf, np.maximum.accumulate(low)[starts[1:] - 1]]
+    top = np.maximum.reduceat(low, starts)
+    is_top = low == top[group]
+    second = np.maximum.reduceat(np.where(is_top, -np.inf, low), starts)
+    alone = is_top & (np.add.reduceat(is_top.astype(np.int64), starts)[group] == 1)
+    rival = np.maximum(before[group], np.where(alone, second[group], top[group]))
+    margin = torch.empty(len(order), dtype=torch.float64)
+    margin[torch.as_tensor(order)] = torch.as_tensor(optimistic[order] - rival)
+    ranked = torch.argsort(margin, descending=True, stable=True)
+    ranked = ranked[margin[ranked] > 0] if bool((margin > 0).any()) else ranked[:1]
+    return ranked if limit is None else ranked[:limit]
 
 
 def front_caps(known: torch.Tensor, draws: torch.Tensor, front_known: torch.Tensor) -> torch.Tensor:
@@ -117,10 +158,105 @@ def multi_fidelity_pareto_entropy(mean: torch.Tensor, std: torch.Tensor, known: 
     so at ``rho = 1`` and unit costs a row is its score.
     """
     draws = joint_draws(front_mean, front_covariance, generator, num_samples)
-    cap = front_caps(known, draws, front_known)
+    return pair_scores(mean, std, correlations, front_caps(known, draws, front_known), costs, admissible)
+
+
+def pair_scores(mean: torch.Tensor, std: torch.Tensor, correlations: torch.Tensor, cap: torch.Tensor,
+                costs: torch.Tensor, admissible: torch.Tensor) -> torch.Tensor:
+    """``alpha(x, j) = mean_s I(y_j(x); f(x) <= cap[x, s]) / cost_j`` of every admissible pair, ``-inf``
+    elsewhere: ``num_fidelities x n`` (``cap``: ``n x S``, ``front_caps``)."""
     scores = torch.full(admissible.shape, float("-inf"), dtype=mean.dtype)
     fidelity_of, index_of = torch.nonzero(admissible, as_tuple=True)
     if index_of.numel():
         gain = fidelity_pareto_gain(mean[index_of], std[index_of], correlations[fidelity_of, index_of], cap[index_of])
         scores[fidelity_of, index_of] = gain.mean(dim=1) / costs[fidelity_of]
     return scores
+
+
+def best_pair(mean: torch.Tensor, std: torch.Tensor, correlations: torch.Tensor, cap: torch.Tensor,
+              costs: torch.Tensor, admissible: torch.Tensor) -> tuple[int, float]:
+    """The flat index (``fidelity * n + candidate``) and score of ``pair_scores``' first maximum.
+
+    The gain grows with ``|rho|`` up to the exact look's (``rho = 1``, closed form), so that
+    look's gain ``/ cost_j`` bounds each pair's score: the quadrature runs only over pairs whose
+    bound can still beat the best exact score (strictly, so a tie is found as ``argmax`` finds it).
+    ``(-1, -inf)`` when no pair is admissible.
+
+    Example:
+        >>> one = torch.ones(2, dtype=torch.float64)
+        >>> cap = torch.tensor([[0.5], [0.5]], dtype=torch.float64)
+        >>> correlations = torch.tensor([[0.9, 0.5], [1.0, 1.0]], dtype=torch.float64)
+        >>> index, score = best_pair(0 * one, one, correlations, cap, torch.tensor([0.1, 1.0], dtype=torch.float64),
+        ...                          torch.ones(2, 2, dtype=torch.bool))
+        >>> index, score == float(pair_scores(0 * one, one, correlations, cap, torch.tensor([0.1, 1.0],
+        ...                      dtype=torch.float64), torch.ones(2, 2, dtype=torch.bool)).max())
+        (0, True)
+    """
+    n = mean.numel()
+    exact_look = fidelity_pareto_gain(mean, std, torch.ones_like(mean), cap).mean(dim=1)
+    never = torch.tensor(float("-inf"), dtype=mean.dtype)
+    bounds = torch.where(admissible, exact_look.unsqueeze(0) / costs.unsqueeze(1), never).reshape(-1)
+    by_bound = torch.argsort(bounds, descending=True, stable=True)
+    by_bound = by_bound[bounds[by_bound] > float("-inf")]
+    if by_bound.numel() == 0:
+        return -1, float("-inf")
+    exact = torch.full_like(bounds, float("-inf"))
+    count = min(FIRST_EXACT, by_bound.numel())
+    done = 0
+    while True:
+        chosen = by_bound[done:count]
+        fidelity_of, index_of = chosen // n, chosen % n
+        gain = fidelity_pareto_gain(mean[index_of], std[index_of], correlations[fidelity_of, index_of], cap[index_of])
+        exact[chosen] = gain.mean(dim=1) / costs[fidelity_of]
+        if count == by_bound.numel() or float(exact.max()) > float(bounds[by_bound[count]]):
+            break
+        done, count = count, min(2 * count, by_bound.numel())
+    best = int(torch.argmax(exact))
+    return best, float(exact[best])
+
+
+class Belief(Protocol):
+    """Pool moments conditioned on believed picks (``infonas.surrogates.incremental.PoolBelief``)."""
+
+    moments: PoolMoments
+
+    def believe(self, index: int, fidelity: int) -> None: ...
+
+
+def greedy_pareto_batch(belief: Belief, target: int, cap: torch.Tensor, costs: torch.Tensor,
+                        admissible: torch.Tensor, size: int) -> list[tuple[int, int]]:
+    """Up to ``size`` cheap ``(candidate index, fidelity)`` pairs chosen jointly, or one target pair.
+
+    Each pick is the best ``pair_scores`` pair (the first in (fidelity, candidate) order on a tie:
+    the cheaper look) of the posterior conditioned on the earlier picks (``belief``, kriging
+    believer: means kept, the target's variance and its covariances with the fidelities shrunk by
+    a rank-one term), the front samples' caps ``cap`` (``n x S``) kept. A target pair first is the
+    whole batch; a target pair later ends it, unpicked, and so does a best pair that tells nothing
+    (score 0: nothing bounds its candidates). ``admissible`` (``num_fidelities x n``) is
+    updated in place: a picked candidate is not picked again at any fidelity.
+
+    Example (two candidates whose cheap looks show the target exactly, at a tenth of its cost):
+        >>> from infonas.surrogates.multi_fidelity import PoolMoments
+        >>> class Fixed:
+        ...     moments = PoolMoments(torch.zeros(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64),
+        ...                           torch.ones(2, 2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64))
+        ...     def believe(self, index, fidelity): pass
+        >>> cap = torch.tensor([[0.5], [0.5]], dtype=torch.float64)
+        >>> greedy_pareto_batch(Fixed(), 1, cap, torch.tensor([0.1, 1.0], dtype=torch.float64),
+        ...                     torch.ones(2, 2, dtype=torch.bool), size=3)
+        [(0, 0), (1, 0)]
+    """
+    n = cap.shape[0]
+    picks: list[tuple[int, int]] = []
+    while len(picks) < size:
+        moments = belief.moments
+        best, score = best_pair(moments.mean[target], moments.variance[target].sqrt(),
+                                fidelity_correlations(moments, target), cap, costs, admissible)
+        if best < 0 or (picks and (best // n == target or score <= 0)):
+            break
+        picks.append((best % n, best // n))
+        admissible[:, best % n] = False
+        if best // n == target:
+            break
+        belief.believe(best % n, best // n)
+    return picks

@@ -10,24 +10,30 @@ enter exactly, and each step picks the pair maximising
 place of MF-MES's ``f*``. The candidates are screened as bo-mesmo's are (``screen_for_front`` on
 the target's posterior), pending pairs are believed (``believe_pending``), and the initial design
 is bo-mf's: random cells at the cheapest fidelity, then the best of them at the target.
+
+A model step is cheap, as bo-mf's are: hyperparameters are fitted only at refit points of the
+data count (``FitSchedule``; exact conditioning in between), the pool is screened on the target's
+marginals before any joint moments, and one step proposes a batch of up to ``cheap_batch`` cheap
+pairs chosen jointly (``greedy_pareto_batch``: each pick conditioned on the earlier ones by the
+kriging believer, the front samples kept), or one target pair.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from infonas.acquisition.candidates import candidate_pool
-from infonas.acquisition.mf_pareto import fidelity_correlations
-from infonas.acquisition.pareto import screen_for_front
+from infonas.acquisition.gaussian import joint_draws
+from infonas.acquisition.mf_pareto import front_caps, greedy_pareto_batch, screen_candidates
 from infonas.exceptions import InvalidArgumentError, SpaceExhaustedError, UnsupportedError
 from infonas.strategies.base import Suggestion
 from infonas.strategies.cost_aware import believe_pending
 from infonas.strategies.multi_objective import ParetoStrategy
-from infonas.surrogates.base import uses_wl
+from infonas.surrogates.incremental import PoolBelief, refit_points
 from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
 from infonas.trials import Trial
 from search_spaces.base import Architecture, SearchSpace
@@ -47,8 +53,14 @@ class MultiFidelityParetoStrategy(ParetoStrategy):
         n_init: random architectures evaluated at the cheapest fidelity before the first model.
         n_init_target: then, the best of those by their cheap result are evaluated at the target.
         screen: how many candidates reach the acquisition (``screen_for_front``); ``None``: all.
-        num_samples: front samples.
-        Other arguments are ``BayesianStrategy``'s (kernel, warp, h_values, maxiter, h_every).
+        num_samples: front samples (drawn once per model step).
+        cheap_batch: how many cheap pairs one model step may propose, chosen jointly;
+            ``round_size`` asks ``Study.optimize`` for them. A round cut short (by an evaluation
+            budget, or an ``ask`` of fewer trials) is not continued after a resume: the next step
+            plans afresh, so only uncut rounds replay exactly (as ``bo-mf``'s).
+        refit_growth: hyperparameters are fitted when the data count has grown by this fraction
+            since the last fit (``FitSchedule``, each a fresh fit over ``h_values``).
+        Other arguments are ``BayesianStrategy``'s (kernel, warp, h_values, maxiter; ``h_every`` unused).
 
     Costs are the evaluator's fixed ones, or the mean observed at a fidelity whose cost is
     measured per evaluation. A pending architecture is not proposed again at any fidelity; a
@@ -69,7 +81,7 @@ class MultiFidelityParetoStrategy(ParetoStrategy):
 
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
                  n_init: int = 10, n_init_target: int = 2, screen: int | None = 300, num_samples: int = 64,
-                 **options: Any) -> None:
+                 cheap_batch: int = 16, refit_growth: float = 0.5, **options: Any) -> None:
         fidelities = options.get("fidelities") or ()
         if len(fidelities) < 2:
             raise UnsupportedError(f"strategy {self.name!r} needs an evaluator with two or more fidelities (a cheap one "
@@ -83,9 +95,17 @@ class MultiFidelityParetoStrategy(ParetoStrategy):
         if n_init_target < 1:
             raise InvalidArgumentError(f"n_init_target must be at least 1 (the model learns how the fidelities "
                                        f"correlate from target data), got {n_init_target}: use 1 or more")
+        if cheap_batch < 1 or not refit_growth > 0:
+            raise InvalidArgumentError(f"cheap_batch must be at least 1 and refit_growth positive, got cheap_batch="
+                                       f"{cheap_batch} and refit_growth={refit_growth}: use e.g. 16 and 0.5")
         super().__init__(space, objective, seed, maximize, acquisition="mf-pfes", n_init=n_init, screen=screen,
                          num_samples=num_samples, **options)
         self.n_init_target = n_init_target
+        self.cheap_batch = int(cheap_batch)
+        self._schedule = FitSchedule(n_init + n_init_target, refit_growth, self._new_surrogate, self._warp_per_fidelity,
+                                     lambda point: int(self.rng_for(point).integers(2**31)))
+        # The last plan, a pure function of the journal: round_size and the suggest after it share it.
+        self._plan_cache: tuple[tuple, list[tuple[Architecture, int]]] | None = None
         self._index = {f.name: j for j, f in enumerate(self.fidelities)}
         self.seen_at: list[set[str]] = [set() for _ in self.fidelities]
         self.surrogate: MultiFidelitySurrogate | None = None
@@ -121,18 +141,25 @@ class MultiFidelityParetoStrategy(ParetoStrategy):
             costs.append(float(fidelity.cost) if fixed else float(np.mean(observed)) if observed else 1.0)
         return torch.tensor(costs, dtype=torch.float64)
 
+    def round_size(self, requested: int, next_number: int) -> int:
+        """``requested``, or the size of the cheap batch the next model step proposes, if larger."""
+        if self.cheap_batch == 1 or self._initial_design(next_number, set()) is not None:
+            return requested
+        return max(requested, len(self._plan(next_number, set(), [])))
+
     def suggest(self, trial_numbers: Sequence[int],
                 pending: Sequence[Architecture | Suggestion] = ()) -> list[Suggestion]:
         waiting = [self._pending_pair(item) for item in pending]
         chosen: list[Suggestion] = []
-        for number in trial_numbers:
+        while len(chosen) < len(trial_numbers):
+            number = trial_numbers[len(chosen)]
             taken = {arch.key for arch, _ in waiting}
             suggestion = self._initial_design(number, taken)
-            if suggestion is None:
-                arch, j = self._acquire_pair(number, taken, waiting)
-                suggestion = Suggestion(arch, self.fidelities[j].name)
-            chosen.append(suggestion)
-            waiting.append(self._pending_pair(suggestion))
+            plan = ([(suggestion.arch, self._index[suggestion.fidelity])] if suggestion is not None
+                    else self._plan(number, taken, waiting))
+            for arch, j in plan[: len(trial_numbers) - len(chosen)]:
+                chosen.append(Suggestion(arch, self.fidelities[j].name))
+                waiting.append((arch, j))
         return chosen
 
     def _pending_pair(self, item: Architecture | Suggestion) -> tuple[Architecture, int]:
@@ -159,8 +186,17 @@ class MultiFidelityParetoStrategy(ParetoStrategy):
         return Suggestion(self.sample_unseen(self.rng_for(number), self.seen_at[target] | taken),
                           self.fidelities[target].name)
 
-    def _acquire_pair(self, number: int, taken: set[str],
-                      pending: list[tuple[Architecture, int]]) -> tuple[Architecture, int]:
+    def _plan(self, number: int, taken: set[str], pending: list[tuple[Architecture, int]]) -> list[tuple[Architecture, int]]:
+        """The model step of trial ``number``: up to ``cheap_batch`` cheap pairs or one target pair
+        (``greedy_pareto_batch``), the model conditioned on the ``pending`` pairs. Cached, so that
+        ``round_size`` and the ``suggest`` after it run one step."""
+        key = (number, len(self.trials), tuple(sorted(taken)), tuple((arch.key, j) for arch, j in pending))
+        if self._plan_cache is None or self._plan_cache[0] != key:
+            self._plan_cache = (key, self._acquire_pairs(number, taken, pending))
+        return list(self._plan_cache[1])
+
+    def _acquire_pairs(self, number: int, taken: set[str],
+                       pending: list[tuple[Architecture, int]]) -> list[tuple[Architecture, int]]:
         rng = self.rng_for(number)
         archs, values, fidelities = self.fidelity_data()
         target = self.target_index
@@ -172,34 +208,35 @@ class MultiFidelityParetoStrategy(ParetoStrategy):
                 f"{self.name} proposes architectures not yet evaluated at the target fidelity; every candidate of "
                 f"{self.space.name!r} is evaluated there or pending ({len(taken)} pending): stop the search, "
                 "or search a larger space")
-        surrogate = MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),
-                                           h_values=self.h_values, encoder=self.encoder, maxiter=self.maxiter,
-                                           seed=int(rng.integers(2**31)))
         warped = self._warp_per_fidelity(values, fidelities)
-        surrogate.fit(archs, warped, fidelities, h=self._depth(archs, values, fidelities))
+        h, state = self._schedule.hyperparameters(archs, values, fidelities)
+        surrogate = self._new_surrogate(0).condition(archs, warped, fidelities, h=h, hyperparameters=state)
         believe_pending(surrogate, archs, warped, fidelities, pending)
         self.surrogate = surrogate
-        moments = surrogate.pool_moments(pool)
-        mean, std = moments.mean[target], moments.variance[target].sqrt()
+        # Screening needs the target's marginals only: the joint moments of every fidelity (and the
+        # rank-one beliefs) are computed over the screened candidates alone.
+        marginals = surrogate.pool_moments(pool)
         known = self.known_values(pool)
-        screened = screen_for_front(mean.unsqueeze(-1), std.unsqueeze(-1), known, self.screen)
+        screened = screen_candidates(marginals.mean[target], marginals.variance[target].sqrt(), known, self.screen)
         candidates = [pool[int(i)] for i in screened]
-        # Front samples span the candidates, the architectures known at the target and the pending ones.
+        belief = PoolBelief(surrogate, surrogate.encode(candidates, target))
+        # Front samples span the candidates, the architectures known at the target and the pending
+        # ones; drawn once per step, kept for the whole batch.
         others = {a.key: a for a, j in zip(archs, fidelities) if j == target}
         others.update({a.key: a for a, _ in pending if a.key not in others})
-        front = candidates + list(others.values())
-        front_mean, front_covariance = surrogate.target_joint(front)
+        front_mean, front_covariance = surrogate.target_joint(candidates + list(others.values()))
         front_known = torch.cat([known[screened], self.known_values(list(others.values()))], dim=0)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        draws = joint_draws(front_mean, front_covariance, generator, self.num_samples)
         admissible = torch.tensor([[j == target or a.key not in self.seen_at[j] for a in candidates]
                                    for j in range(len(self.fidelities))], dtype=torch.bool)
-        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        scores = self.acquisition(mean[screened], std[screened], known[screened],
-                                               fidelity_correlations(moments, target)[:, screened], self.costs(),
-                                               admissible, front_mean, front_covariance, front_known, generator,
-                                               self.num_samples)
-        # The first best pair in (fidelity, candidate) order: the cheaper look wins a tie.
-        best = int(torch.argmax(scores.reshape(-1)))
-        return candidates[best % len(candidates)], best // len(candidates)
+        picks = greedy_pareto_batch(belief, target, front_caps(known[screened], draws, front_known), self.costs(),
+                                    admissible, self.cheap_batch)
+        return [(candidates[i], j) for i, j in picks]
+
+    def _new_surrogate(self, seed: int) -> MultiFidelitySurrogate:
+        return MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),
+                                      h_values=self.h_values, encoder=self.encoder, maxiter=self.maxiter, seed=seed)
 
     def _warp_per_fidelity(self, values: np.ndarray, fidelities: np.ndarray) -> np.ndarray:
         """The target warp applied to each fidelity's values separately (their scales differ)."""
@@ -208,20 +245,49 @@ class MultiFidelityParetoStrategy(ParetoStrategy):
             warped[fidelities == j] = self.warp(values[fidelities == j])
         return warped
 
-    def _depth(self, archs: list[Architecture], values: np.ndarray, fidelities: np.ndarray) -> int | None:
-        """WL depth ``h`` chosen by marginal likelihood on the data prefix at schedule points of the data
-        count: a function of the journal alone, so a resumed run chooses the same."""
-        if not uses_wl(self.kernel):
-            return None
-        if len(self.h_values) <= 1:
-            return self.h_values[0] if self.h_values else None
-        start = self.n_init + self.n_init_target
-        point = start + (len(archs) - start) // self.h_every * self.h_every
-        if point not in self._h_at:
-            chooser = MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),
-                                             h_values=self.h_values, encoder=self.encoder, maxiter=self.maxiter,
-                                             seed=int(self.rng_for(point).integers(2**31)))
-            prefix = slice(0, point)
-            self._h_at[point] = chooser.fit(archs[prefix], self._warp_per_fidelity(values[prefix], fidelities[prefix]),
-                                            fidelities[prefix]).h
-        return self._h_at[point]
+
+class FitSchedule:
+    """Hyperparameters of the multi-fidelity GP, fitted at ``refit_points`` of the data count.
+
+    A step at ``n`` observations uses the fit at the last refit point ``p <= n``: a fresh fit on
+    the first ``p`` observations, seeded by ``p``, at the WL depth ``h`` chosen by marginal
+    likelihood (over every ``h``) at every ``H_EVERY``-th point. A function of the journal alone, so a resumed run fits the same; points that no step
+    needs (inside a batch of cheap pairs) are never fitted. Steps between two points condition the
+    GP on all data with the last fit, exactly. Unlike ``bo-mf``'s schedule no fit warm-starts
+    from the one before: those chains converged to fidelity correlations under which cheap looks
+    kept winning over every target look in the main job (2 trainings in 150 evaluations).
+
+    Args:
+        start: the first refit point (the initial design's size).
+        growth: a fit when the data count has grown by this fraction since the last one.
+        surrogate: a fresh, unfitted ``MultiFidelitySurrogate`` for a seed.
+        warp: ``(values, fidelities) -> warped values`` of a data prefix.
+        seed_for: the seed of the fit at a point.
+    """
+
+    #: Fits between two choices of ``h`` by marginal likelihood.
+    H_EVERY = 3
+
+    def __init__(self, start: int, growth: float, surrogate: Callable[[int], MultiFidelitySurrogate],
+                 warp: Callable[[np.ndarray, np.ndarray], np.ndarray], seed_for: Callable[[int], int]) -> None:
+        self.start, self.growth = start, growth
+        self.surrogate, self.warp, self.seed_for = surrogate, warp, seed_for
+        self._fits: dict[int, tuple[int | None, dict[str, torch.Tensor]]] = {}
+
+    def hyperparameters(self, archs: list[Architecture], values: np.ndarray,
+                        fidelities: np.ndarray) -> tuple[int | None, dict[str, torch.Tensor]]:
+        """``(h, hyperparameters)`` of the last refit point ``<= len(archs)`` (``values``: unwarped)."""
+        points = refit_points(self.start, len(archs), self.growth)
+        return self._fit(points, len(points) - 1, archs, values, fidelities)
+
+    def _fit(self, points: list[int], k: int, archs: list[Architecture], values: np.ndarray,
+             fidelities: np.ndarray) -> tuple[int | None, dict[str, torch.Tensor]]:
+        """The fit at ``points[k]``: over every ``h`` at every ``H_EVERY``-th point, else at the ``h``
+        chosen there (a third of the fitting, and only one earlier fit ever needed)."""
+        point = points[k]
+        if point not in self._fits:
+            data = (archs[:point], self.warp(values[:point], fidelities[:point]), fidelities[:point])
+            h = None if k % self.H_EVERY == 0 else self._fit(points, k - k % self.H_EVERY, archs, values, fidelities)[0]
+            fitted = self.surrogate(self.seed_for(point)).fit(*data, h=h)
+            self._fits[point] = (fitted.h, fitted.fitted_hyperparameters())
+        return self._fits[point]
