@@ -296,11 +296,31 @@ def render_memory(results: dict[str, Any], options: dict[str, str]) -> list[str]
                    "ratio to one cell (accounted / RSS increase)"], rows) + ["", line]
 
 
+def render_main_job(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    summary = results["summary"]
+    fidelities = {f["name"]: f for f in summary.get("fidelities") or []}
+    evaluations = " / ".join(f"{f['evaluations']} {name}" for name, f in fidelities.items())
+    seconds = " / ".join(f"{f['seconds']:.1f} s" for f in fidelities.values())
+    suggest = summary.get("suggest") or {}
+    ratio = summary.get("hypervolume_ratio")
+    kills = "; ".join(results["kills"]) or "none"
+    row = [f"{results['wall_seconds']:.0f} s", evaluations, seconds,
+           f"{(summary.get('setup') or {}).get('seconds', 0.0):.1f} s",
+           f"{suggest['share']:.1%}" if suggest.get("share") is not None else "n/a",
+           f"{ratio:.3f}" if ratio is not None else "n/a",
+           f"{kills}: {'same trials' if results['same_trials'] else 'DIFFERENT trials'}"]
+    return _table(["wall-clock", "evaluations", "seconds evaluating", "supernet training",
+                   "share of working time suggesting", "hypervolume ratio (of the box reference-ideal)",
+                   "killed with SIGKILL and resumed"], [row])
+
+
 def kind(results: dict[str, Any]) -> str:
     """Which benchmark wrote ``results``: ``fidelity``, ``memory``, ``surrogate``, ``pareto``,
     ``multi-fidelity`` or ``search``."""
     if "signals" in results and "ceiling" in results:
         return "fidelity"
+    if "same_trials" in results and "summary" in results:
+        return "main-job"
     if "measurements" in results and "ratio_to_cell" in results:
         return "memory"
     if "results" in results:
@@ -309,13 +329,14 @@ def kind(results: dict[str, Any]) -> str:
         return "pareto"
     if "optimum" in results and "methods" in results:
         return "multi-fidelity" if results.get("cheap") else "search"
-    raise RenderError("this file is not the JSON of infonas bench search, pareto, surrogate, fidelity or memory "
-                      f"(its keys: {', '.join(sorted(results)[:8])}); name a benchmark's results file in the marker")
+    raise RenderError("this file is not the JSON of infonas bench search, pareto, surrogate, fidelity, memory or "
+                      f"main-job (its keys: {', '.join(sorted(results)[:8])}); name a benchmark's results file in the marker")
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] = {
     "search": render_search, "multi-fidelity": render_multi_fidelity, "pareto": render_pareto,
     "surrogate": render_surrogate, "fidelity": render_fidelity, "memory": render_memory,
+    "main-job": render_main_job,
 }
 
 

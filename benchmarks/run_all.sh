@@ -51,6 +51,13 @@ bench() {
     surrogate_additive) run "$1" "${SURROGATE[@]}" --models wl+hamming+additive ;;
     # Each kind of training runs in a fresh process of its own (its peak RSS is its own); no --workers option.
     supernet_memory) run "$1" infonas bench memory --steps 20 ;;
+    # The main job, timed, then killed twice at random moments and resumed (compared trial by trial).
+    main_job) run "$1" infonas bench main-job --work-dir "runs/bench-main-job-$(date +%s)" --kills 2 ;;
+    # Search on the project's mnist1d table, the supernet column as the cheap fidelity at its measured
+    # price, the supernet's 100-epoch training charged up front (both from the table's provenance).
+    search_mnist1d) run "$1" infonas bench search --table "$MNIST1D_TABLE" --objective test_acc \
+      --cheap supernet_spos_recal $(infonas bench prices --epochs 3 --supernet-epochs 100) --methods bo-mf,bo-mes,ls,rs \
+      --seeds 20 --budget 600 --workers "$WORKERS" ;;
     # Seconds on a finished table, so nothing to resume; no --workers option. The mean of the two seeds
     # (test_acc_mean2) has no second measurement to be its ceiling: --ceiling-column '' leaves it out.
     fidelity_mnist1d) run "$1" "${FIDELITY[@]}" --target test_acc --plot "$OUT/fidelity_mnist1d.png" ;;
@@ -61,7 +68,8 @@ bench() {
 }
 
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
-surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4"
+surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4 main_job
+search_mnist1d"
 for name in ${@:-$ALL}; do
   bench "$name"
 done

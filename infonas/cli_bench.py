@@ -379,3 +379,21 @@ def bench_main_job(work_dir: str, kills: int, seed: int, out: str | None, search
     except (RuntimeError, AssertionError) as error:
         fail(str(error))
     _finish_benchmark(results, started, out, format_main_job, log)
+
+
+@bench.command("prices")
+@click.option("--epochs", type=POSITIVE_INT, default=3, show_default=True, help="Epochs of one training.")
+@click.option("--supernet-epochs", type=POSITIVE_INT, default=100, show_default=True)
+@click.option("--recalibration-batches", type=POSITIVE_INT, default=10, show_default=True)
+def bench_prices(epochs: int, supernet_epochs: int, recalibration_batches: int) -> None:
+    """Print the measured prices of the mnist1d table's supernet fidelity as `bench search` options:
+    --cheap-cost (one supernet evaluation), --cheap-setup-cost (the supernet's training), both in
+    trainings, and --unit-seconds (one training), from the table build's measured seconds."""
+    from infonas.evaluators.chain import CHEAP, measured_costs
+
+    try:
+        prices = measured_costs(epochs, supernet_epochs, recalibration_batches)
+    except EXPECTED_ERRORS as error:
+        fail(str(error))
+    click.echo(f"--cheap-cost {prices['costs'][CHEAP]:.4g} --cheap-setup-cost {prices['setup_cost']:.4g} "
+               f"--unit-seconds {prices['training_seconds']:.4g}")

@@ -395,3 +395,22 @@ def test_cost_budgets_render_setup_charged_suggestions_ratios_at_cost_and_front_
     record = _load(tmp_path, "pareto_params.json")["methods"]["rs"]
     (row,) = [line for line in pareto if line.startswith("| `rs`")]
     assert f"{statistics.median(record['front_share']):.2f}" in row
+
+
+def test_the_main_job_renders_time_share_and_the_kill_check(tmp_path):
+    summary = {"finished": 150, "cost": 40.0, "setup": {"cost": 23.7, "seconds": 20.0},
+               "fidelities": [{"name": "supernet", "evaluations": 145, "seconds": 9.5},
+                              {"name": "train", "evaluations": 5, "seconds": 9.0}],
+               "suggest": {"share": 0.214}, "hypervolume_ratio": 0.93}
+    results = {"search_args": [], "wall_seconds": 100.4, "summary": summary,
+               "kills": ["after 3 finished trials", "after 90 finished trials"], "same_trials": True,
+               "first_difference": None}
+    (tmp_path / "main_job.json").write_text(json.dumps(results))
+    block = _block(render_readme.render("<!-- results:main_job.json -->\n<!-- /results -->\n", tmp_path),
+                   "main_job.json")
+    (row,) = [line for line in block if line.startswith("| 100 s")]
+    assert "145 supernet / 5 train" in row and "21.4%" in row and "| 0.930 |" in row and "20.0 s" in row
+    assert "after 3 finished trials; after 90 finished trials: same trials" in row
+    (tmp_path / "main_job.json").write_text(json.dumps({**results, "same_trials": False}))
+    assert "DIFFERENT trials" in render_readme.render("<!-- results:main_job.json -->\n<!-- /results -->\n",
+                                                      tmp_path)

@@ -161,3 +161,16 @@ def test_the_main_job_network_agrees_with_the_table(tmp_path, space) -> None:
     # The same seed, data split and settings as the table's build (a last-digit difference in a
     # library's kernels could flip a sample or two: 1 point is 8 of 800 validation signals).
     assert abs(result.metrics["valid_accuracy"] - float(rows[0]["valid_acc"])) <= 1.0
+
+
+def test_bench_prices_prints_the_measured_prices_as_search_options() -> None:
+    from click.testing import CliRunner
+
+    from infonas.cli import main
+
+    result = CliRunner().invoke(main, ["bench", "prices", "--epochs", "3", "--supernet-epochs", "100"])
+    assert result.exit_code == 0, result.output
+    prices = measured_costs(3, 100)
+    assert result.output.split() == ["--cheap-cost", f"{prices['costs']['supernet']:.4g}", "--cheap-setup-cost",
+                                     f"{prices['setup_cost']:.4g}", "--unit-seconds",
+                                     f"{prices['training_seconds']:.4g}"]

@@ -97,7 +97,7 @@ def measured_costs(epochs: int, supernet_epochs: int, recalibration_batches: int
     share = (recalibration + _VALID_SIGNALS) / (recalibration + 3 * _VALID_SIGNALS)
     return {"costs": {CHEAP: seconds["score_seconds"] * share / training, TARGET: 1.0},
             "setup_cost": seconds["supernet_seconds_per_epoch"] * supernet_epochs / training,
-            "cost_source": source}
+            "training_seconds": training, "cost_source": source}
 
 
 def _renamed(name: str, rename: Mapping[str, str]) -> str:
