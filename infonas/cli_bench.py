@@ -53,6 +53,21 @@ def _finish_benchmark(results: dict[str, Any], started: float, out: str | None, 
     click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
 
 
+def _cheap_fidelity_options(command: Any) -> Any:
+    """--cheap, --cheap-cost and --cheap-setup-cost, as bench search and bench pareto take them."""
+    options = [
+        click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead."),
+        click.option("--cheap-cost", type=POSITIVE_FLOAT,
+                     help="Cost of one cheap evaluation, in units of one target evaluation."),
+        click.option("--cheap-setup-cost", type=click.FloatRange(min=0),
+                     help="One-off cost of the cheap fidelity (training the supernet its column scores), in units "
+                          "of one target evaluation; charged up front to methods that use the cheap fidelity."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group()
 def bench() -> None:
     """Benchmarks of strategies and surrogates on tabular benchmarks (they write JSON files)."""
@@ -68,12 +83,7 @@ def bench() -> None:
 @click.option("--seeds", type=POSITIVE_INT, default=10, show_default=True)
 @click.option("--budget", type=POSITIVE_FLOAT, default=150, show_default=True,
               help="Evaluations per seed; with --cheap, total cost per seed (one target evaluation costs 1).")
-@click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead.")
-@click.option("--cheap-cost", type=POSITIVE_FLOAT,
-              help="Cost of one cheap evaluation, in units of one target evaluation.")
-@click.option("--cheap-setup-cost", type=click.FloatRange(min=0),
-              help="One-off cost of the cheap fidelity (training the supernet its column scores), in units of one "
-                   "target evaluation; charged up front to methods that use the cheap fidelity.")
+@_cheap_fidelity_options
 @click.option("--unit-seconds", type=POSITIVE_FLOAT,
               help="Seconds one target evaluation takes (e.g. the table's mean training time): the search's own "
                    "suggestion time is then charged in those units, and its share of wall-clock reported.")
@@ -125,12 +135,7 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
 @click.option("--seeds", type=POSITIVE_INT, default=10, show_default=True)
 @click.option("--budget", type=POSITIVE_FLOAT, default=100, show_default=True,
               help="Evaluations per seed; with --cheap, total cost per seed (one target evaluation costs 1).")
-@click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead.")
-@click.option("--cheap-cost", type=POSITIVE_FLOAT,
-              help="Cost of one cheap evaluation, in units of one target evaluation.")
-@click.option("--cheap-setup-cost", type=click.FloatRange(min=0),
-              help="One-off cost of the cheap fidelity, in units of one target evaluation; charged up front to "
-                   "methods that use the cheap fidelity.")
+@_cheap_fidelity_options
 @click.option("--normalise", "normalisation", type=click.Choice(["front", "table"]), default="front",
               show_default=True, help="Scale objectives between the true front's nadir and ideal, or over the whole "
                                       "table (then untrainable cells stretch every range).")

@@ -82,7 +82,7 @@ def test_measured_costs_are_learned(space):
         trial = Trial(number, space.sample(rng), fidelity).finished(EvaluationResult({"acc": 50.0 + number}, cost))
         strategy.observe([trial])
     assert strategy.costs().tolist() == [3.0, 30.0]
-    with pytest.raises(ValueError, match="unknown fidelity"):
+    with pytest.raises(ValueError, match="which this strategy does not know"):
         strategy.observe([Trial(9, space.sample(rng), "other").finished(EvaluationResult({"acc": 1.0}, 1.0))])
 
 

@@ -21,16 +21,15 @@ import torch
 from infonas.acquisition.candidates import candidate_pool
 from infonas.acquisition.multi_fidelity import greedy_fidelity_batch
 from infonas.acquisition.single import PoolPosterior, max_value_samples
-from infonas.exceptions import InvalidArgumentError, SpaceExhaustedError, UnsupportedError
-from infonas.strategies.base import Suggestion
+from infonas.exceptions import SpaceExhaustedError, UnsupportedError
 from infonas.strategies.bayesian import BayesianStrategy
+from infonas.strategies.fidelity_plans import FidelityPlanning
 from infonas.surrogates.incremental import PoolBelief, refit_points, screen_pool
 from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
-from infonas.trials import Trial
 from search_spaces.base import Architecture, SearchSpace
 
 
-class MultiFidelityStrategy(BayesianStrategy):
+class MultiFidelityStrategy(FidelityPlanning, BayesianStrategy):
     """Cost-aware information gain over (architecture, fidelity) pairs (``bo-mf``).
 
     Args:
@@ -97,20 +96,8 @@ class MultiFidelityStrategy(BayesianStrategy):
         self.screen_keep, self.screen_extras = int(screen_keep), int(screen_extras)
         # Per-process caches of pure functions of the journal: fits by data count, the last plan.
         self._fits: dict[int, tuple[int | None, dict[str, torch.Tensor]]] = {}
-        self._plan_cache: tuple[tuple, list[tuple[Architecture, int]]] | None = None
-        self._index = {f.name: j for j, f in enumerate(self.fidelities)}
-        self.seen_at: list[set[str]] = [set() for _ in self.fidelities]
+        self._init_fidelity_planning()
         self.surrogate: MultiFidelitySurrogate | None = None
-
-    @property
-    def target_index(self) -> int:
-        return len(self.fidelities) - 1
-
-    def _observe(self, trial: Trial) -> None:
-        if trial.fidelity not in self._index:
-            raise ValueError(f"trial {trial.number} ran at unknown fidelity {trial.fidelity!r}; "
-                             f"this strategy knows {list(self._index)}")
-        self.seen_at[self._index[trial.fidelity]].add(trial.arch.key)
 
     def fidelity_data(self) -> tuple[list[Architecture], np.ndarray, np.ndarray]:
         """Complete trials as (architectures, signed values, fidelity indices), in journal order."""
@@ -130,78 +117,12 @@ class MultiFidelityStrategy(BayesianStrategy):
             warped[mask] = self.warp(values[mask])
         return warped
 
-    def costs(self) -> torch.Tensor:
-        """The cost of one evaluation at each fidelity: fixed, or the mean observed so far."""
-        costs = []
-        for j, fidelity in enumerate(self.fidelities):
-            if fidelity.cost is not None:
-                costs.append(float(fidelity.cost))
-                continue
-            observed = [t.cost for t in self.trials if self._index[t.fidelity] == j and t.cost > 0]
-            costs.append(float(np.mean(observed)) if observed else 1.0)
-        return torch.tensor(costs, dtype=torch.float64)
-
-    def round_size(self, requested: int, next_number: int) -> int:
-        """``requested``, or the size of the cheap batch the next model step proposes, if larger."""
-        if self.cheap_batch == 1 or self._initial_design(next_number, set()) is not None:
-            return requested
-        return max(requested, len(self._plan(next_number, set(), [])))
-
-    def suggest(self, trial_numbers: Sequence[int],
-                pending: Sequence[Architecture | Suggestion] = ()) -> list[Suggestion]:
-        waiting = [self._pending_pair(item) for item in pending]
-        chosen: list[Suggestion] = []
-        while len(chosen) < len(trial_numbers):
-            number = trial_numbers[len(chosen)]
-            taken = {arch.key for arch, _ in waiting}
-            suggestion = self._initial_design(number, taken)
-            plan = ([(suggestion.arch, self._index[suggestion.fidelity])] if suggestion is not None
-                    else self._plan(number, taken, waiting))
-            for arch, j in plan[: len(trial_numbers) - len(chosen)]:
-                chosen.append(Suggestion(arch, self.fidelities[j].name))
-                waiting.append((arch, j))
-        return chosen
-
-    def _pending_pair(self, item: Architecture | Suggestion) -> tuple[Architecture, int]:
-        """``(architecture, fidelity index)`` of a pending item; a bare architecture is at the target."""
-        if not isinstance(item, Suggestion):
-            return item, self.target_index
-        if item.fidelity is None:
-            return item.arch, self.target_index
-        if item.fidelity not in self._index:
-            raise InvalidArgumentError(f"a pending suggestion names fidelity {item.fidelity!r}, which this "
-                                       f"strategy does not know (it knows {list(self._index)}): pass pending "
-                                       "trials at the evaluator's fidelities")
-        return item.arch, self._index[item.fidelity]
-
-    def _initial_design(self, number: int, taken: set[str]) -> Suggestion | None:
-        cheapest, target = 0, self.target_index
-        tried = [sum(1 for t in self.trials if self._index[t.fidelity] == j) for j in range(len(self.fidelities))]
-        if sum(tried[:target]) < self.n_init:
-            # The balanced design (``BayesianStrategy._initial``), as bo-mes's, not random cells: the
-            # additive kernel learns a main effect from its first witnesses, and an op on an edge
-            # with none or only bad ones (NB201's skip on edge 0->3, which the best cells share) is
-            # then rarely looked at again, at either fidelity. Balance gives every choice its share.
-            arch = self._initial(number, self.rng_for(number), self.seen_at[cheapest] | self.seen_at[target] | taken)
-            return Suggestion(arch, self.fidelities[cheapest].name)
-        if tried[target] < self.n_init_target:
-            archs, values, fidelities = self.fidelity_data()
-            best_cheap = [archs[i] for i in np.argsort(-np.where(fidelities < target, values, -np.inf), kind="stable")
-                          if fidelities[i] < target]
-            for arch in best_cheap:
-                if arch.key not in self.seen_at[target] and arch.key not in taken:
-                    return Suggestion(arch, self.fidelities[target].name)
-            arch = self.sample_unseen(self.rng_for(number), self.seen_at[target] | taken)
-            return Suggestion(arch, self.fidelities[target].name)
-        return None
-
-    def _plan(self, number: int, taken: set[str], pending: list[tuple[Architecture, int]]) -> list[tuple[Architecture, int]]:
-        """The model step of trial ``number``: up to ``cheap_batch`` cheap pairs or one target pair
-        (``greedy_fidelity_batch``), the model conditioned on the ``pending`` pairs."""
-        key = (number, len(self.trials), tuple(sorted(taken)), tuple((arch.key, j) for arch, j in pending))
-        if self._plan_cache is None or self._plan_cache[0] != key:
-            self._plan_cache = (key, self._acquire_pairs(number, taken, pending))
-        return list(self._plan_cache[1])
+    def _cheap_initial(self, number: int, exclude: set[str]) -> Architecture:
+        # The balanced design (``BayesianStrategy._initial``), as bo-mes's, not random cells: the
+        # additive kernel learns a main effect from its first witnesses, and an op on an edge
+        # with none or only bad ones (NB201's skip on edge 0->3, which the best cells share) is
+        # then rarely looked at again, at either fidelity. Balance gives every choice its share.
+        return self._initial(number, self.rng_for(number), exclude)
 
     def _acquire_pairs(self, number: int, taken: set[str],
                        pending: list[tuple[Architecture, int]]) -> list[tuple[Architecture, int]]:

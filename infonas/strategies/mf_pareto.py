@@ -30,12 +30,11 @@ from infonas.acquisition.candidates import candidate_pool
 from infonas.acquisition.gaussian import joint_draws
 from infonas.acquisition.mf_pareto import front_caps, greedy_pareto_batch, screen_candidates
 from infonas.exceptions import InvalidArgumentError, SpaceExhaustedError, UnsupportedError
-from infonas.strategies.base import Suggestion
 from infonas.strategies.cost_aware import believe_pending
+from infonas.strategies.fidelity_plans import FidelityPlanning
 from infonas.strategies.multi_objective import ParetoStrategy
 from infonas.surrogates.incremental import PoolBelief, refit_points
 from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
-from infonas.trials import Trial
 from search_spaces.base import Architecture, SearchSpace
 
 
@@ -46,7 +45,7 @@ def _modelled_names(objective: str, objectives: Sequence[Any] | None, computed: 
     return [name for name in names if name not in computed_names]
 
 
-class MultiFidelityParetoStrategy(ParetoStrategy):
+class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
     """Information about the Pareto front per unit cost over (architecture, fidelity) pairs (``bo-mf-pareto``).
 
     Args:
@@ -104,22 +103,8 @@ class MultiFidelityParetoStrategy(ParetoStrategy):
         self.cheap_batch = int(cheap_batch)
         self._schedule = FitSchedule(n_init + n_init_target, refit_growth, self._new_surrogate, self._warp_per_fidelity,
                                      lambda point: int(self.rng_for(point).integers(2**31)))
-        # The last plan, a pure function of the journal: round_size and the suggest after it share it.
-        self._plan_cache: tuple[tuple, list[tuple[Architecture, int]]] | None = None
-        self._index = {f.name: j for j, f in enumerate(self.fidelities)}
-        self.seen_at: list[set[str]] = [set() for _ in self.fidelities]
+        self._init_fidelity_planning()
         self.surrogate: MultiFidelitySurrogate | None = None
-
-    @property
-    def target_index(self) -> int:
-        return len(self.fidelities) - 1
-
-    def _observe(self, trial: Trial) -> None:
-        if trial.fidelity not in self._index:
-            raise InvalidArgumentError(f"trial {trial.number} ran at fidelity {trial.fidelity!r}, which this strategy "
-                                       f"does not know (it knows {list(self._index)}): observe trials at the "
-                                       "evaluator's fidelities")
-        self.seen_at[self._index[trial.fidelity]].add(trial.arch.key)
 
     def fidelity_data(self) -> tuple[list[Architecture], np.ndarray, np.ndarray]:
         """Complete trials as (architectures, signed modelled values, fidelity indices), in journal order."""
@@ -131,69 +116,6 @@ class MultiFidelityParetoStrategy(ParetoStrategy):
                 values.append(modelled.sign * float(trial.metrics[modelled.name]))
                 fidelities.append(self._index[trial.fidelity])
         return archs, np.asarray(values, dtype=np.float64), np.asarray(fidelities, dtype=np.int64)
-
-    def costs(self) -> torch.Tensor:
-        """The cost of one evaluation at each fidelity: fixed, or the mean observed so far (1 before any)."""
-        costs = []
-        for j, fidelity in enumerate(self.fidelities):
-            observed = [t.cost for t in self.trials if self._index[t.fidelity] == j and t.cost > 0]
-            fixed = fidelity.cost is not None
-            costs.append(float(fidelity.cost) if fixed else float(np.mean(observed)) if observed else 1.0)
-        return torch.tensor(costs, dtype=torch.float64)
-
-    def round_size(self, requested: int, next_number: int) -> int:
-        """``requested``, or the size of the cheap batch the next model step proposes, if larger."""
-        if self.cheap_batch == 1 or self._initial_design(next_number, set()) is not None:
-            return requested
-        return max(requested, len(self._plan(next_number, set(), [])))
-
-    def suggest(self, trial_numbers: Sequence[int],
-                pending: Sequence[Architecture | Suggestion] = ()) -> list[Suggestion]:
-        waiting = [self._pending_pair(item) for item in pending]
-        chosen: list[Suggestion] = []
-        while len(chosen) < len(trial_numbers):
-            number = trial_numbers[len(chosen)]
-            taken = {arch.key for arch, _ in waiting}
-            suggestion = self._initial_design(number, taken)
-            plan = ([(suggestion.arch, self._index[suggestion.fidelity])] if suggestion is not None
-                    else self._plan(number, taken, waiting))
-            for arch, j in plan[: len(trial_numbers) - len(chosen)]:
-                chosen.append(Suggestion(arch, self.fidelities[j].name))
-                waiting.append((arch, j))
-        return chosen
-
-    def _pending_pair(self, item: Architecture | Suggestion) -> tuple[Architecture, int]:
-        if not isinstance(item, Suggestion) or item.fidelity is None:
-            return (item.arch if isinstance(item, Suggestion) else item), self.target_index
-        if item.fidelity not in self._index:
-            raise InvalidArgumentError(f"a pending suggestion names fidelity {item.fidelity!r}, which this strategy "
-                                       f"does not know (it knows {list(self._index)}): pass pending trials at the "
-                                       "evaluator's fidelities")
-        return item.arch, self._index[item.fidelity]
-
-    def _initial_design(self, number: int, taken: set[str]) -> Suggestion | None:
-        target = self.target_index
-        tried = [sum(1 for t in self.trials if self._index[t.fidelity] == j) for j in range(len(self.fidelities))]
-        if sum(tried[:target]) < self.n_init:
-            arch = self.sample_unseen(self.rng_for(number), self.seen_at[0] | self.seen_at[target] | taken)
-            return Suggestion(arch, self.fidelities[0].name)
-        if tried[target] >= self.n_init_target:
-            return None
-        archs, values, fidelities = self.fidelity_data()
-        for i in np.argsort(-np.where(fidelities < target, values, -np.inf), kind="stable"):
-            if fidelities[i] < target and archs[i].key not in self.seen_at[target] | taken:
-                return Suggestion(archs[i], self.fidelities[target].name)
-        return Suggestion(self.sample_unseen(self.rng_for(number), self.seen_at[target] | taken),
-                          self.fidelities[target].name)
-
-    def _plan(self, number: int, taken: set[str], pending: list[tuple[Architecture, int]]) -> list[tuple[Architecture, int]]:
-        """The model step of trial ``number``: up to ``cheap_batch`` cheap pairs or one target pair
-        (``greedy_pareto_batch``), the model conditioned on the ``pending`` pairs. Cached, so that
-        ``round_size`` and the ``suggest`` after it run one step."""
-        key = (number, len(self.trials), tuple(sorted(taken)), tuple((arch.key, j) for arch, j in pending))
-        if self._plan_cache is None or self._plan_cache[0] != key:
-            self._plan_cache = (key, self._acquire_pairs(number, taken, pending))
-        return list(self._plan_cache[1])
 
     def _acquire_pairs(self, number: int, taken: set[str],
                        pending: list[tuple[Architecture, int]]) -> list[tuple[Architecture, int]]:
