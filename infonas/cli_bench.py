@@ -55,17 +55,12 @@ def _finish_benchmark(results: dict[str, Any], started: float, out: str | None, 
 
 def _cheap_fidelity_options(command: Any) -> Any:
     """--cheap, --cheap-cost and --cheap-setup-cost, as bench search and bench pareto take them."""
-    options = [
-        click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead."),
-        click.option("--cheap-cost", type=POSITIVE_FLOAT,
-                     help="Cost of one cheap evaluation, in units of one target evaluation."),
-        click.option("--cheap-setup-cost", type=click.FloatRange(min=0),
-                     help="One-off cost of the cheap fidelity (training the supernet its column scores), in units "
-                          "of one target evaluation; charged up front to methods that use the cheap fidelity."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    command = click.option("--cheap-setup-cost", type=click.FloatRange(min=0), help=(
+        "One-off cost of the cheap fidelity (training the supernet its column scores), in units of one target "
+        "evaluation; charged up front to methods that use the cheap fidelity."))(command)
+    command = click.option("--cheap-cost", type=POSITIVE_FLOAT,
+                           help="Cost of one cheap evaluation, in units of one target evaluation.")(command)
+    return click.option("--cheap", help="Cheap-fidelity column: multi-fidelity strategies may evaluate it instead.")(command)
 
 
 @click.group()
@@ -391,9 +386,7 @@ def bench_main_job(work_dir: str, kills: int, seed: int, out: str | None, search
 @click.option("--supernet-epochs", type=POSITIVE_INT, default=100, show_default=True)
 @click.option("--recalibration-batches", type=POSITIVE_INT, default=10, show_default=True)
 def bench_prices(epochs: int, supernet_epochs: int, recalibration_batches: int) -> None:
-    """Print the measured prices of the mnist1d table's supernet fidelity as `bench search` options:
-    --cheap-cost (one supernet evaluation), --cheap-setup-cost (the supernet's training), both in
-    trainings, and --unit-seconds (one training), from the table build's measured seconds."""
+    """The mnist1d table's measured supernet prices (in trainings) and training seconds, as bench search options."""
     from infonas.evaluators.chain import CHEAP, measured_costs
 
     try:
