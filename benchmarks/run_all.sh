@@ -47,6 +47,9 @@ bench() {
     # Timing: one worker, so that suggestions do not compete for the cores; run it on an idle machine.
     search_timing) run "$1" "${SEARCH[@]}" --methods bo-ei,bo-mes,gp-onehot --seeds 5 --budget 150 --full-budget \
       --workers 1 ;;
+    # bo-mf's seconds per suggestion up to ~600 observations (per-step seconds are in the file).
+    search_mf_timing) run "$1" "${SEARCH[@]}" --cheap cifar10_valid_12ep --cheap-cost 0.06 --methods bo-mf --seeds 2 \
+      --budget 100 --full-budget --workers 2 ;;
     surrogate) run "$1" "${SURROGATE[@]}" --cheap cifar10_valid_12ep --models onehot-rbf,hamming,wl,wl+hamming ;;
     surrogate_additive) run "$1" "${SURROGATE[@]}" --models wl+hamming+additive ;;
     # Each kind of training runs in a fresh process of its own (its peak RSS is its own); no --workers option.
@@ -69,7 +72,7 @@ bench() {
 
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
 surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4 main_job
-search_mnist1d"
+search_mnist1d search_mf_timing"
 for name in ${@:-$ALL}; do
   bench "$name"
 done
