@@ -99,23 +99,8 @@ class MultiFidelityStrategy(FidelityPlanning, BayesianStrategy):
         self._init_fidelity_planning()
         self.surrogate: MultiFidelitySurrogate | None = None
 
-    def fidelity_data(self) -> tuple[list[Architecture], np.ndarray, np.ndarray]:
-        """Complete trials as (architectures, signed values, fidelity indices), in journal order."""
-        archs, values, fidelities = [], [], []
-        for trial in self.trials:
-            if trial.is_complete and self.objective in trial.metrics:
-                archs.append(trial.arch)
-                values.append((1.0 if self.maximize else -1.0) * float(trial.metrics[self.objective]))
-                fidelities.append(self._index[trial.fidelity])
-        return archs, np.asarray(values, dtype=np.float64), np.asarray(fidelities, dtype=np.int64)
-
-    def warp_per_fidelity(self, values: np.ndarray, fidelities: np.ndarray) -> np.ndarray:
-        """The target warp applied to each fidelity's values separately (their scales differ)."""
-        warped = np.empty_like(values)
-        for j in np.unique(fidelities):
-            mask = fidelities == j
-            warped[mask] = self.warp(values[mask])
-        return warped
+    def _modelled_metric(self) -> tuple[str, float]:
+        return self.objective, 1.0 if self.maximize else -1.0
 
     def _cheap_initial(self, number: int, exclude: set[str]) -> Architecture:
         # The balanced design (``BayesianStrategy._initial``), as bo-mes's, not random cells: the
@@ -166,10 +151,6 @@ class MultiFidelityStrategy(FidelityPlanning, BayesianStrategy):
         f_star = max_value_samples(posterior, best, generator, self.num_max_samples)
         picks = greedy_fidelity_batch(belief, target, f_star, self.costs(), admissible, self.cheap_batch)
         return [(universe[i], j) for i, j in picks]
-
-    def _new_surrogate(self, seed: int) -> MultiFidelitySurrogate:
-        return MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),
-                                      h_values=self.h_values, encoder=self.encoder, maxiter=self.maxiter, seed=seed)
 
     def _hyperparameters(self, archs: list[Architecture], values: np.ndarray,
                          fidelities: np.ndarray) -> tuple[int | None, dict[str, torch.Tensor]]:

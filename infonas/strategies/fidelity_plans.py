@@ -20,6 +20,7 @@ import torch
 
 from infonas.exceptions import InvalidArgumentError
 from infonas.strategies.base import Suggestion
+from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
 from infonas.trials import Trial
 from search_spaces.base import Architecture
 
@@ -31,9 +32,10 @@ Pair = tuple[Architecture, int]
 class FidelityPlanning:
     """Mixin for multi-fidelity strategies (before their ``Strategy`` base in the class list).
 
-    The strategy sets ``fidelities`` (through its base), ``n_init``, ``n_init_target`` and
-    ``cheap_batch``, calls ``_init_fidelity_planning()`` in ``__init__``, and implements
-    ``fidelity_data()`` and ``_acquire_pairs(number, taken, pending)``.
+    The strategy sets ``fidelities`` (through its ``BayesianStrategy`` base, with the kernel, warp
+    and encoder), ``n_init``, ``n_init_target`` and ``cheap_batch``, calls
+    ``_init_fidelity_planning()`` in ``__init__``, and implements ``_modelled_metric()`` and
+    ``_acquire_pairs(number, taken, pending)``.
     """
 
     fidelities: Sequence
@@ -59,8 +61,34 @@ class FidelityPlanning:
                                        "evaluator's fidelities")
         self.seen_at[self._index[trial.fidelity]].add(trial.arch.key)
 
-    def fidelity_data(self) -> tuple[list[Architecture], np.ndarray, np.ndarray]:
+    def _modelled_metric(self) -> tuple[str, float]:
+        """The metric the GP models and its sign (+1 when larger is better)."""
         raise NotImplementedError
+
+    def fidelity_data(self) -> tuple[list[Architecture], np.ndarray, np.ndarray]:
+        """Complete trials as (architectures, signed modelled values, fidelity indices), in journal order."""
+        name, sign = self._modelled_metric()
+        archs, values, fidelities = [], [], []
+        for trial in self.trials:
+            if trial.is_complete and name in trial.metrics:
+                archs.append(trial.arch)
+                values.append(sign * float(trial.metrics[name]))
+                fidelities.append(self._index[trial.fidelity])
+        return archs, np.asarray(values, dtype=np.float64), np.asarray(fidelities, dtype=np.int64)
+
+    def warp_per_fidelity(self, values: np.ndarray, fidelities: np.ndarray) -> np.ndarray:
+        """The target warp applied to each fidelity's values separately (their scales differ)."""
+        warped = np.empty_like(values)
+        for j in np.unique(fidelities):
+            mask = fidelities == j
+            warped[mask] = self.warp(values[mask])  # type: ignore[attr-defined]
+        return warped
+
+    def _new_surrogate(self, seed: int) -> MultiFidelitySurrogate:
+        """An unfitted GP over (architecture, fidelity) with the strategy's kernel and encoder."""
+        return MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),  # type: ignore[attr-defined]
+                                      h_values=self.h_values, encoder=self.encoder,  # type: ignore[attr-defined]
+                                      maxiter=self.maxiter, seed=seed)  # type: ignore[attr-defined]
 
     def _acquire_pairs(self, number: int, taken: set[str], pending: list[Pair]) -> list[Pair]:
         raise NotImplementedError

@@ -101,21 +101,13 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
                          num_samples=num_samples, **options)
         self.n_init_target = n_init_target
         self.cheap_batch = int(cheap_batch)
-        self._schedule = FitSchedule(n_init + n_init_target, refit_growth, self._new_surrogate, self._warp_per_fidelity,
+        self._schedule = FitSchedule(n_init + n_init_target, refit_growth, self._new_surrogate, self.warp_per_fidelity,
                                      lambda point: int(self.rng_for(point).integers(2**31)))
         self._init_fidelity_planning()
         self.surrogate: MultiFidelitySurrogate | None = None
 
-    def fidelity_data(self) -> tuple[list[Architecture], np.ndarray, np.ndarray]:
-        """Complete trials as (architectures, signed modelled values, fidelity indices), in journal order."""
-        modelled = self.modelled[0]
-        archs, values, fidelities = [], [], []
-        for trial in self.trials:
-            if trial.is_complete and modelled.name in trial.metrics:
-                archs.append(trial.arch)
-                values.append(modelled.sign * float(trial.metrics[modelled.name]))
-                fidelities.append(self._index[trial.fidelity])
-        return archs, np.asarray(values, dtype=np.float64), np.asarray(fidelities, dtype=np.int64)
+    def _modelled_metric(self) -> tuple[str, float]:
+        return self.modelled[0].name, self.modelled[0].sign
 
     def _acquire_pairs(self, number: int, taken: set[str],
                        pending: list[tuple[Architecture, int]]) -> list[tuple[Architecture, int]]:
@@ -130,7 +122,7 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
                 f"{self.name} proposes architectures not yet evaluated at the target fidelity; every candidate of "
                 f"{self.space.name!r} is evaluated there or pending ({len(taken)} pending): stop the search, "
                 "or search a larger space")
-        warped = self._warp_per_fidelity(values, fidelities)
+        warped = self.warp_per_fidelity(values, fidelities)
         h, state = self._schedule.hyperparameters(archs, values, fidelities)
         surrogate = self._new_surrogate(0).condition(archs, warped, fidelities, h=h, hyperparameters=state)
         believe_pending(surrogate, archs, warped, fidelities, pending)
@@ -155,18 +147,6 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
         picks = greedy_pareto_batch(belief, target, front_caps(known[screened], draws, front_known), self.costs(),
                                     admissible, self.cheap_batch)
         return [(candidates[i], j) for i, j in picks]
-
-    def _new_surrogate(self, seed: int) -> MultiFidelitySurrogate:
-        return MultiFidelitySurrogate(self.space, self.kernel, num_fidelities=len(self.fidelities),
-                                      h_values=self.h_values, encoder=self.encoder, maxiter=self.maxiter, seed=seed)
-
-    def _warp_per_fidelity(self, values: np.ndarray, fidelities: np.ndarray) -> np.ndarray:
-        """The target warp applied to each fidelity's values separately (their scales differ)."""
-        warped = np.empty_like(values)
-        for j in np.unique(fidelities):
-            warped[fidelities == j] = self.warp(values[fidelities == j])
-        return warped
-
 
 class FitSchedule:
     """Hyperparameters of the multi-fidelity GP, fitted at ``refit_points`` of the data count.
