@@ -13,7 +13,8 @@ from infonas.strategies.base import Suggestion
 from infonas.strategies.cost_aware import MultiFidelityStrategy
 from infonas.trials import EvaluationResult, Trial
 
-OPTIONS = {"n_init": 6, "n_init_target": 2, "maxiter": 15, "h_values": (1,), "num_max_samples": 16, "cheap_batch": 1}
+OPTIONS = {"n_init": 6, "n_init_target": 2, "maxiter": 15, "h_values": (1,), "num_max_samples": 16, "cheap_batch": 1,
+           "cheap_random_share": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +145,7 @@ def test_pending_architectures_without_a_fidelity_are_at_the_target(after_ten):
 
 def test_a_resumed_strategy_proposes_what_the_running_one_proposes(evaluator, run_study):
     # Refits every ~20% of data: several schedule points, with conditioning-only steps between.
-    options = {**OPTIONS, "cheap_batch": 3, "refit_growth": 0.2, "h_values": (0, 1)}
+    options = {**OPTIONS, "cheap_batch": 3, "refit_growth": 0.2, "h_values": (0, 1), "cheap_random_share": 0.2}
     trials = run_study(evaluator.table.space, evaluator, "bo-mf", 22, seed=3, **options).finished_trials()
     running = strategy_for(evaluator, seed=3, **options)
     running.observe(trials[:8])
@@ -155,8 +156,10 @@ def test_a_resumed_strategy_proposes_what_the_running_one_proposes(evaluator, ru
         size = running.round_size(1, n + 1)
         assert fresh.round_size(1, n + 1) == size
         assert fresh.suggest(list(range(n + 1, n + 1 + size))) == running.suggest(list(range(n + 1, n + 1 + size)))
+        if fresh._fits:  # a model step ran (not an interleaved random cell)
+            rebuilt, kept = set(fresh._fits), set(running._fits)
     # The running object kept its fits (a warm cache); the fresh one rebuilt the same chain.
-    assert fresh._fits.keys() == running._fits.keys() and len(running._fits) >= 4
+    assert rebuilt == kept and len(kept) >= 4
 
 
 def test_one_model_step_proposes_a_joint_batch_of_cheap_pairs(evaluator, run_study):
@@ -179,3 +182,35 @@ def test_one_model_step_proposes_a_joint_batch_of_cheap_pairs(evaluator, run_stu
     single = strategy_for(evaluator, seed=1)
     single.observe(study.finished_trials())
     assert single.round_size(1, number) == 1 and single.suggest([number])[0] == batch[0]
+
+
+def test_a_share_of_trials_are_random_cells_at_the_cheap_fidelity(evaluator, run_study, monkeypatch):
+    # SMAC-style interleaving: a seeded share of the trials after the initial design skip the
+    # model and look at a random unseen cell cheaply; the others are the model step unchanged.
+    trials = run_study(evaluator.table.space, evaluator, "bo-mf", 10, seed=0, **OPTIONS).finished_trials()
+    plain = strategy_for(evaluator, seed=0)
+    mixed = strategy_for(evaluator, seed=0, cheap_random_share=0.5)
+    plain.observe(trials)
+    mixed.observe(trials)
+    drawn = [n for n in range(10, 210) if mixed._interleaved(n)]
+    assert 60 < len(drawn) < 140
+    assert drawn == [n for n in range(10, 210) if strategy_for(evaluator, seed=0, cheap_random_share=0.5)._interleaved(n)]
+    assert not any(plain._interleaved(n) for n in range(10, 210))
+    modelled = next(n for n in range(10, 210) if n not in drawn)
+    assert mixed.suggest([modelled]) == plain.suggest([modelled])
+
+    def no_model_step(*args):
+        raise AssertionError("an interleaved trial ran a model step")
+
+    monkeypatch.setattr(mixed, "_acquire_pairs", no_model_step)
+    seen = {t.arch.key for t in trials}
+    picks = [mixed.suggest([n])[0] for n in drawn[:5]]
+    assert all(p.fidelity == "acc_cheap" and p.arch.key not in seen for p in picks)
+    assert len({p.arch.key for p in picks}) > 1
+    assert mixed.round_size(1, drawn[0]) == 1
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0])
+def test_the_random_share_is_a_probability_below_one(evaluator, share):
+    with pytest.raises(InvalidArgumentError, match="cheap_random_share"):
+        strategy_for(evaluator, cheap_random_share=share)

@@ -47,6 +47,9 @@ class MultiFidelityStrategy(FidelityPlanning, BayesianStrategy):
             this fraction since the last fit (``infonas.surrogates.incremental.refit_points``);
             the steps between condition the GP on all data with them, exactly. ``h`` is chosen
             afresh (by marginal likelihood) at every ``H_EVERY_FITS``-th fit.
+        cheap_random_share: the probability that a trial after the initial design is a random
+            unseen cell at the cheapest fidelity instead of a model step (SMAC's interleaving;
+            ``FidelityPlanning._interleaved`` says why). 0 makes every trial a model step.
         screen_keep, screen_extras: exact moments and acquisition run over the ``screen_keep``
             pool cells of highest screening bound plus ``screen_extras`` random others
             (``screen_pool``).
@@ -77,7 +80,7 @@ class MultiFidelityStrategy(FidelityPlanning, BayesianStrategy):
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
                  n_init: int = 10, n_init_target: int = 2, num_max_samples: int = 32, cheap_batch: int = 1,
                  refit_growth: float = 0.15, screen_keep: int = 1024, screen_extras: int = 256,
-                 **options: Any) -> None:
+                 cheap_random_share: float = 0.1, **options: Any) -> None:
         options.setdefault("acquisition", "mf-mes")
         super().__init__(space, objective, seed, maximize, n_init=n_init, **options)
         if len(self.fidelities) < 2:
@@ -91,6 +94,7 @@ class MultiFidelityStrategy(FidelityPlanning, BayesianStrategy):
                              f"non-negative; got cheap_batch={cheap_batch}, refit_growth={refit_growth}, "
                              f"screen_keep={screen_keep}, screen_extras={screen_extras}")
         self.n_init_target = n_init_target
+        self.cheap_random_share = float(cheap_random_share)
         self.num_max_samples = num_max_samples
         self.cheap_batch, self.refit_growth = int(cheap_batch), float(refit_growth)
         self.screen_keep, self.screen_extras = int(screen_keep), int(screen_extras)

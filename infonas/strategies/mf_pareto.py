@@ -59,6 +59,9 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
             plans afresh, so only uncut rounds replay exactly (as ``bo-mf``'s).
         refit_growth: hyperparameters are fitted when the data count has grown by this fraction
             since the last fit (``FitSchedule``, each a fresh fit over ``h_values``).
+        cheap_random_share: the probability that a trial after the initial design is a random
+            unseen cell at the cheapest fidelity (``FidelityPlanning._interleaved``); 0, the
+            default, keeps every trial a model step (``bo-mf`` defaults to 0.1).
         Other arguments are ``BayesianStrategy``'s (kernel, warp, h_values, maxiter; ``h_every`` unused).
 
     Costs are the evaluator's fixed ones, or the mean observed at a fidelity whose cost is
@@ -80,7 +83,8 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
 
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
                  n_init: int = 10, n_init_target: int = 2, screen: int | None = 300, num_samples: int = 64,
-                 cheap_batch: int = 16, refit_growth: float = 0.5, **options: Any) -> None:
+                 cheap_batch: int = 16, refit_growth: float = 0.5, cheap_random_share: float = 0.0,
+                 **options: Any) -> None:
         fidelities = options.get("fidelities") or ()
         if len(fidelities) < 2:
             raise UnsupportedError(f"strategy {self.name!r} needs an evaluator with two or more fidelities (a cheap one "
@@ -101,6 +105,7 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
                          num_samples=num_samples, **options)
         self.n_init_target = n_init_target
         self.cheap_batch = int(cheap_batch)
+        self.cheap_random_share = float(cheap_random_share)
         self._schedule = FitSchedule(n_init + n_init_target, refit_growth, self._new_surrogate, self.warp_per_fidelity,
                                      lambda point: int(self.rng_for(point).integers(2**31)))
         self._init_fidelity_planning()
