@@ -97,6 +97,13 @@ _PUBLIC = {
     "SupernetTrainer": "infonas.supernet",
     "CanonicalSampler": "infonas.supernet",
     "recalibrate_batch_norm": "infonas.supernet",
+    # gradient NAS (the DARTS family) and the one-shot baselines
+    "GradientSearch": "infonas.gradient",
+    "GradientSettings": "infonas.gradient",
+    "GradientResult": "infonas.gradient",
+    "OneShotResult": "infonas.gradient",
+    "random_search_with_weight_sharing": "infonas.gradient",
+    "evolution_with_weight_sharing": "infonas.gradient",
     # storage and the loop
     "RunStore": "infonas.storage",
     "InMemoryStore": "infonas.storage",
