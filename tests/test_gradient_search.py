@@ -146,3 +146,8 @@ def test_settings_are_checked(splits):
         settings_for("darts-1", epoch=3)
     with pytest.raises(InvalidArgumentError, match="needs the network's cost tables"):
         GradientSearch(settings_for("darts-1", **TINY, flops_budget=1e6, flops_weight=1.0), splits)
+
+
+def test_a_seconds_budget_ends_the_search_after_the_epoch_that_spends_it(splits):
+    result = run(splits, "darts-1", epochs=5).search(max_seconds=1e-9)
+    assert result.epochs_done == 1 and result.stopped_early is None

@@ -248,9 +248,7 @@ class GradientSearch:
         if not math.isfinite(train_loss):
             raise InvalidArgumentError(f"gradient search diverged in epoch {epoch + 1} (loss {train_loss}): lower "
                                        f"weight_lr {self.settings.weight_lr}")
-        with torch.no_grad():
-            expected = self.relaxation.expected_weights(self.alpha, self.mask)
-        arch = self.derived()
+        expected, arch = self.relaxation.expected_weights(self.alpha, self.mask).detach(), self.derived()
         shares = op_shares(NB201Space().to_categorical(arch))
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "arch": arch.key,
                                   "skip_share": shares.get("skip_connect", 0.0), "none_share": shares.get("none", 0.0),
@@ -289,17 +287,18 @@ class GradientSearch:
                         f"{record['eigenvalue']:.4g} (stop_eigenvalue_ratio={settings.stop_eigenvalue_ratio})")
         return None
 
-    def search(self, progress: bool = False, max_epochs: int | None = None) -> GradientResult:
-        """Run the epochs left, or at most ``max_epochs`` of them now (checkpointing after each), and
-        return the derived cell."""
+    def search(self, progress: bool = False, max_epochs: int | None = None,
+               max_seconds: float | None = None) -> GradientResult:
+        """Run the epochs left (checkpointing after each), or at most ``max_epochs`` of them now, ending
+        after the epoch at which the search's seconds (resumed runs included) reach ``max_seconds``."""
         from tqdm.auto import tqdm
 
-        settings = self.settings
+        settings, limit = self.settings, math.inf if max_seconds is None else max_seconds
         with torch_threads(self.num_threads), tqdm(total=settings.epochs, initial=self.epochs_done,
                                                    desc=f"gradient search ({settings.method})", unit="epoch",
                                                    disable=not progress, dynamic_ncols=True) as bar:
             last = settings.epochs if max_epochs is None else min(settings.epochs, self.epochs_done + max_epochs)
-            while self.epochs_done < last and self.stopped_early is None:
+            while self.epochs_done < last and self.stopped_early is None and self.seconds < limit:
                 started = time.perf_counter()
                 record = self._run_epoch()
                 self.epochs_done += 1
