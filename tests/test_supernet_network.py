@@ -7,31 +7,19 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_supernet import _randomised_supernet
 
 from infonas.exceptions import InvalidArgumentError
 from infonas.gradient.relaxation import make_relaxation
 from infonas.supernet import MixedEdge, Supernet
 from search_spaces.nb201 import NB201_OPS
-from search_spaces.nb201.network import NetworkConfig
 
 SHAPES = {"1d": (1, 40), "2d": (1, 8, 8)}
 
 
 def _supernet(input_shape: tuple[int, ...], seed: int = 0) -> Supernet:
     """A supernet in eval mode whose weights and BN statistics are all non-trivial."""
-    torch.manual_seed(seed)
-    net = Supernet(NetworkConfig.for_input(input_shape, num_cells=1, channels=3))
-    generator = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for name, tensor in net.state_dict().items():
-            if name.endswith("num_batches_tracked"):
-                continue
-            noise = torch.randn(tensor.shape, generator=generator)
-            if name.endswith("running_var"):
-                tensor.copy_(0.5 + noise.abs())  # a variance must stay positive
-            else:
-                tensor.add_(0.3 * noise)
-    return net.eval()
+    return _randomised_supernet(input_shape, seed=seed).eval()
 
 
 def _count_calls(edge: MixedEdge) -> list[int]:
