@@ -13,7 +13,10 @@ import sys
 import click
 
 from infonas.cli_bench import bench
+from infonas.cli_bench_gradient import bench_collapse
 from infonas.cli_common import EXPECTED_ERRORS, POSITIVE_FLOAT, POSITIVE_INT, configure_logging, fail
+from infonas.cli_compare import compare
+from infonas.cli_gradient import gradient
 from infonas.cli_search import print_best, run_search, search
 from infonas.study import Study
 
@@ -30,7 +33,10 @@ def main(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+bench.add_command(bench_collapse)
 main.add_command(bench)
+main.add_command(gradient)
+main.add_command(compare)
 
 
 # ----- search / resume -----

@@ -44,7 +44,7 @@ def test_every_method_searches_and_reports_its_collapse(splits, method):
         assert record["epoch"] == epoch
         assert 0.0 <= record["skip_share"] <= 1.0 and 0.0 <= record["none_share"] <= 1.0
         assert 0.0 <= record["supernet_valid_acc"] <= 100.0
-    assert result.history[-1]["arch"] == result.arch.key
+    assert result.history[-1]["arch"] == NB201Space().format(result.arch)
     assert result.search_seconds > 0
 
 
@@ -83,7 +83,7 @@ def test_a_resumed_search_continues_as_the_uninterrupted_one(splits, tmp_path):
     assert result.arch == whole.arch and result.alpha == whole.alpha
     assert [r["arch"] for r in result.history] == [r["arch"] for r in whole.history]
     state = json.loads((tmp_path / "gradient.json").read_text())
-    assert state["epochs_done"] == 3 and state["arch"] == whole.arch.key
+    assert state["epochs_done"] == 3 and state["arch"] == NB201Space().format(whole.arch)
 
 
 def test_a_checkpoint_of_other_settings_is_refused(splits, tmp_path):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,20 +64,25 @@ def parse_value(text: str) -> bool | int | float | str:
     return number if math.isfinite(number) else text
 
 
-def parse_method(spec: str) -> MethodSpec:
-    """The ``MethodSpec`` of one spec text; ``InvalidArgumentError`` for an unknown strategy or a
-    malformed spec (the options themselves are checked by the strategy that receives them)."""
+def parse_method(spec: str, names: Collection[str] | None = None) -> MethodSpec:
+    """The ``MethodSpec`` of one spec text; ``InvalidArgumentError`` for an unknown method or a
+    malformed spec (the options themselves are checked by the method that receives them).
+
+    ``names``: the known method names (default: the registered strategies).
+    """
     from infonas.strategies import STRATEGIES
+
+    known = STRATEGIES if names is None else names
 
     match = _SPEC.match(spec) if isinstance(spec, str) else None
     if match is None:
         raise InvalidArgumentError(f"a method must be written {_FORM}, got {spec!r}: fix the brackets, or drop "
                                    "',' ';' '=' and spaces from the name")
     name, body = match.group(1), match.group(2)
-    if name not in STRATEGIES:
+    if name not in known:
         where = f" in {spec.strip()!r}" if spec.strip() != name else ""
         raise InvalidArgumentError(f"unknown method {name!r}{where}; choose from "
-                                   f"{', '.join(sorted(STRATEGIES))}")
+                                   f"{', '.join(sorted(known))}")
     if body is None:
         return MethodSpec(name, name)
     options: dict[str, Any] = {}
@@ -107,7 +112,7 @@ def _split(text: str) -> list[str]:
     return [item for item in items if item.strip()]
 
 
-def parse_methods(text: str) -> list[MethodSpec]:
+def parse_methods(text: str, names: Collection[str] | None = None) -> list[MethodSpec]:
     """The specs of a comma-separated ``--methods`` value, each once (same strategy and options).
 
     Example:
@@ -116,7 +121,7 @@ def parse_methods(text: str) -> list[MethodSpec]:
         ...
         infonas.exceptions.InvalidArgumentError: method 'rs' is listed twice (as 'rs' and 'rs'); list each method once
     """
-    specs = [parse_method(item) for item in _split(text)]
+    specs = [parse_method(item, names) for item in _split(text)]
     if not specs:
         raise InvalidArgumentError(f"give at least one method, as a comma-separated list of {_FORM}; got {text!r}")
     check_unique(specs)

@@ -3,37 +3,51 @@
 ``GradientSearch`` runs one bilevel search (``settings_for("darts-2")``, ``"gdas"``, ``"drnas"``...,
 every knob a ``GradientSettings`` field), checkpointed per epoch; the one-shot baselines search a
 trained single-path supernet (``random_search_with_weight_sharing``, RSPS, and
-``evolution_with_weight_sharing`` per FLOPs or latency target).
+``evolution_with_weight_sharing`` per FLOPs or latency target). Names load their module on first
+use (as ``infonas``'s do), so the command line can read the settings without importing torch.
 
 Example:
+    >>> from infonas.gradient import METHODS
     >>> sorted(METHODS)
     ['darts-1', 'darts-2', 'drnas', 'gdas', 'pdarts', 'snas']
 """
 
-from infonas.gradient.hardware import ExpectedCost, hinge_squared_penalty, mnasnet_reward, pcgrad
-from infonas.gradient.hypergradient import dominant_hessian_eigenvalue, unrolled_hypergradient
-from infonas.gradient.one_shot import OneShotResult, evolution_with_weight_sharing, random_search_with_weight_sharing
-from infonas.gradient.relaxation import RELAXATIONS, Relaxation, derive_choices, make_relaxation
-from infonas.gradient.search import GradientResult, GradientSearch
-from infonas.gradient.settings import METHODS, GradientSettings, settings_for
+from __future__ import annotations
 
-__all__ = [
-    "METHODS",
-    "RELAXATIONS",
-    "ExpectedCost",
-    "GradientResult",
-    "GradientSearch",
-    "GradientSettings",
-    "OneShotResult",
-    "Relaxation",
-    "derive_choices",
-    "dominant_hessian_eigenvalue",
-    "evolution_with_weight_sharing",
-    "hinge_squared_penalty",
-    "make_relaxation",
-    "mnasnet_reward",
-    "pcgrad",
-    "random_search_with_weight_sharing",
-    "settings_for",
-    "unrolled_hypergradient",
-]
+from importlib import import_module
+from typing import Any
+
+_PUBLIC = {
+    "METHODS": "infonas.gradient.settings",
+    "REMEDY_VARIANTS": "infonas.gradient.settings",
+    "GradientSettings": "infonas.gradient.settings",
+    "settings_for": "infonas.gradient.settings",
+    "GradientResult": "infonas.gradient.search",
+    "GradientSearch": "infonas.gradient.search",
+    "RELAXATIONS": "infonas.gradient.relaxation",
+    "Relaxation": "infonas.gradient.relaxation",
+    "derive_choices": "infonas.gradient.relaxation",
+    "make_relaxation": "infonas.gradient.relaxation",
+    "dominant_hessian_eigenvalue": "infonas.gradient.hypergradient",
+    "unrolled_hypergradient": "infonas.gradient.hypergradient",
+    "ExpectedCost": "infonas.gradient.hardware",
+    "hinge_squared_penalty": "infonas.gradient.hardware",
+    "mnasnet_reward": "infonas.gradient.hardware",
+    "pcgrad": "infonas.gradient.hardware",
+    "OneShotResult": "infonas.gradient.one_shot",
+    "evolution_with_weight_sharing": "infonas.gradient.one_shot",
+    "random_search_with_weight_sharing": "infonas.gradient.one_shot",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'infonas.gradient' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+__all__ = sorted(_PUBLIC)

@@ -15,6 +15,7 @@ import torch
 
 from infonas.exceptions import IncompatibleRunError
 from infonas.storage.files import atomic_write_bytes
+from search_spaces.nb201 import NB201Space
 
 if TYPE_CHECKING:
     from infonas.gradient.search import GradientSearch
@@ -39,7 +40,8 @@ def save_checkpoint(search: GradientSearch) -> None:
     atomic_write_bytes(search.checkpoint_dir / CHECKPOINT_NAME, buffer.getvalue())
     # The state file (settings and the history, readable without torch) follows the checkpoint.
     state = {"settings": search.settings.to_json(), "epochs_done": search.epochs_done, "seconds": search.seconds,
-             "stopped_early": search.stopped_early, "history": search.history, "arch": search.derived().key}
+             "stopped_early": search.stopped_early, "history": search.history,
+             "arch": NB201Space().format(search.derived())}
     atomic_write_bytes(search.checkpoint_dir / STATE_NAME, json.dumps(state, indent=1).encode())
 
 

@@ -250,7 +250,7 @@ class GradientSearch:
                                        f"weight_lr {self.settings.weight_lr}")
         expected, arch = self.relaxation.expected_weights(self.alpha, self.mask).detach(), self.derived()
         shares = op_shares(NB201Space().to_categorical(arch))
-        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "arch": arch.key,
+        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "arch": NB201Space().format(arch),
                                   "skip_share": shares.get("skip_connect", 0.0), "none_share": shares.get("none", 0.0),
                                   "supernet_valid_acc": self._valid_accuracy(expected, arch)}
         if self.expected_flops is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from infonas.exceptions import InvalidArgumentError
 
-__all__ = ["METHODS", "GradientSettings", "settings_for"]
+__all__ = ["METHODS", "REMEDY_VARIANTS", "GradientSettings", "settings_for"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +133,15 @@ METHODS: dict[str, dict[str, Any]] = {
     # P-DARTS-style: two pruning stages over the search, 5 -> 3 -> 2 candidate operations per edge.
     "pdarts": {"relaxation": "softmax", "order": 1, "prune": (3, 2)},
 }
+
+
+#: DARTS without remedies, each remedy alone (written as bench method specs), and the
+#: second-order DARTS of the published collapse: the collapse benchmark's default variants.
+REMEDY_VARIANTS: tuple[str, ...] = (
+    "darts-1", "darts-1[temperature_end=0.1]", "darts-1[l1_weight=0.5]", "darts-1[skip_drop_path=0.3]",
+    "darts-1[max_skips=2]", "darts-1[stop_at_skips=3]", "darts-1[stop_eigenvalue_ratio=1.3;eigenvalue_every=1]",
+    "darts-2",
+)
 
 
 def settings_for(method: str, **overrides: Any) -> GradientSettings:

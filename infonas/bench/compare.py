@@ -1,0 +1,326 @@
+"""Bayesian and gradient NAS on equal terms: one table, one data split, one wall-clock budget per seed.
+
+Every method gets the same data, seed and ``budget_seconds`` ``T`` of search (setup such as a
+supernet's training included) and returns one cell, scored the same way: its ``objective`` in the
+table (found by canonical key), or, for a cell the table lacks, the test accuracy of training it
+from scratch with the table's own settings (``looked_up`` says which). ``regret = best_in_table -
+test_acc`` with ``best_in_table = max`` of the objective column.
+
+Two clocks (each method's ``clock``): table methods (``rs``, ``bo-mes``, ``bo-mf``, any registered
+strategy) are charged the seconds the table *recorded* for each evaluation (its ``train_seconds``;
+a supernet score at its measured price, the supernet's training up front), as tabular NAS
+benchmarks simulate wall-clock; gradient methods (``darts-1`` ... ``pdarts``) and ``rsps`` are
+*measured* on this machine. Table methods select by ``valid_acc`` and never see the objective.
+
+Example:
+    >>> results = run_compare(table, methods=["rs", "darts-1"], seeds=2, budget_seconds=60)  # doctest: +SKIP
+    >>> sorted(results["methods"]["rs"])[:3]  # doctest: +SKIP
+    ['arch', 'clock', 'flops']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from infonas.bench.common import run_jobs
+from infonas.bench.ground_truth import GroundTruth
+from infonas.bench.methods import check_options, check_unique, parse_method
+from infonas.budget import Budget
+from infonas.evaluators.base import Fidelity
+from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
+from infonas.exceptions import InfonasError, InvalidArgumentError
+from infonas.gradient.settings import METHODS as GRADIENT_METHODS
+from infonas.study import Study
+from infonas.trials import EvaluationResult
+from search_spaces.base import Architecture
+
+__all__ = ["CHEAP_COLUMN", "GRADIENT_EPOCHS", "SECONDS_COLUMN", "SELECTION", "SecondsTabularEvaluator",
+           "check_compare", "format_compare_table", "run_compare", "table_settings"]
+
+logger = logging.getLogger(__name__)
+
+#: The column table methods select by, the recorded seconds they are charged, the cheap fidelity.
+SELECTION, SECONDS_COLUMN, CHEAP_COLUMN = "valid_acc", "train_seconds", "supernet_spos_recal"
+#: Epochs a gradient search is given: enough that the wall-clock budget, not the epochs, ends it.
+GRADIENT_EPOCHS = 50
+#: Cells RSPS scores once before its search, to size the search to the seconds left.
+PROBE_SCORES = 5
+#: The table's settings when no provenance says otherwise (benchmarks/data/nb201_mnist1d.json).
+DEFAULT_SETTINGS: dict[str, Any] = {"seed": 0, "epochs": 3, "channels": 8, "num_cells": 1, "batch_size": 64,
+                                    "learning_rate": 0.1, "supernet_epochs": 100, "recalibration_batches": 10}
+
+
+def table_settings(table: TabularBenchmark) -> dict[str, Any]:
+    """The training settings of ``table``: the ``settings`` of its provenance JSON beside the CSV
+    (``nb201_mnist1d.csv`` -> ``nb201_mnist1d.json``), else the project's table's provenance."""
+    from infonas.evaluators.chain import PROVENANCE
+
+    for path in (Path(table.source).with_suffix(".json"), PROVENANCE):
+        try:
+            return {**DEFAULT_SETTINGS, **json.loads(path.read_text())["settings"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return dict(DEFAULT_SETTINGS)
+
+
+class SecondsTabularEvaluator(TabularEvaluator):
+    """Table lookups charged in seconds: a target evaluation (column ``selection``) costs its row's
+    recorded ``seconds_column``; a cheap one (``cheap = (column, seconds)``) its fixed seconds; the
+    cheap fidelity's one-off ``setup_seconds`` are charged once ``charge_setup`` is set.
+
+    Example:
+        >>> evaluator = SecondsTabularEvaluator(table, "valid_acc", "train_seconds")  # doctest: +SKIP
+        >>> evaluator.evaluate(table.archs[0]).cost == table.value(table.archs[0], "train_seconds")  # doctest: +SKIP
+        True
+    """
+
+    def __init__(self, table: TabularBenchmark, selection: str, seconds_column: str,
+                 cheap: tuple[str, float] | None = None, setup_seconds: float = 0.0) -> None:
+        super().__init__(table, selection, cheap=dict([cheap]) if cheap else None)
+        table.require(seconds_column)
+        target = self.fidelities[selection]
+        # The price is the row's recorded seconds: measured per evaluation, as a training's would be.
+        self.fidelities[selection] = Fidelity(selection, None, target.level)
+        self.seconds_column, self.setup_seconds, self.charge_setup = seconds_column, float(setup_seconds), False
+
+    def setup_cost(self) -> float:
+        return self.setup_seconds if self.charge_setup else 0.0
+
+    def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
+        # The parent prices by the fidelity's fixed cost, which the target no longer has.
+        cost = self.fidelities[fidelity].cost
+        return EvaluationResult({self.objective: self.table.value(arch, fidelity)},
+                                self.table.value(arch, self.seconds_column) if cost is None else float(cost))
+
+
+def _kind(method: str) -> str:
+    return "gradient" if method in GRADIENT_METHODS else "rsps" if method == "rsps" else "table"
+
+
+def _searched(table: TabularBenchmark, objective: str) -> TabularBenchmark:
+    """The rows a table method searches: selection, recorded seconds, objective (and cheap column) measured."""
+    columns = [SELECTION, SECONDS_COLUMN, objective] + ([CHEAP_COLUMN] if CHEAP_COLUMN in table.metrics else [])
+    return table.measured(*columns)
+
+
+def _prices(settings: Mapping[str, Any]) -> dict[str, float]:
+    """Seconds of one supernet score and of the supernet's training, from the table's measurements."""
+    from infonas.evaluators.chain import CHEAP, measured_costs
+
+    prices = measured_costs(int(settings["epochs"]), int(settings["supernet_epochs"]),
+                            int(settings["recalibration_batches"]))
+    unit = prices["training_seconds"]
+    return {"score_seconds": prices["costs"][CHEAP] * unit, "setup_seconds": prices["setup_cost"] * unit,
+            "source": prices["cost_source"]}
+
+
+def _table_study(table: TabularBenchmark, strategy: str, options: Mapping[str, Any], seed: int,
+                 prices: Mapping[str, Any]) -> Study:
+    cheap = (CHEAP_COLUMN, prices["score_seconds"]) if CHEAP_COLUMN in table.metrics else None
+    evaluator = SecondsTabularEvaluator(table, SELECTION, SECONDS_COLUMN, cheap, prices["setup_seconds"])
+    study = Study.create(None, table.space, evaluator, SELECTION, strategy=strategy, seed=seed,
+                         strategy_options=dict(options) or None)
+    evaluator.charge_setup = bool(study.strategy.multi_fidelity)
+    return study
+
+
+def check_compare(table: TabularBenchmark, methods: Sequence[str], seeds: int, budget_seconds: float,
+                  objective: str = "test_acc", data: str = "mnist1d") -> None:
+    """``InvalidArgumentError`` (rule, value, fix) for any argument a comparison cannot run with,
+    before any work: unknown methods, ``T <= 0``, ``seeds < 1``, missing columns, a setup over T."""
+    from infonas.datasets import DATASETS
+
+    if not (isinstance(budget_seconds, (int, float)) and math.isfinite(budget_seconds) and budget_seconds > 0):
+        raise InvalidArgumentError(f"budget_seconds is each method's wall-clock of search and must be a finite "
+                                   f"number above 0, got {budget_seconds!r}: give e.g. 600")
+    if not (isinstance(seeds, int) and seeds >= 1):
+        raise InvalidArgumentError(f"seeds counts the runs of each method and must be at least 1, got {seeds!r}: "
+                                   "give e.g. 5")
+    if data not in DATASETS:
+        raise InvalidArgumentError(f"data must be an embedded data set, one of {sorted(DATASETS)}, got {data!r}: "
+                                   "pick one of those")
+    missing = [c for c in (objective, SELECTION, SECONDS_COLUMN) if c not in table.metrics]
+    if missing:
+        raise InvalidArgumentError(f"a comparison needs the table columns {objective!r} (objective), {SELECTION!r} "
+                                   f"(selection) and {SECONDS_COLUMN!r} (recorded seconds); {table.source} lacks "
+                                   f"{missing}: give a table built by `infonas bench table`")
+    if not methods or len(set(methods)) != len(methods):
+        raise InvalidArgumentError(f"give each method once, at least one, got {list(methods)}: drop the repeats")
+    try:
+        specs = [parse_method(m) for m in methods if _kind(m) == "table"]
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(f"{error}; or a gradient method ({', '.join(sorted(GRADIENT_METHODS))}) or "
+                                   "rsps") from None
+    check_unique(specs)
+    searched = _searched(table, objective)
+    if not len(searched):
+        raise InvalidArgumentError(f"{table.source} has no row with {SELECTION!r}, {SECONDS_COLUMN!r} and "
+                                   f"{objective!r} all measured: give a table with measured rows")
+    prices = _prices(table_settings(table))
+    for spec in specs:
+        check_options(spec, lambda options, spec=spec: _table_study(searched, spec.strategy, options, 0,
+                                                                    prices).strategy)
+        study = _table_study(searched, spec.strategy, spec.options, 0, prices)
+        if study.strategy.multi_fidelity and CHEAP_COLUMN not in table.metrics:
+            raise InvalidArgumentError(f"{spec.label!r} searches a cheap fidelity, but {table.source} has no "
+                                       f"{CHEAP_COLUMN!r} column: give a table with supernet scores, or drop it")
+        if study.evaluator.setup_cost() >= budget_seconds:
+            raise InvalidArgumentError(f"{spec.label!r} pays {study.evaluator.setup_cost():.1f} s of supernet "
+                                       f"training up front, which leaves nothing of budget_seconds "
+                                       f"{budget_seconds:g}: give a larger budget, or drop the method")
+
+
+def _run_table(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:
+    spec = parse_method(method)
+    study = _table_study(ctx["searched"], spec.strategy, spec.options, seed, ctx["prices"])
+    study.optimize(Budget(cost=ctx["budget"]))
+    best = study.best(1)
+    if not best:  # the budget ran out before any target evaluation: fall back to the best cheap score
+        logger.warning("%s seed %d made no target evaluation in %g s; its best cheap score is taken", method, seed,
+                       ctx["budget"])
+        best = sorted((t for t in study.finished_trials() if t.is_complete),
+                      key=lambda t: -t.metrics[SELECTION])[:1]
+    if not best:
+        raise InfonasError(f"{method} seed {seed} finished no evaluation in {ctx['budget']:g} s "
+                           f"({study.stop_reason or 'every trial failed'}): give a larger budget")
+    trials = study.finished_trials()
+    extra = {"evaluations": len(trials),
+             "target_evaluations": sum(1 for t in trials if t.fidelity == study.evaluator.target_fidelity)}
+    return best[0].arch, study.spent_cost(), extra
+
+
+def _run_gradient(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:
+    from infonas.gradient.search import GradientSearch
+    from infonas.gradient.settings import settings_for
+
+    table = ctx["settings"]
+    options = {"seed": seed, "epochs": GRADIENT_EPOCHS, "channels": int(table["channels"]),
+               "num_cells": int(table["num_cells"]), "batch_size": int(table["batch_size"]),
+               **ctx["gradient_overrides"]}
+    work = ctx["work_dir"]
+    search = GradientSearch(settings_for(method, **options), ctx["splits"],
+                            checkpoint_dir=None if work is None else Path(work) / method / f"seed{seed}")
+    result = search.search(max_seconds=ctx["budget"])
+    return result.arch, result.search_seconds, {"epochs_done": result.epochs_done,
+                                                "stopped_early": result.stopped_early}
+
+
+def _run_rsps(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:
+    """SPOS supernet trained for about half of T (one probe epoch sets the pace), then RSPS scores as
+    many cells as the other half allows (``PROBE_SCORES`` probe scores set that pace); the probes
+    are charged too."""
+    from infonas.evaluators.supernet import SupernetEvaluator
+    from infonas.gradient.one_shot import random_search_with_weight_sharing
+    from infonas.supernet.training import CanonicalSampler
+
+    table, budget = ctx["settings"], ctx["budget"]
+
+    def supernet(epochs: int) -> SupernetEvaluator:
+        return SupernetEvaluator(ctx["splits"], mode="spos", epochs=epochs, channels=int(table["channels"]),
+                                 num_cells=int(table["num_cells"]), batch_size=int(table["batch_size"]),
+                                 learning_rate=float(table["learning_rate"]), seed=seed,
+                                 recalibration_batches=int(table["recalibration_batches"]))
+
+    probe = supernet(1)
+    probe.prepare()
+    epoch_seconds = max(probe.setup_cost(), 1e-6)
+    epochs = max(1, int((0.5 * budget - epoch_seconds) / epoch_seconds))
+    evaluator = supernet(epochs)
+    evaluator.prepare()
+    cells = CanonicalSampler().cells
+    # The slowest of a few probe scores sets the pace: on a shared machine one score can run fast.
+    probes = [evaluator.evaluate(cell).cost for cell in cells[:PROBE_SCORES]]
+    score_seconds = max(max(probes), 1e-6)
+    spent = epoch_seconds + evaluator.setup_cost() + sum(probes)
+    samples = int(min(len(cells), max(1, (budget - spent) // score_seconds)))
+    result = random_search_with_weight_sharing(evaluator, samples=samples, seed=seed)
+    return result.arch, spent + result.search_seconds, {"supernet_epochs": epochs, "samples": samples,
+                                                        "supernet_seconds": epoch_seconds + result.supernet_seconds}
+
+
+_RUNNERS = {"table": _run_table, "gradient": _run_gradient, "rsps": _run_rsps}
+
+
+def _job(ctx: dict[str, Any], method: str, seed: int) -> dict[str, Any]:
+    arch, seconds, extra = _RUNNERS[_kind(method)](ctx, method, seed)
+    value, looked_up = ctx["truth"].value(arch)
+    return {"arch": ctx["table"].space.format(arch), "test_acc": value, "regret": ctx["best"] - value,
+            "search_seconds": float(seconds), "flops": ctx["costs"].value(arch, "flops"),
+            "skip_share": sum(op == "skip_connect" for op in arch.ops) / len(arch.ops), "looked_up": looked_up,
+            **extra}
+
+
+def run_compare(table: TabularBenchmark, *, data: str = "mnist1d", methods: Sequence[str], seeds: int,
+                budget_seconds: float, objective: str = "test_acc", work_dir: str | Path | None = None,
+                progress: bool = False, settings: Mapping[str, Any] | None = None,
+                gradient_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Each method, ``seeds`` times one after another, with ``budget_seconds`` of search; JSON-ready.
+
+    ``settings`` (default: ``table_settings(table)``) are the table's training settings, used to
+    retrain cells the table lacks and to size the gradient and supernet networks;
+    ``gradient_overrides`` are ``GradientSettings`` fields for every gradient method (tests shrink
+    the network with them). Per method and seed: ``test_acc``, ``regret``, ``search_seconds``,
+    ``flops`` (exact, ``ArchitectureCosts`` of the table's network), ``arch``, ``skip_share`` (share
+    of the cell's edges that are ``skip_connect``), ``looked_up``; per method its ``clock``.
+    """
+    from infonas.datasets import load_splits
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
+    from search_spaces.nb201.network import NetworkConfig
+
+    check_compare(table, methods, seeds, budget_seconds, objective, data)
+    settings = {**table_settings(table), **(settings or {})}
+    truth = GroundTruth(table, objective, settings=settings)
+    preset = NetworkConfig.for_dataset(data)
+    config = NetworkConfig.for_input(preset.input_shape, int(settings["num_cells"]), int(settings["channels"]),
+                                     preset.num_classes)
+    ctx = {"table": table, "searched": _searched(table, objective), "objective": objective, "truth": truth,
+           "best": truth.best, "settings": settings, "prices": _prices(settings),
+           "splits": load_splits(data, int(settings["seed"])), "budget": float(budget_seconds),
+           "work_dir": work_dir, "gradient_overrides": dict(gradient_overrides or {}),
+           "costs": ArchitectureCosts.measure(table.space, config, latency=False)}
+    jobs = [(method, seed) for method in methods for seed in range(seeds)]
+    runs = run_jobs(jobs, lambda method, seed: _job(ctx, method, seed), None, (), table=None, workers=1,
+                    progress=progress, desc="compare")
+    results: dict[str, Any] = {
+        "space": table.space.name, "data": data, "budget_seconds": budget_seconds, "objective": objective,
+        "best_in_table": ctx["best"], "selection": SELECTION, "seeds": seeds, "table": table.source,
+        "settings": settings, "prices": ctx["prices"],
+        "clocks": {"recorded": f"table methods are charged the table's recorded {SECONDS_COLUMN} per evaluation "
+                               "(a supernet score and the supernet's training at their measured seconds)",
+                   "measured": "gradient and rsps methods are charged their wall-clock on this machine"},
+        "methods": {}}
+    for method in methods:
+        per_seed = [runs[(method, seed)] for seed in range(seeds)]
+        record: dict[str, Any] = {"clock": "recorded" if _kind(method) == "table" else "measured"}
+        for key in per_seed[0]:
+            record[key] = [run[key] for run in per_seed]
+        results["methods"][method] = record
+    return results
+
+
+def format_compare_table(results: Mapping[str, Any]) -> str:
+    """One line per method: medians over seeds of test accuracy, regret, search seconds, FLOPs, skip share.
+
+    Example:
+        >>> record = {"clock": "recorded", "test_acc": [94.0, 95.0], "regret": [2.0, 1.0],
+        ...           "search_seconds": [60.5, 61.5], "flops": [1e5, 2e5], "skip_share": [0.0, 1 / 3]}
+        >>> print(format_compare_table({"space": "nb201", "data": "mnist1d", "budget_seconds": 60,
+        ...                             "best_in_table": 96.0, "methods": {"rs": record}}).splitlines()[-1])
+        rs             recorded     94.50     1.50      61.0     1.5e+05   0.17
+    """
+    lines = [(f"{results['space']} on {results['data']}, {results['budget_seconds']:g} s per search, best in "
+              f"table {results['best_in_table']:.4g}"),
+             f"{'method':<14}{'clock':>9}{'test_acc':>10}{'regret':>9}{'search s':>10}{'FLOPs':>12}{'skip':>7}"]
+    for name, record in results["methods"].items():
+        median = {key: float(np.median(record[key])) for key in
+                  ("test_acc", "regret", "search_seconds", "flops", "skip_share")}
+        lines.append(f"{name:<14}{record['clock']:>9}{median['test_acc']:>10.2f}{median['regret']:>9.2f}"
+                     f"{median['search_seconds']:>10.1f}{median['flops']:>12.4g}{median['skip_share']:>7.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,231 @@
+"""``infonas gradient``: one gradient search of the DARTS family, its derived cell and collapse report.
+
+The run directory holds the search's per-epoch checkpoint: the same command again resumes it
+(nothing left to do once every epoch ran), and a directory holding a search with other settings
+is refused in one line. With ``--table`` the derived cell is looked up in a ground-truth table
+(by canonical key, so an isomorphic row counts) and its regret against the table's best is shown.
+
+Example (a shell)::
+
+    infonas gradient --method darts-2 --epochs 30 --table benchmarks/data/nb201_mnist1d.csv --json darts2.json
+    infonas gradient --method darts-2 --epochs 30 --table benchmarks/data/nb201_mnist1d.csv  # resumes, reprints
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from infonas.cli_common import EXPECTED_ERRORS, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, fail, write_json
+from infonas.exceptions import IncompatibleRunError, InfonasError
+from infonas.gradient.settings import METHODS  # imports no torch: every infonas command loads this module
+
+DEFAULT_RUNS_DIR = Path("runs")
+#: The table column the derived cell is scored by (benchmarks/data/nb201_mnist1d.csv's test accuracy, %).
+TABLE_METRIC = "test_acc"
+
+
+class OptionError(click.ClickException):
+    """Options that cannot run as given (settings that disagree, a run directory of another search,
+    an unusable table): one line ``Error: ...`` and exit status 2, as click's own usage errors."""
+
+    exit_code = 2
+
+
+def parse_temperature(text: str | None) -> dict[str, float]:
+    """``--temperature START:END`` as relaxation options (annealed geometrically from START to END).
+
+    Example:
+        >>> parse_temperature("10:0.1")
+        {'temperature_start': 10.0, 'temperature_end': 0.1}
+    """
+    if text is None:
+        return {}
+    start, sep, end = text.partition(":")
+    try:
+        values = (float(start), float(end))
+    except ValueError:
+        values = (0.0, 0.0)
+    if not sep or not all(0 < v < float("inf") for v in values):
+        raise click.BadParameter(f"expected START:END, two positive numbers such as 10:0.1, got {text!r}",
+                                 param_hint="'--temperature'")
+    return {"temperature_start": values[0], "temperature_end": values[1]}
+
+
+def build_settings(method: str, epochs: int, seed: int, channels: int | None, max_skips: int | None,
+                   stop_at_skips: int | None, l1: float | None, skip_drop_path: float | None,
+                   temperature: str | None, flops_budget: float | None, flops_weight: float | None) -> Any:
+    """``settings_for(method, ...)`` with the options given (the others keep the method's defaults)."""
+    from infonas.gradient.relaxation import make_relaxation
+    from infonas.gradient.settings import settings_for
+
+    if (flops_budget is None) != (flops_weight is None):
+        raise click.UsageError("--flops-budget and --flops-weight go together: give the budget in FLOPs and the "
+                               "penalty's weight, or neither")
+    overrides: dict[str, Any] = {"epochs": epochs, "seed": seed}
+    given = {"channels": channels, "max_skips": max_skips, "stop_at_skips": stop_at_skips, "l1_weight": l1,
+             "skip_drop_path": skip_drop_path, "flops_budget": flops_budget, "flops_weight": flops_weight}
+    overrides.update({name: value for name, value in given.items() if value is not None})
+    if temperature is not None:
+        # settings_for replaces the preset's options wholesale: keep the ones --temperature does not set.
+        overrides["relaxation_options"] = {**METHODS[method].get("relaxation_options", {}),
+                                           **parse_temperature(temperature)}
+    try:
+        settings = settings_for(method, **overrides)
+        # Built here only to check the options (--temperature on drnas): GradientSearch builds its own.
+        make_relaxation(settings.relaxation, **settings.relaxation_options)
+    except InfonasError as error:
+        raise OptionError(f"{error} (--method {method})") from None
+    return settings
+
+
+def incompatible_message(run_dir: str, settings: Any, error: Exception) -> str:
+    """What differs between the search stored in ``run_dir`` and ``settings``, as one line (the
+    error's own text when the stored settings cannot be read)."""
+    import json
+
+    from infonas.gradient.checkpoint import STATE_NAME
+
+    try:
+        stored = json.loads((Path(run_dir) / STATE_NAME).read_text())["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(error)
+    asked = settings.to_json()
+    changed = [f"{name}: {stored.get(name)!r} -> {asked.get(name)!r}" for name in sorted(set(stored) | set(asked))
+               if stored.get(name) != asked.get(name)]
+    return (f"{run_dir} holds a gradient search with other settings ({'; '.join(changed) or 'unreadable'}): rerun "
+            "it with its own options to resume it, or give another --run-dir")
+
+
+def table_score(table: Any, arch: Any) -> tuple[float, float, str] | None:
+    """The derived cell's ``TABLE_METRIC``, the table's best and where the value comes from: the
+    cell's own row, else the mean over the rows of its canonical class (isomorphic cells compute the
+    same function; their rows differ by training noise); ``None`` when the table has neither."""
+    import math
+
+    best = table.best(TABLE_METRIC)[1]
+    values = table.column(TABLE_METRIC)
+    rows = {other: float(v) for other, v in zip(table.archs, values) if not math.isnan(v)}
+    if arch in rows:
+        return rows[arch], best, "its row"
+    same = [v for other, v in rows.items() if other.key == arch.key]
+    if not same:
+        return None
+    how = "an isomorphic row" if len(same) == 1 else f"mean of {len(same)} isomorphic rows"
+    return sum(same) / len(same), best, how
+
+
+@click.command()
+@click.option("--method", type=click.Choice(sorted(METHODS)), default="darts-1", show_default=True,
+              help="darts-1/darts-2 (first/second order), gdas (hard Gumbel), snas (soft Gumbel), drnas (Dirichlet), "
+                   "pdarts (progressive pruning).")
+@click.option("--data", type=click.Choice(["mnist1d", "digits"]), default="mnist1d", show_default=True,
+              help="Embedded data set, split into training (weights) and validation (architecture) halves.")
+@click.option("--epochs", type=POSITIVE_INT, default=50, show_default=True, help="Search epochs.")
+@click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
+@click.option("--run-dir", type=click.Path(file_okay=False),
+              help="Checkpoint directory; the same command again resumes it (default: runs/gradient-METHOD-seedS).")
+@click.option("--channels", type=POSITIVE_INT, help="Supernet width (default 8, the table's network).")
+@click.option("--table", type=click.Path(dir_okay=False),
+              help=f"Ground-truth CSV (e.g. benchmarks/data/nb201_mnist1d.csv): print the cell's {TABLE_METRIC} "
+                   "and its regret against the table's best.")
+@click.option("--max-skips", type=click.IntRange(0, 6), help="Cap on skip edges when discretising the cell.")
+@click.option("--stop-at-skips", type=click.IntRange(0, 6), help="Stop once the argmax cell has this many skips.")
+@click.option("--l1", type=click.FloatRange(min=0), help="Weight of the L1 pull of each edge towards one operation.")
+@click.option("--skip-drop-path", type=click.FloatRange(0, 1, max_open=True),
+              help="Probability of dropping the skip operation's output in weight steps.")
+@click.option("--temperature", help="START:END, the relaxation's temperature annealed geometrically (e.g. 10:0.1).")
+@click.option("--flops-budget", type=POSITIVE_FLOAT, help="Expected-FLOPs budget of the cell's network, in FLOPs.")
+@click.option("--flops-weight", type=POSITIVE_FLOAT, help="Weight of the squared hinge over --flops-budget.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="Write settings, cell, seconds, history (and table score) as JSON to this file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def gradient(method: str, data: str, epochs: int, seed: int, run_dir: str | None, channels: int | None,
+             table: str | None, max_skips: int | None, stop_at_skips: int | None, l1: float | None,
+             skip_drop_path: float | None, temperature: str | None, flops_budget: float | None,
+             flops_weight: float | None, json_path: str | None, quiet: bool) -> None:
+    """Run (or resume) a gradient search and print its derived cell and collapse report.
+
+    Every option is checked, and the table loaded, before the search starts.
+    """
+    from infonas.datasets import load_splits
+    from infonas.gradient.report import format_collapse_report
+    from infonas.gradient.search import GradientSearch
+    from search_spaces.nb201 import NB201Space
+
+    settings = build_settings(method, epochs, seed, channels, max_skips, stop_at_skips, l1, skip_drop_path,
+                              temperature, flops_budget, flops_weight)
+    run_dir = run_dir or str(DEFAULT_RUNS_DIR / f"gradient-{method}-seed{seed}")
+    space = NB201Space()
+    benchmark = None
+    if table is not None:
+        from infonas.evaluators.tabular import TabularBenchmark
+
+        try:
+            benchmark = TabularBenchmark.from_csv(table, space, required=(TABLE_METRIC,))
+        except EXPECTED_ERRORS as error:
+            raise OptionError(str(error)) from None
+    try:
+        splits = load_splits(data)  # loaded once: the cost tables need its input shape too
+        # Measuring the cost tables takes over a second: only when the FLOPs term needs them.
+        costs = _costs(splits, settings) if flops_weight is not None else None
+        search = GradientSearch(settings, splits, checkpoint_dir=run_dir, costs=costs)
+    except IncompatibleRunError as error:
+        raise OptionError(incompatible_message(run_dir, settings, error)) from None
+    except EXPECTED_ERRORS as error:
+        fail(str(error))
+    if search.epochs_done:
+        left = "nothing left to do" if search.epochs_done >= settings.epochs or search.stopped_early \
+            else f"{settings.epochs - search.epochs_done} epochs left"
+        click.echo(f"resuming {run_dir}: {search.epochs_done}/{settings.epochs} epochs done, {left}", err=True)
+    else:
+        click.echo(f"gradient search {method} on {data} (seed {seed}); run directory {run_dir}", err=True)
+    try:
+        result = search.search(progress=not quiet)
+    except EXPECTED_ERRORS as error:
+        fail(str(error))
+    payload = _print_result(result, space, run_dir, benchmark)
+    click.echo("\n" + format_collapse_report(result.history))
+    if json_path is not None:
+        try:
+            write_json(json_path, {"settings": settings.to_json(), **payload})
+        except OSError as error:
+            fail(f"cannot write {json_path}: {error}")
+        click.echo(f"wrote {json_path}")
+
+
+def _costs(splits: Any, settings: Any) -> Any:
+    """FLOPs and parameters of every operation in the searched network (``ArchitectureCosts``)."""
+    from search_spaces.nb201 import NB201Space
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
+    from search_spaces.nb201.network import NetworkConfig
+
+    train, valid = splits[0], splits[1]
+    classes = int(max(train.tensors[1].max(), valid.tensors[1].max())) + 1  # as GradientSearch counts them
+    config = NetworkConfig.for_input(tuple(train.tensors[0].shape[1:]), settings.num_cells, settings.channels,
+                                     classes)
+    return ArchitectureCosts.measure(NB201Space(), config, latency=False)
+
+
+def _print_result(result: Any, space: Any, run_dir: str, benchmark: Any) -> dict[str, Any]:
+    """Print the cell, the seconds, the early stop and the table's score; return them for ``--json``."""
+    arch = space.format(result.arch)
+    click.echo(f"\nrun directory: {run_dir}")
+    click.echo(f"derived cell: {arch}")
+    click.echo(f"search seconds: {result.search_seconds:.1f} ({result.epochs_done} epochs)")
+    click.echo(f"stopped early: {result.stopped_early or 'no'}")
+    payload: dict[str, Any] = {"arch": arch, "search_seconds": result.search_seconds,
+                               "epochs_done": result.epochs_done, "stopped_early": result.stopped_early,
+                               "history": result.history}
+    if benchmark is not None:
+        score = table_score(benchmark, result.arch)
+        if score is None:
+            click.echo(f"table: the cell is not in {benchmark.source} ({len(benchmark)} rows, none isomorphic)")
+        else:
+            value, best, how = score
+            click.echo(f"table {TABLE_METRIC}: {value:.2f} ({how}); regret {best - value:.2f} against the table's "
+                       f"best {best:.2f}")
+            payload.update(test_acc=value, regret=best - value)
+    return payload
