@@ -66,13 +66,21 @@ bench() {
     fidelity_mnist1d) run "$1" "${FIDELITY[@]}" --target test_acc --plot "$OUT/fidelity_mnist1d.png" ;;
     fidelity_mnist1d_mean2) run "$1" "${FIDELITY[@]}" --target test_acc_mean2 --ceiling-column test_acc_mean2b ;;
     fidelity_mnist1d_mean4) run "$1" "${FIDELITY[@]}" --target test_acc_mean4 --ceiling-column '' ;;
+    # DARTS on the mnist1d table's network, without remedies and with each one, 5 seeds of 30 epochs;
+    # derived cells the table lacks are trained as its rows were. Checkpoints in runs/ let a rerun resume.
+    collapse_mnist1d) run "$1" infonas bench collapse --table "$MNIST1D_TABLE" --seeds 5 --epochs 30 \
+      --workers "$WORKERS" --work-dir runs/bench-collapse-mnist1d --quiet ;;
+    # Bayesian, gradient and one-shot NAS with the same data, seeds and 300 s of search each.
+    compare_mnist1d) run "$1" infonas compare --space nb201 --data mnist1d --table "$MNIST1D_TABLE" \
+      --methods bo-mf,bo-mes,darts-1,darts-2,gdas,drnas,rsps,rs --seeds 5 --budget-seconds 300 \
+      --work-dir runs/bench-compare-mnist1d --quiet ;;
     *) echo "unknown benchmark '$1'; choose from: $ALL" >&2; exit 2 ;;
   esac
 }
 
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
 surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4 main_job
-search_mnist1d search_mf_timing"
+search_mnist1d search_mf_timing collapse_mnist1d compare_mnist1d"
 for name in ${@:-$ALL}; do
   bench "$name"
 done
