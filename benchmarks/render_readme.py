@@ -314,11 +314,50 @@ def render_main_job(results: dict[str, Any], options: dict[str, str]) -> list[st
                    "killed with SIGKILL and resumed"], [row])
 
 
+def render_collapse(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    """One row per gradient variant: skip edges of the final cell per seed, collapsed seeds, the
+    ground truth of the cells (median), how many were trained because the table lacked them."""
+    objective = results["objective"]
+    rows = []
+    for label, entry in results["variants"].items():
+        skips = [round(share * 6) for share in entry["final_skip_share"]]
+        nones = [round(share * 6) for share in entry["final_none_share"]]
+        stopped = sum(reason is not None for reason in entry["stopped_early"])
+        rows.append([f"`{label}`", ", ".join(map(str, skips)), ", ".join(map(str, nones)),
+                     f"{sum(k >= 3 for k in skips)}/{len(skips)}",
+                     f"{statistics.median(entry[objective]):.2f}", f"{statistics.median(entry['regret']):.2f}",
+                     f"{sum(not x for x in entry['looked_up'])}", f"{stopped}",
+                     f"{statistics.median(entry['search_seconds']):.0f}"])
+    return _table(["variant", "skip edges of the final cell, per seed", "none edges, per seed",
+                   "collapsed (3+ skips)", f"median {objective}", "median regret", "cells trained (not in table)",
+                   "stopped early", "median search s"], rows) + [
+        "", f"Best {objective} in the table: {results['best_in_table']:.2f}; {results['epochs']} epochs, "
+            f"{results['channels']} channels, data {results['data']}."]
+
+
+def render_compare(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    """One row per method: medians over seeds of the ground truth, regret, seconds, FLOPs and skips."""
+    rows = []
+    for method, entry in results["methods"].items():
+        rows.append([f"`{method}`", entry.get("clock", "–"), f"{statistics.median(entry['test_acc']):.2f}",
+                     f"{statistics.median(entry['regret']):.2f}", f"{statistics.median(entry['search_seconds']):.0f}",
+                     f"{statistics.median(entry['flops']) / 1e3:.0f}k", f"{statistics.median(entry['skip_share']):.2f}",
+                     f"{sum(not x for x in entry.get('looked_up', []))}"])
+    return _table(["method", "clock", "median test_acc", "median regret", "median search s", "median FLOPs",
+                   "median skip share", "cells trained (not in table)"], rows) + [
+        "", f"Best test_acc in the table: {results['best_in_table']:.2f}; {results['seeds']} seeds, "
+            f"{results['budget_seconds']:g} s of search per method and seed."]
+
+
 def kind(results: dict[str, Any]) -> str:
-    """Which benchmark wrote ``results``: ``fidelity``, ``memory``, ``surrogate``, ``pareto``,
-    ``multi-fidelity`` or ``search``."""
+    """Which benchmark wrote ``results``: ``fidelity``, ``collapse``, ``compare``, ``main-job``,
+    ``memory``, ``surrogate``, ``pareto``, ``multi-fidelity`` or ``search``."""
     if "signals" in results and "ceiling" in results:
         return "fidelity"
+    if "variants" in results and "best_in_table" in results:
+        return "collapse"
+    if "budget_seconds" in results and "best_in_table" in results:
+        return "compare"
     if "same_trials" in results and "summary" in results:
         return "main-job"
     if "measurements" in results and "ratio_to_cell" in results:
@@ -329,14 +368,15 @@ def kind(results: dict[str, Any]) -> str:
         return "pareto"
     if "optimum" in results and "methods" in results:
         return "multi-fidelity" if results.get("cheap") else "search"
-    raise RenderError("this file is not the JSON of infonas bench search, pareto, surrogate, fidelity, memory or "
-                      f"main-job (its keys: {', '.join(sorted(results)[:8])}); name a benchmark's results file in the marker")
+    raise RenderError("this file is not the JSON of an infonas bench command (search, pareto, surrogate, fidelity, "
+                      "memory, main-job, collapse) or of infonas compare (its keys: "
+                      f"{', '.join(sorted(results)[:8])}); name a benchmark's results file in the marker")
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] = {
     "search": render_search, "multi-fidelity": render_multi_fidelity, "pareto": render_pareto,
     "surrogate": render_surrogate, "fidelity": render_fidelity, "memory": render_memory,
-    "main-job": render_main_job,
+    "main-job": render_main_job, "collapse": render_collapse, "compare": render_compare,
 }
 
 

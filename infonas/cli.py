@@ -1,4 +1,5 @@
-"""The ``infonas`` command line: search (in ``cli_search``), resume, report, repair, metrics; ``bench`` (``cli_bench``).
+"""The ``infonas`` command line: search (in ``cli_search``), resume, report, repair, metrics; ``gradient``
+(``cli_gradient``), ``compare`` (``cli_compare``); ``bench`` (``cli_bench``, ``cli_bench_gradient``).
 
 The CLI owns the process: it sets torch's thread count once (``--threads``) and sends the
 library's log records to stderr. Every error infonas expects (``InfonasError``) ends a command
