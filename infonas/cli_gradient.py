@@ -81,24 +81,6 @@ def build_settings(method: str, epochs: int, seed: int, channels: int | None, ma
     return settings
 
 
-def incompatible_message(run_dir: str, settings: Any, error: Exception) -> str:
-    """What differs between the search stored in ``run_dir`` and ``settings``, as one line (the
-    error's own text when the stored settings cannot be read)."""
-    import json
-
-    from infonas.gradient.checkpoint import STATE_NAME
-
-    try:
-        stored = json.loads((Path(run_dir) / STATE_NAME).read_text())["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return str(error)
-    asked = settings.to_json()
-    changed = [f"{name}: {stored.get(name)!r} -> {asked.get(name)!r}" for name in sorted(set(stored) | set(asked))
-               if stored.get(name) != asked.get(name)]
-    return (f"{run_dir} holds a gradient search with other settings ({'; '.join(changed) or 'unreadable'}): rerun "
-            "it with its own options to resume it, or give another --run-dir")
-
-
 def table_score(table: Any, arch: Any) -> tuple[float, float, str] | None:
     """The derived cell's ``TABLE_METRIC``, the table's best and where the value comes from: the
     cell's own row, else the mean over the rows of its canonical class (isomorphic cells compute the
@@ -173,7 +155,7 @@ def gradient(method: str, data: str, epochs: int, seed: int, run_dir: str | None
         costs = _costs(splits, settings) if flops_weight is not None else None
         search = GradientSearch(settings, splits, checkpoint_dir=run_dir, costs=costs)
     except IncompatibleRunError as error:
-        raise OptionError(incompatible_message(run_dir, settings, error)) from None
+        raise OptionError(str(error)) from None
     except EXPECTED_ERRORS as error:
         fail(str(error))
     if search.epochs_done:

@@ -70,8 +70,8 @@ def test_run_dir_of_other_settings_is_one_line_and_exit_2(finished):
     other = invoke("--epochs", 3, "--run-dir", run, *TINY)
     assert other.exit_code == 2
     assert other.output.splitlines() == [(f"Error: {run} holds a gradient search with other settings "
-                                          "(epochs: 2 -> 3): rerun it with its own options to resume it, or give "
-                                          "another --run-dir")]
+                                          "(epochs: 2 -> 3): use the same settings to resume it, or another "
+                                          "directory")]
 
 
 def test_table_score_and_regret(finished, tmp_path):

@@ -88,7 +88,7 @@ def test_a_resumed_search_continues_as_the_uninterrupted_one(splits, tmp_path):
 
 def test_a_checkpoint_of_other_settings_is_refused(splits, tmp_path):
     run(splits, "darts-1", tmp_path, epochs=1).search()
-    with pytest.raises(IncompatibleRunError, match="use the same settings or another directory"):
+    with pytest.raises(IncompatibleRunError, match=r"other settings \(arch_lr: 0.0003 -> 0.01\): use the same settings"):
         run(splits, "darts-1", tmp_path, epochs=1, arch_lr=1e-2)
 
 

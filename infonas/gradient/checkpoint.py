@@ -52,10 +52,13 @@ def load_checkpoint(search: GradientSearch) -> None:
     if not state_path.exists():
         return
     state = json.loads(state_path.read_text())
-    if state.get("settings") != search.settings.to_json():
-        raise IncompatibleRunError(f"{search.checkpoint_dir} holds a gradient search with settings "
-                                   f"{state.get('settings')}, not {search.settings.to_json()}: use the same "
-                                   "settings or another directory")
+    stored, asked = state.get("settings") or {}, search.settings.to_json()
+    if stored != asked:
+        changed = [f"{name}: {stored.get(name)!r} -> {asked.get(name)!r}" for name in sorted(set(stored) | set(asked))
+                   if stored.get(name) != asked.get(name)]
+        raise IncompatibleRunError(f"{search.checkpoint_dir} holds a gradient search with other settings "
+                                   f"({'; '.join(changed)}): use the same settings to resume it, or another "
+                                   "directory")
     # The checkpoint holds everything (the history too); a crash between the two writes leaves
     # the state file behind it, never ahead.
     checkpoint = torch.load(search.checkpoint_dir / CHECKPOINT_NAME, weights_only=True)
