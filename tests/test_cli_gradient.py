@@ -133,3 +133,35 @@ def test_bad_options_are_usage_errors(tmp_path):
     malformed = invoke("--temperature", "10", "--run-dir", tmp_path / "d")
     assert malformed.exit_code == 2 and "expected START:END" in malformed.output
     assert not any(tmp_path.iterdir())  # refused before any run directory was made
+
+
+def _epochs_done(run):
+    try:
+        return json.loads((run / "gradient.json").read_text())["epochs_done"]
+    except (OSError, ValueError):
+        return 0
+
+
+def test_kill_9_mid_search_then_the_same_command_resumes_to_the_uninterrupted_result(finished, tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from infonas.bench.main_job import cli_command
+    from infonas.testing.processes import sigkill_when
+
+    _, out, _ = finished
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path / "killed"
+    args = ["gradient", "--epochs", "2", "--run-dir", str(run), *map(str, TINY)]
+    process = subprocess.Popen(cli_command(*args), cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sigkill_when(process, lambda: _epochs_done(run) >= 1)
+    # Killed after the first epoch's checkpoint (a loaded machine may let the second one finish too).
+    assert 1 <= _epochs_done(run) <= 2
+    resumed = invoke("--epochs", 2, "--run-dir", run, "--json", tmp_path / "resumed.json", *TINY)
+    assert resumed.exit_code == 0, resumed.output
+    whole, again = json.loads(out.read_text()), json.loads((tmp_path / "resumed.json").read_text())
+    assert again["arch"] == whole["arch"] and again["epochs_done"] == 2
+    assert [r["arch"] for r in again["history"]] == [r["arch"] for r in whole["history"]]
+    assert [r["train_loss"] for r in again["history"]] == [r["train_loss"] for r in whole["history"]]
