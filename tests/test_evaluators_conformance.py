@@ -86,3 +86,23 @@ class TestFakeEvaluator(EvaluatorConformance):
         assert gain_here != pytest.approx(gain_there)
         with pytest.raises(ValueError, match="cheap_cost"):
             FakeEvaluator(space, cheap_cost=1.5)
+
+
+class TestMnasNetReward(EvaluatorConformance):
+    @pytest.fixture(scope="class")
+    @classmethod
+    def costs(cls):
+        from test_evaluators_derived import costs_with_latency
+
+        return costs_with_latency()
+
+    @pytest.fixture
+    def evaluator(self, tiny_table_file, space, costs):
+        from infonas.evaluators.derived import MnasNetReward
+
+        base = TabularEvaluator(TabularBenchmark.from_csv(tiny_table_file, space), "acc", cheap={"acc_cheap": 0.1})
+        return MnasNetReward(base, costs, accuracy="acc", target_ms=5.0)
+
+    @pytest.fixture
+    def archs(self, evaluator):
+        return list(evaluator.base.table.archs[:3])

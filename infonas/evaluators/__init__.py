@@ -3,7 +3,8 @@
 ``TabularEvaluator`` looks results up in a table (``infonas.evaluators.tabular``);
 ``TrainingEvaluator`` trains the cell's network from scratch (``infonas.evaluators.training``);
 ``SupernetEvaluator`` scores it as a sub-network of a trained supernet (``infonas.evaluators.supernet``);
-``FidelityChain`` makes two of them the cheap and target fidelities of one (``infonas.evaluators.chain``).
+``FidelityChain`` makes two of them the cheap and target fidelities of one (``infonas.evaluators.chain``);
+``MnasNetReward`` adds MnasNet's latency-aware reward as a derived objective (``infonas.evaluators.derived``).
 All are rebuilt from JSON specs by name (``build_evaluator``), which is how a run resumes.
 """
 

@@ -130,9 +130,18 @@ def _build_chain(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
                          costs=spec["costs"], setup_cost=spec.get("setup_cost", 0.0), rename=spec.get("rename"))
 
 
+def _build_mnasnet(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
+    from infonas.evaluators.derived import MnasNetReward
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
+
+    return MnasNetReward(build_evaluator(spec["base"], space), ArchitectureCosts.from_json(spec["costs"], space),
+                         accuracy=spec["accuracy"], target_ms=spec["target_ms"], exponent=spec.get("exponent", -0.07))
+
+
 #: Evaluator kind -> builder from (spec, space). Extend with ``register_evaluator``.
 EVALUATORS: dict[str, EvaluatorBuilder] = {"table": _build_table, "training": _build_training,
-                                           "supernet": _build_supernet, "chain": _build_chain}
+                                           "supernet": _build_supernet, "chain": _build_chain,
+                                           "mnasnet": _build_mnasnet}
 
 
 def register_evaluator(kind: str, builder: EvaluatorBuilder) -> None:
