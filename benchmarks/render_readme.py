@@ -323,13 +323,17 @@ def render_collapse(results: dict[str, Any], options: dict[str, str]) -> list[st
         skips = [round(share * 6) for share in entry["final_skip_share"]]
         nones = [round(share * 6) for share in entry["final_none_share"]]
         stopped = sum(reason is not None for reason in entry["stopped_early"])
+        flops = entry.get("flops")
+        budget = (entry.get("flops_budget") or [None])[0]
+        within = f" ({sum(f <= budget for f in flops)}/{len(flops)} within {budget / 1e3:g}k)" if flops and budget else ""
         rows.append([f"`{label}`", ", ".join(map(str, skips)), ", ".join(map(str, nones)),
                      f"{sum(k >= 3 for k in skips)}/{len(skips)}",
+                     (f"{statistics.median(flops) / 1e3:.0f}k" if flops else "–") + within,
                      f"{statistics.median(entry[objective]):.2f}", f"{statistics.median(entry['regret']):.2f}",
                      f"{sum(not x for x in entry['looked_up'])}", f"{stopped}",
                      f"{statistics.median(entry['search_seconds']):.0f}"])
     return _table(["variant", "skip edges of the final cell, per seed", "none edges, per seed",
-                   "collapsed (3+ skips)", f"median {objective}", "median regret", "cells trained (not in table)",
+                   "collapsed (3+ skips)", "median FLOPs of the cell", f"median {objective}", "median regret", "cells trained (not in table)",
                    "stopped early", "median search s"], rows) + [
         "", f"Best {objective} in the table: {results['best_in_table']:.2f}; {results['epochs']} epochs, "
             f"{results['channels']} channels, data {results['data']}."]

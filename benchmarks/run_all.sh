@@ -70,6 +70,11 @@ bench() {
     # derived cells the table lacks are trained as its rows were. Checkpoints in runs/ let a rerun resume.
     collapse_mnist1d) run "$1" infonas bench collapse --table "$MNIST1D_TABLE" --seeds 5 --epochs 30 \
       --workers "$WORKERS" --work-dir runs/bench-collapse-mnist1d --quiet ;;
+    # The FLOPs hinge: a budget at the table's 25th FLOPs percentile (150k); darts-1 alone is shared with
+    # collapse_mnist1d through the work directory (its finished searches are read back, not rerun).
+    flops_hinge_mnist1d) run "$1" infonas bench collapse --table "$MNIST1D_TABLE" --seeds 5 --epochs 30 \
+      --variants 'darts-1,darts-1[flops_budget=150000;flops_weight=5]' \
+      --workers "$WORKERS" --work-dir runs/bench-collapse-mnist1d --quiet ;;
     # Bayesian, gradient and one-shot NAS with the same data, seeds and 300 s of search each.
     compare_mnist1d) run "$1" infonas compare --space nb201 --data mnist1d --table "$MNIST1D_TABLE" \
       --methods bo-mf,bo-mes,darts-1,darts-2,gdas,drnas,rsps,rs --seeds 5 --budget-seconds 300 \
@@ -80,7 +85,7 @@ bench() {
 
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
 surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4 main_job
-search_mnist1d search_mf_timing collapse_mnist1d compare_mnist1d"
+search_mnist1d search_mf_timing collapse_mnist1d flops_hinge_mnist1d compare_mnist1d"
 for name in ${@:-$ALL}; do
   bench "$name"
 done

@@ -57,17 +57,30 @@ def run_one_collapse(table: TabularBenchmark, variant: str, seed: int, *, object
     spec = parse_method(variant, METHODS)
     settings = gradient_settings(spec, seed=seed, epochs=epochs, channels=channels)
     checkpoint = Path(work_dir) / _slug(spec.label) / f"seed{seed}" if work_dir else None
-    result = GradientSearch(settings, data, checkpoint_dir=checkpoint).search()
+    costs = network_costs(table, data, settings)
+    result = GradientSearch(settings, data, checkpoint_dir=checkpoint, costs=costs).search()
     truth = GroundTruth(table, objective)
     value, looked_up = truth.value(result.arch)
     return {
         "arch": table.space.format(result.arch), objective: value, "looked_up": looked_up, "regret": truth.best - value,
+        "flops": costs.value(result.arch, "flops"), "flops_budget": settings.flops_budget,
         "search_seconds": result.search_seconds, "epochs_done": result.epochs_done,
         "stopped_early": result.stopped_early,
         "skip_share": [record["skip_share"] for record in result.history],
         "none_share": [record["none_share"] for record in result.history],
         "supernet_valid_acc": [record["supernet_valid_acc"] for record in result.history],
     }
+
+
+def network_costs(table: TabularBenchmark, data: str, settings: GradientSettings) -> Any:
+    """Exact FLOPs and parameters of the searched network (``data``'s input, the settings' width):
+    the FLOPs budget term needs them, and the derived cell's FLOPs are reported."""
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
+    from search_spaces.nb201.network import NetworkConfig
+
+    preset = NetworkConfig.for_dataset(data)
+    config = NetworkConfig.for_input(preset.input_shape, settings.num_cells, settings.channels, preset.num_classes)
+    return ArchitectureCosts.measure(table.space, config, latency=False)
 
 
 def _collapse_worker(table_path: str, space_name: str, options: dict[str, Any], variant: str,
