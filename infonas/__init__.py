@@ -16,8 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from infonas.lazy import lazy_exports
 
 # name -> module that defines it. Loaded on first attribute access (PEP 562): importing the GP
 # stack, torch networks or pymoo only when they are used keeps `import infonas` instant, and lets
@@ -120,14 +119,4 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'infonas' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
-
-
-__all__ = sorted(_PUBLIC)
+__getattr__, __dir__, __all__ = lazy_exports("infonas", _PUBLIC, globals())

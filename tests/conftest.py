@@ -113,3 +113,28 @@ def _run_study(space, evaluator, strategy: str, budget: int | None = None, *, ob
 def run_study():
     """``run_study(space, evaluator, strategy, budget, ...)``: drive a strategy through an in-memory Study."""
     return _run_study
+
+
+#: Hand-made per-operation milliseconds per stage of NB201's CIFAR-10 network (NB201_OPS order);
+#: "none" is not the cheapest everywhere, so some increments are negative, as a measured table's can be.
+HAND_MADE_OP_MS = ((0.02, 0.01, 0.30, 0.90, 0.25), (0.03, 0.02, 0.20, 0.60, 0.15), (0.05, 0.04, 0.12, 0.35, 0.10))
+
+
+def costs_with_latency():
+    """NB201's exact CIFAR-10 FLOPs and parameters with the latency table ``HAND_MADE_OP_MS`` (base 1.5 ms)."""
+    import torch
+
+    from search_spaces import NB201Space
+    from search_spaces.nb201 import NB201_OPS
+    from search_spaces.nb201.cost_tables import ArchitectureCosts, OperationLatencyTable
+    from search_spaces.nb201.network import NetworkConfig
+
+    space, config = NB201Space(), NetworkConfig.for_dataset("cifar10")
+    measured = ArchitectureCosts.measure(space, config, latency=False)
+    table = OperationLatencyTable(
+        ops=NB201_OPS, stages=((16, 32, 32), (32, 16, 16), (64, 8, 8)), cells_per_stage=config.num_cells,
+        op_ms=HAND_MADE_OP_MS, base_ms=1.5, batch_size=1, device="cpu", torch_version=torch.__version__,
+        num_threads=1, machine={}, config=config.to_json(), repeats=1, warmup=0, rounds=1, seconds=0.0,
+    )
+    return ArchitectureCosts(space, config, measured.flops_base, measured.flops_increments, measured.params_base,
+                             measured.params_increments, table)

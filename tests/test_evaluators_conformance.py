@@ -92,7 +92,7 @@ class TestMnasNetReward(EvaluatorConformance):
     @pytest.fixture(scope="class")
     @classmethod
     def costs(cls):
-        from test_evaluators_derived import costs_with_latency
+        from conftest import costs_with_latency
 
         return costs_with_latency()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import torch
+from conftest import costs_with_latency
 
 from infonas.evaluators.derived import MnasNetReward, mnasnet_spec
 from infonas.evaluators.registry import build_evaluator, table_spec
@@ -11,26 +11,11 @@ from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.exceptions import InvalidArgumentError
 from infonas.study import Study
 from search_spaces import NB201Space
-from search_spaces.nb201 import NB201_OPS
-from search_spaces.nb201.cost_tables import ArchitectureCosts, OperationLatencyTable
+from search_spaces.nb201.cost_tables import ArchitectureCosts
 from search_spaces.nb201.network import NetworkConfig
 
 SPACE = NB201Space()
 CIFAR10 = NetworkConfig.for_dataset("cifar10")
-# Made-up per-operation latencies (ms) per stage: convolutions dear, skip and none nearly free.
-OP_MS = ((0.02, 0.01, 0.30, 0.90, 0.25), (0.03, 0.02, 0.20, 0.60, 0.15), (0.05, 0.04, 0.12, 0.35, 0.10))
-
-
-def costs_with_latency() -> ArchitectureCosts:
-    """NB201's exact CIFAR-10 FLOPs and parameters with the made-up latency table ``OP_MS``."""
-    measured = ArchitectureCosts.measure(SPACE, CIFAR10, latency=False)
-    table = OperationLatencyTable(
-        ops=NB201_OPS, stages=((16, 32, 32), (32, 16, 16), (64, 8, 8)), cells_per_stage=CIFAR10.num_cells,
-        op_ms=OP_MS, base_ms=1.5, batch_size=1, device="cpu", torch_version=torch.__version__, num_threads=1,
-        machine={}, config=CIFAR10.to_json(), repeats=1, warmup=0, rounds=1, seconds=0.0,
-    )
-    return ArchitectureCosts(SPACE, CIFAR10, measured.flops_base, measured.flops_increments, measured.params_base,
-                             measured.params_increments, table)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from conftest import HAND_MADE_OP_MS, costs_with_latency
 
 from infonas.exceptions import InvalidArgumentError
 from infonas.gradient.hardware import (
@@ -21,26 +22,17 @@ from infonas.gradient.hardware import (
 from search_spaces import NB201Space
 from search_spaces.base import Architecture
 from search_spaces.nb201 import NB201_OPS
-from search_spaces.nb201.cost_tables import ArchitectureCosts, OperationLatencyTable
+from search_spaces.nb201.cost_tables import ArchitectureCosts
 from search_spaces.nb201.network import NetworkConfig
 
 SPACE = NB201Space()
 CIFAR10 = NetworkConfig.for_dataset("cifar10")
-# Hand-made per-op milliseconds per stage (NB201_OPS order); "none" is not the cheapest everywhere,
-# so some increments are negative, as a measured table's can be.
-OP_MS = ((0.02, 0.01, 0.30, 0.90, 0.25), (0.03, 0.02, 0.20, 0.60, 0.15), (0.05, 0.04, 0.12, 0.35, 0.10))
+OP_MS = HAND_MADE_OP_MS
 
 
 @pytest.fixture(scope="module")
 def costs() -> ArchitectureCosts:
-    measured = ArchitectureCosts.measure(SPACE, CIFAR10, latency=False)
-    table = OperationLatencyTable(
-        ops=NB201_OPS, stages=((16, 32, 32), (32, 16, 16), (64, 8, 8)), cells_per_stage=CIFAR10.num_cells,
-        op_ms=OP_MS, base_ms=1.5, batch_size=1, device="cpu", torch_version=torch.__version__, num_threads=1,
-        machine={}, config=CIFAR10.to_json(), repeats=1, warmup=0, rounds=1, seconds=0.0,
-    )
-    return ArchitectureCosts(SPACE, CIFAR10, measured.flops_base, measured.flops_increments, measured.params_base,
-                             measured.params_increments, table)
+    return costs_with_latency()
 
 
 def _cells(count: int, seed: int) -> list[Architecture]:

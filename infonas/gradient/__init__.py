@@ -14,8 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from infonas.lazy import lazy_exports
 
 _PUBLIC = {
     "METHODS": "infonas.gradient.settings",
@@ -40,14 +39,4 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        return getattr(import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'infonas.gradient' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
-
-
-__all__ = sorted(_PUBLIC)
+__getattr__, __dir__, __all__ = lazy_exports("infonas.gradient", _PUBLIC, globals())
