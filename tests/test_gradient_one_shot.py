@@ -79,6 +79,12 @@ def test_rsps_returns_the_best_of_its_own_history(evaluator, classes, caplog, ca
     assert capsys.readouterr().out == ""
 
 
+def test_rsps_stops_scoring_at_its_seconds_budget(evaluator):
+    cut = random_search_with_weight_sharing(evaluator, samples=10, seed=3, max_seconds=1e-9)
+    whole = random_search_with_weight_sharing(evaluator, samples=10, seed=3)
+    assert cut.evaluated == 1 and cut.history == whole.history[:1]
+
+
 def test_rsps_is_reproducible_and_depends_on_the_seed(evaluator):
     first = random_search_with_weight_sharing(evaluator, samples=10, seed=3)
     again = random_search_with_weight_sharing(evaluator, samples=10, seed=3)

@@ -240,8 +240,10 @@ def _run_rsps(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture
     score_seconds = max(max(probes), 1e-6)
     spent = epoch_seconds + evaluator.setup_cost() + sum(probes)
     samples = int(min(len(cells), max(1, (budget - spent) // score_seconds)))
-    result = random_search_with_weight_sharing(evaluator, samples=samples, seed=seed)
-    return result.arch, spent + result.search_seconds, {"supernet_epochs": epochs, "samples": samples,
+    # The pace is an estimate on a shared machine: the scoring also stops at the budget's end.
+    result = random_search_with_weight_sharing(evaluator, samples=samples, seed=seed,
+                                               max_seconds=max(budget - spent, 1e-6))
+    return result.arch, spent + result.search_seconds, {"supernet_epochs": epochs, "samples": result.evaluated,
                                                         "supernet_seconds": epoch_seconds + result.supernet_seconds}
 
 

@@ -110,9 +110,10 @@ def _result(consumed: Sequence[tuple[Architecture, float]], started: float, supe
                          tuple((a.key, s) for a, s in consumed))
 
 
-def random_search_with_weight_sharing(evaluator: SupernetEvaluator, *, samples: int = 100,
-                                      seed: int = 0) -> OneShotResult:
-    """RSPS: score ``samples`` distinct canonical classes drawn uniformly, return the best.
+def random_search_with_weight_sharing(evaluator: SupernetEvaluator, *, samples: int = 100, seed: int = 0,
+                                      max_seconds: float | None = None) -> OneShotResult:
+    """RSPS: score ``samples`` distinct canonical classes drawn uniformly, return the best; with
+    ``max_seconds``, stop once the scoring has taken that long (after the first cell).
 
     Example:
         >>> from infonas.evaluators.supernet import SupernetEvaluator
@@ -129,9 +130,13 @@ def random_search_with_weight_sharing(evaluator: SupernetEvaluator, *, samples: 
     started = time.perf_counter()
     rng = np.random.default_rng(stable_seed(seed, "rsps"))
     scores = _Scores(evaluator)
-    consumed = [(cells[i], scores(cells[i])) for i in rng.choice(len(cells), size=samples, replace=False)]
+    consumed = []
+    for i in rng.choice(len(cells), size=samples, replace=False):
+        consumed.append((cells[i], scores(cells[i])))
+        if max_seconds is not None and time.perf_counter() - started >= max_seconds:
+            break
     result = _result(consumed, started, supernet_seconds, scores.scored)
-    logger.info("RSPS: best supernet accuracy %.3f of %d cells in %.1f s", result.score, samples,
+    logger.info("RSPS: best supernet accuracy %.3f of %d cells in %.1f s", result.score, len(consumed),
                 result.search_seconds)
     return result
 
