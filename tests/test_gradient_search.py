@@ -151,3 +151,12 @@ def test_settings_are_checked(splits):
 def test_a_seconds_budget_ends_the_search_after_the_epoch_that_spends_it(splits):
     result = run(splits, "darts-1", epochs=5).search(max_seconds=1e-9)
     assert result.epochs_done == 1 and result.stopped_early is None
+
+
+def test_excluding_none_when_discretising(splits):
+    search = run(splits, "darts-1", epochs=1, exclude_none=True)
+    with torch.no_grad():
+        search.alpha[:, 0] = 5.0  # none dominates every edge
+        search.alpha[:, 3] = 1.0  # then the 3x3 convolution
+    assert search.derived().ops == ("nor_conv_3x3",) * 6
+    assert run(splits, "darts-1", epochs=1).derived().ops != ("nor_conv_3x3",) * 6

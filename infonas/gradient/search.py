@@ -317,10 +317,11 @@ class GradientSearch:
                               self.alpha.detach().tolist())
 
     def derived(self) -> Architecture:
-        """The discretised cell: each edge's strongest operation (``max_skips`` capping skip edges)."""
+        """The discretised cell: each edge's strongest operation (see ``max_skips``, ``exclude_none``)."""
         with torch.no_grad():
             expected = self.relaxation.expected_weights(self.alpha, self.mask)
-        choices = derive_choices(expected, max_skips=self.settings.max_skips, skip_index=SKIP)
+        choices = derive_choices(expected, max_skips=self.settings.max_skips, skip_index=SKIP,
+                                 exclude_none=self.settings.exclude_none)
         return NB201Space().from_categorical(list(choices))
 
 

@@ -33,10 +33,12 @@ class GradientSettings:
     product, ``xi`` = the weight learning rate), ``prune_at`` / ``prune_keep`` (P-DARTS: at the
     start of epoch ``prune_at[k]`` keep the ``prune_keep[k]`` best operations of each edge).
 
-    Remedies, each off by default: ``l1_weight`` (L1 on the mixing weights other than skip and none,
-    pushing each edge towards one operation), ``skip_drop_path`` (the skip operation's output
-    dropped with this probability in weight steps), ``max_skips`` (a cap on skips when
-    discretising), ``stop_at_skips`` (stop once the argmax cell has this many skips),
+    Remedies, each off by default: ``l1_weight`` (the L1 distance of each edge's weights to the
+    nearest one-hot row, ``sum_e (1 - max_o w_eo)``, pushing each edge towards one operation),
+    ``skip_drop_path`` (the skip operation's output dropped with this probability in weight
+    steps), ``max_skips`` (a cap on skips when discretising), ``exclude_none`` (discretise over the
+    operations other than none, as DARTS's own genotype does; NB201's authors kept none),
+    ``stop_at_skips`` (stop once the argmax cell has this many skips),
     ``stop_eigenvalue_ratio`` (R-DARTS: stop once the dominant eigenvalue of the validation
     loss's Hessian in alpha exceeds this multiple of its first measurement, measured every
     ``eigenvalue_every`` epochs).
@@ -68,6 +70,7 @@ class GradientSettings:
     l1_weight: float = 0.0
     skip_drop_path: float = 0.0
     max_skips: int | None = None
+    exclude_none: bool = False
     stop_at_skips: int | None = None
     stop_eigenvalue_ratio: float | None = None
     eigenvalue_every: int = 0
@@ -139,8 +142,8 @@ METHODS: dict[str, dict[str, Any]] = {
 #: second-order DARTS of the published collapse: the collapse benchmark's default variants.
 REMEDY_VARIANTS: tuple[str, ...] = (
     "darts-1", "darts-1[temperature_end=0.1]", "darts-1[l1_weight=0.5]", "darts-1[skip_drop_path=0.3]",
-    "darts-1[max_skips=2]", "darts-1[stop_at_skips=3]", "darts-1[stop_eigenvalue_ratio=1.3;eigenvalue_every=1]",
-    "darts-2",
+    "darts-1[max_skips=2]", "darts-1[exclude_none=true]", "darts-1[stop_at_skips=3]",
+    "darts-1[stop_eigenvalue_ratio=1.3;eigenvalue_every=1]", "darts-2",
 )
 
 
