@@ -74,7 +74,8 @@ SUPERNET_MODES = {"spos": "single-path supernet", "mixed": "mixed-operation supe
 SUPERNET_BN = {"recal": "BN recalibrated", "norecal": "its own running BN statistics",
                "batchstats": "batch statistics at evaluation"}
 MEMORY_ROWS = {"cell": "one cell (all nor_conv_3x3)", "spos": "single-path supernet (spos)",
-               "mixed": "mixed-operation supernet"}
+               "mixed": "mixed-operation supernet", "darts-1": "DARTS search step, first order",
+               "darts-2": "DARTS search step, second order (unrolled)"}
 
 
 class RenderError(Exception):
@@ -281,6 +282,8 @@ def render_memory(results: dict[str, Any], options: dict[str, str]) -> list[str]
     measured, ratios = results["measurements"], results["ratio_to_cell"]
     rows = []
     for mode, label in MEMORY_ROWS.items():
+        if mode not in measured:  # measured before that kind existed
+            continue
         row = measured[mode]
         # The cell is the unit of both ratios; its RSS ratio needs its own RSS increase.
         ratio = ratios.get(mode) or {"accounted": 1.0, "rss_increase": 1.0 if row["rss_increase_kib"] else None}

@@ -1,4 +1,4 @@
-"""Memory of training one cell against the supernet's two modes (infonas.bench.memory, ``bench memory``)."""
+"""Memory of training one cell against the supernet's two modes and DARTS steps (infonas.bench.memory, ``bench memory``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def test_the_mixed_operation_saves_more_activations_than_one_path(measured: dict
     # Both supernet modes hold the same weights; a single path trains only some of them.
     assert measured["mixed"]["parameters"] == measured["spos"]["parameters"] > measured["cell"]["parameters"]
     assert measured["spos"]["gradient_bytes"] <= measured["mixed"]["gradient_bytes"]
+
+
+def test_a_darts_step_holds_alpha_and_both_optimisers_and_the_unrolled_step_saves_more(
+        measured: dict[str, dict]) -> None:
+    # The supernet's weights plus alpha (6 edges x 5 operations), Adam's two moments of alpha.
+    assert measured["darts-1"]["parameters"] == measured["mixed"]["parameters"] + 30
+    assert measured["darts-1"]["optimizer_bytes"] >= measured["mixed"]["optimizer_bytes"] + 2 * 30 * 4
+    assert measured["darts-2"]["saved_activation_bytes"] > measured["darts-1"]["saved_activation_bytes"]
+    assert measured["darts-1"]["saved_activation_bytes"] >= measured["mixed"]["saved_activation_bytes"]
 
 
 def test_unknown_kind_is_refused() -> None:

@@ -1,7 +1,10 @@
-"""Memory of training one cell against training a supernet (single path or mixed operation).
+"""Memory of training one cell against training a supernet (single path or mixed operation) and
+against gradient search over it (a DARTS step, first or second order).
 
 Two measures for each of ``cell`` (the stand-alone network of the largest cell, every edge a
-3x3 convolution), ``spos`` and ``mixed`` (the supernet's two training modes):
+3x3 convolution), ``spos`` and ``mixed`` (the supernet's two training modes), ``darts-1`` and
+``darts-2`` (a ``GradientSearch`` step: the architecture step, first order or through the
+unrolled weight step, then the weight step):
 
 * **accounted bytes**: parameters + gradients + optimizer state + the tensors autograd saves
   for the backward pass (peak over the steps, counted once per storage through
@@ -25,7 +28,10 @@ from typing import Any
 
 __all__ = ["KINDS", "measure", "memory_benchmark"]
 
-KINDS: tuple[str, ...] = ("cell", "spos", "mixed")
+KINDS: tuple[str, ...] = ("cell", "spos", "mixed", "darts-1", "darts-2")
+#: Kinds that are a step of gradient search: an architecture step (first order, or through the
+#: unrolled weight step) and a weight step of the mixed-operation supernet.
+SEARCH_KINDS: tuple[str, ...] = ("darts-1", "darts-2")
 
 
 def _proc_kib(field: str) -> int | None:
@@ -76,6 +82,8 @@ def _measure(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     x_all, y_all = train.tensors[0], train.tensors[1]
     config = NetworkConfig.for_input(tuple(x_all.shape[1:]), options["num_cells"], options["channels"],
                                      int(y_all.max()) + 1)
+    if kind in SEARCH_KINDS:
+        return _measure_search(kind, options)
     if kind == "cell":
         model: nn.Module = config.build(NB201Space().make(["nor_conv_3x3"] * 6))
         optimizer, _ = sgd_with_cosine(model.parameters(), 0.1, 0.9, 5e-4, options["steps"])
@@ -110,17 +118,66 @@ def _measure(kind: str, options: dict[str, Any]) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
     rss_peak = _proc_kib("VmHWM")
-    parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    gradient_bytes = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters() if p.grad is not None)
-    optimizer_bytes = sum(t.numel() * t.element_size() for state in optimizer.state.values()
-                          for t in state.values() if isinstance(t, torch.Tensor))
+    return _record(kind, list(model.parameters()), (optimizer,), saved_peak, rss_before,
+                   rss_peak if peak_reset else None)
+
+
+def _measure_search(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``_measure`` for a gradient-search step: the search's own arch and weight steps, tensors
+    saved for backward counted over both (the unrolled step's copies included)."""
+    import torch
+
+    from infonas.datasets import load_splits
+    from infonas.gradient.search import GradientSearch
+    from infonas.gradient.settings import settings_for
+
+    splits = load_splits(options["dataset"], options["seed"])
+    search = GradientSearch(settings_for(kind, channels=options["channels"], num_cells=options["num_cells"],
+                                         batch_size=options["batch_size"], seed=options["seed"], epochs=1), splits)
+    batch = options["batch_size"]
+    rss_before = _proc_kib("VmRSS")
+    peak_reset = _reset_peak()
+    saved_peak = 0
+    for step in range(options["steps"]):
+        start = (step * batch) % max(1, len(search.train_x) - batch)
+        train = (search.train_x[start: start + batch], search.train_y[start: start + batch])
+        valid_start = (step * batch) % max(1, len(search.valid_x) - batch)
+        valid = (search.valid_x[valid_start: valid_start + batch], search.valid_y[valid_start: valid_start + batch])
+        # The two steps' graphs are never alive together: the peak is the larger phase's. Within
+        # the unrolled step the passes are counted together, an upper bound of its peak.
+        phases = ((search._arch_step, (train, valid, step)), (search._weight_step, (*train, step)))
+        for phase, arguments in phases:
+            storages: dict[int, int] = {}
+
+            def pack(tensor: torch.Tensor, storages: dict[int, int] = storages) -> torch.Tensor:
+                storage = tensor.untyped_storage()
+                storages[storage.data_ptr()] = storage.nbytes()
+                return tensor
+
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+                phase(*arguments)
+            saved_peak = max(saved_peak, sum(storages.values()))
+    rss_peak = _proc_kib("VmHWM")
+    parameters = [*search.supernet.parameters(), search.alpha]
+    optimizers = (search.weight_optimizer, search.arch_optimizer)
+    return _record(kind, parameters, optimizers, saved_peak, rss_before, rss_peak if peak_reset else None)
+
+
+def _record(kind: str, parameters: list[Any], optimizers: tuple[Any, ...], saved_peak: int, rss_before: int | None,
+            rss_peak: int | None) -> dict[str, Any]:
+    import torch
+
+    parameter_bytes = sum(p.numel() * p.element_size() for p in parameters)
+    gradient_bytes = sum(p.grad.numel() * p.grad.element_size() for p in parameters if p.grad is not None)
+    optimizer_bytes = sum(t.numel() * t.element_size() for optimizer in optimizers
+                          for state in optimizer.state.values() for t in state.values() if isinstance(t, torch.Tensor))
     return {
-        "kind": kind, "parameters": sum(p.numel() for p in model.parameters()),
+        "kind": kind, "parameters": sum(p.numel() for p in parameters),
         "parameter_bytes": parameter_bytes, "gradient_bytes": gradient_bytes, "optimizer_bytes": optimizer_bytes,
         "saved_activation_bytes": saved_peak,
         "accounted_bytes": parameter_bytes + gradient_bytes + optimizer_bytes + saved_peak,
-        "rss_before_kib": rss_before, "rss_peak_kib": rss_peak if peak_reset else None,
-        "rss_increase_kib": (rss_peak - rss_before) if peak_reset and rss_peak is not None and rss_before else None,
+        "rss_before_kib": rss_before, "rss_peak_kib": rss_peak,
+        "rss_increase_kib": (rss_peak - rss_before) if rss_peak is not None and rss_before else None,
     }
 
 
@@ -131,7 +188,7 @@ def memory_benchmark(*, dataset: str = "mnist1d", channels: int = 8, num_cells: 
                              steps=steps, seed=seed) for kind in KINDS}
     cell = results["cell"]
     ratios = {}
-    for mode in ("spos", "mixed"):
+    for mode in KINDS[1:]:
         ratios[mode] = {"accounted": results[mode]["accounted_bytes"] / cell["accounted_bytes"]}
         if cell["rss_peak_kib"] and results[mode]["rss_peak_kib"]:
             ratios[mode]["rss_peak"] = results[mode]["rss_peak_kib"] / cell["rss_peak_kib"]
