@@ -82,21 +82,13 @@ def build_settings(method: str, epochs: int, seed: int, channels: int | None, ma
 
 
 def table_score(table: Any, arch: Any) -> tuple[float, float, str] | None:
-    """The derived cell's ``TABLE_METRIC``, the table's best and where the value comes from: the
-    cell's own row, else the mean over the rows of its canonical class (isomorphic cells compute the
-    same function; their rows differ by training noise); ``None`` when the table has neither."""
-    import math
+    """The derived cell's ``TABLE_METRIC``, the table's best and where the value comes from (its
+    row, or its canonical class's: ``GroundTruth.lookup``); ``None`` when the table has neither."""
+    from infonas.bench.ground_truth import GroundTruth
 
-    best = table.best(TABLE_METRIC)[1]
-    values = table.column(TABLE_METRIC)
-    rows = {other: float(v) for other, v in zip(table.archs, values) if not math.isnan(v)}
-    if arch in rows:
-        return rows[arch], best, "its row"
-    same = [v for other, v in rows.items() if other.key == arch.key]
-    if not same:
-        return None
-    how = "an isomorphic row" if len(same) == 1 else f"mean of {len(same)} isomorphic rows"
-    return sum(same) / len(same), best, how
+    truth = GroundTruth(table, TABLE_METRIC)
+    found = truth.lookup(arch)
+    return None if found is None else (found[0], truth.best, found[1])
 
 
 @click.command()

@@ -91,3 +91,14 @@ def test_the_command_writes_its_results(small_table, tmp_path):
     assert "collapsed" in result.output
     bad = CliRunner().invoke(main, ["bench", "collapse", "--table", str(small_table.source), "--variants", "enas"])
     assert bad.exit_code == 2 and "unknown method 'enas'" in bad.output
+
+
+def test_a_cell_isomorphic_to_a_row_is_looked_up_not_trained(small_table, monkeypatch):
+    by_key: dict = {}
+    for arch in NB201Space().enumerate():
+        by_key.setdefault(arch.key, []).append(arch)
+    row, twin = next((row, other) for row in small_table.archs for other in by_key[row.key] if other != row)
+    truth = GroundTruth(small_table, "test_acc")
+    monkeypatch.setattr(GroundTruth, "train", lambda self, arch: pytest.fail("an isomorphic cell was trained"))
+    assert truth.value(twin) == (small_table.value(row, "test_acc"), True)
+    assert truth.lookup(twin)[1] == "an isomorphic row" and truth.lookup(row)[1] == "its row"

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from infonas.bench.table import TableSettings
 from infonas.evaluators.tabular import TabularBenchmark
 from infonas.exceptions import InvalidArgumentError
@@ -56,19 +58,36 @@ class GroundTruth:
         self.overrides = dict(settings or {})
         self._trained: dict[str, float] = {}
         self._evaluator: Any = None
+        self._by_key: dict[str, dict[Architecture, float]] | None = None
 
     @property
     def best(self) -> float:
         """The table's best value of the objective (larger is better)."""
         return float(self.table.best(self.objective, True)[1])
 
+    def lookup(self, arch: Architecture) -> tuple[float, str] | None:
+        """The table's value of ``arch`` and where it comes from: the cell's own row, else the mean
+        over the rows of its canonical class (isomorphic cells compute the same function; their
+        rows differ by training noise); ``None`` when the table has neither."""
+        if self._by_key is None:
+            values = self.table.column(self.objective)
+            self._by_key = {}
+            for other, value in zip(self.table.archs, values):
+                if not np.isnan(value):
+                    self._by_key.setdefault(other.key, {})[other] = float(value)
+        same = self._by_key.get(arch.key, {})
+        if arch in same:
+            return same[arch], "its row"
+        if not same:
+            return None
+        how = "an isomorphic row" if len(same) == 1 else f"mean of {len(same)} isomorphic rows"
+        return sum(same.values()) / len(same), how
+
     def value(self, arch: Architecture) -> tuple[float, bool]:
-        """``(value, looked_up)``: the table's value, or (``looked_up=False``) a training's."""
-        if arch in self.table:
-            try:
-                return float(self.table.value(arch, self.objective)), True
-            except KeyError:  # a row whose objective was not measured: trained below
-                pass
+        """``(value, looked_up)``: the table's (``lookup``), or (``looked_up=False``) a training's."""
+        found = self.lookup(arch)
+        if found is not None:
+            return found[0], True
         if arch.key not in self._trained:
             logger.info("%s is not in the table: training it as the table's rows were", self.table.space.format(arch))
             self._trained[arch.key] = self.train(arch)
