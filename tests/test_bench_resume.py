@@ -242,3 +242,24 @@ def test_a_benchmark_of_method_specs_resumes_by_spec(tmp_path, tiny_table_file, 
             invoke(*args, "--methods", "rea[population_size=4]", "--out", out)
     refused = invoke(*args, "--methods", "rea[population_size=5]", "--out", out)
     assert refused.exit_code != 0 and "other options" in refused.output
+
+
+def _sometimes_failing(method: str, seed: int) -> dict:
+    if method == "broken":
+        raise ValueError("this job fails")
+    return {"method": method, "seed": seed}
+
+
+def test_a_failing_job_in_the_pool_keeps_the_other_jobs_results(tmp_path, tiny_table_file, space):
+    from infonas.bench.common import run_jobs
+    from infonas.bench.resume import JobLog
+    from infonas.evaluators.tabular import TabularBenchmark
+
+    table = TabularBenchmark.from_csv(tiny_table_file, space)
+    log = JobLog.open(tmp_path / "out.json", "demo", {})
+    jobs = [("broken", 0), ("fine", 0), ("fine", 1)]
+    with pytest.raises(ValueError, match="this job fails"):
+        run_jobs(jobs, _sometimes_failing, _sometimes_failing, (), table, workers=2, progress=False, desc="demo",
+                 log=log)
+    assert sorted(log.done) == [("fine", 0), ("fine", 1)]
+    assert sorted(JobLog.open(tmp_path / "out.json", "demo", {}).done) == [("fine", 0), ("fine", 1)]

@@ -160,3 +160,14 @@ def test_excluding_none_when_discretising(splits):
         search.alpha[:, 3] = 1.0  # then the 3x3 convolution
     assert search.derived().ops == ("nor_conv_3x3",) * 6
     assert run(splits, "darts-1", epochs=1).derived().ops != ("nor_conv_3x3",) * 6
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_with_its_default(splits, tmp_path):
+    run(splits, "darts-1", tmp_path, epochs=1).search()
+    state_path = tmp_path / "gradient.json"
+    state = json.loads(state_path.read_text())
+    del state["settings"]["exclude_none"]  # as written before the setting existed
+    state_path.write_text(json.dumps(state))
+    assert run(splits, "darts-1", tmp_path, epochs=1).epochs_done == 1
+    with pytest.raises(IncompatibleRunError, match="exclude_none: False -> True"):
+        run(splits, "darts-1", tmp_path, epochs=1, exclude_none=True)

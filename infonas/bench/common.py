@@ -90,11 +90,18 @@ def run_jobs(jobs: Sequence[Job], local: Callable[[str, int], dict[str, Any]],
             with ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent,
                                      initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(remote, *remote_args, method, seed): (method, seed) for method, seed in jobs}
+                failed: BaseException | None = None
                 for future in as_completed(futures):
+                    if future.exception() is not None:
+                        # The other jobs still run to the end: keep their results, raise after.
+                        failed = failed or future.exception()
+                        continue
                     runs[futures[future]] = future.result()
                     log.record(futures[future], runs[futures[future]])
                     bar.update(1)
                     bar.set_postfix(method=futures[future][0], seed=futures[future][1])
+                if failed is not None:
+                    raise failed
         else:
             for method, seed in jobs:
                 runs[(method, seed)] = local(method, seed)

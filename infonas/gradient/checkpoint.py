@@ -52,7 +52,11 @@ def load_checkpoint(search: GradientSearch) -> None:
     if not state_path.exists():
         return
     state = json.loads(state_path.read_text())
-    stored, asked = state.get("settings") or {}, search.settings.to_json()
+    asked = search.settings.to_json()
+    # A setting added after the checkpoint was written: it ran with that setting's default.
+    defaults = type(search.settings)().to_json()
+    stored = {**{name: defaults[name] for name in asked if name not in (state.get("settings") or {})},
+              **(state.get("settings") or {})}
     if stored != asked:
         changed = [f"{name}: {stored.get(name)!r} -> {asked.get(name)!r}" for name in sorted(set(stored) | set(asked))
                    if stored.get(name) != asked.get(name)]
