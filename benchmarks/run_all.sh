@@ -70,10 +70,11 @@ bench() {
     # derived cells the table lacks are trained as its rows were. Checkpoints in runs/ let a rerun resume.
     collapse_mnist1d) run "$1" infonas bench collapse --table "$MNIST1D_TABLE" --seeds 5 --epochs 30 \
       --workers "$WORKERS" --work-dir runs/bench-collapse-mnist1d --quiet ;;
-    # The FLOPs hinge: a budget at the table's 25th FLOPs percentile (150k); darts-1 alone is shared with
+    # The FLOPs hinge: a budget at the table's 25th FLOPs percentile (150k), alone and with none left out of
+    # the discretisation (the hinge alone turns every edge to none); darts-1 alone is shared with
     # collapse_mnist1d through the work directory (its finished searches are read back, not rerun).
     flops_hinge_mnist1d) run "$1" infonas bench collapse --table "$MNIST1D_TABLE" --seeds 5 --epochs 30 \
-      --variants 'darts-1,darts-1[flops_budget=150000;flops_weight=5]' \
+      --variants 'darts-1,darts-1[flops_budget=150000;flops_weight=5],darts-1[flops_budget=150000;flops_weight=5;exclude_none=true],darts-1[flops_budget=150000;flops_weight=1;exclude_none=true]' \
       --workers "$WORKERS" --work-dir runs/bench-collapse-mnist1d --quiet ;;
     # Bayesian, gradient and one-shot NAS with the same data, seeds and 300 s of search each.
     compare_mnist1d) run "$1" infonas compare --space nb201 --data mnist1d --table "$MNIST1D_TABLE" \
