@@ -23,6 +23,8 @@ Example:
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,22 @@ def measure(kind: str, *, dataset: str = "mnist1d", channels: int = 8, num_cells
         return pool.apply(_measure, (kind, options))
 
 
+@contextmanager
+def saved_tensor_bytes() -> Iterator[dict[int, int]]:
+    """Within the block, the bytes of every storage autograd saves for backward, by storage (each once)."""
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        yield storages
+
+
 def _measure(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     import torch
     from torch import nn
@@ -104,14 +122,7 @@ def _measure(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     for step in range(options["steps"]):
         start = (step * batch) % max(1, len(x_all) - batch)
         x, y = x_all[start: start + batch], y_all[start: start + batch]
-        storages: dict[int, int] = {}
-
-        def pack(tensor: torch.Tensor, storages: dict[int, int] = storages) -> torch.Tensor:
-            storage = tensor.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
-            return tensor
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        with saved_tensor_bytes() as storages:
             loss = loss_fn(forward(x, step), y)
         saved_peak = max(saved_peak, sum(storages.values()))
         optimizer.zero_grad(set_to_none=True)
@@ -125,7 +136,6 @@ def _measure(kind: str, options: dict[str, Any]) -> dict[str, Any]:
 def _measure_search(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     """``_measure`` for a gradient-search step: the search's own arch and weight steps, tensors
     saved for backward counted over both (the unrolled step's copies included)."""
-    import torch
 
     from infonas.datasets import load_splits
     from infonas.gradient.search import GradientSearch
@@ -147,14 +157,7 @@ def _measure_search(kind: str, options: dict[str, Any]) -> dict[str, Any]:
         # the unrolled step the passes are counted together, an upper bound of its peak.
         phases = ((search._arch_step, (train, valid, step)), (search._weight_step, (*train, step)))
         for phase, arguments in phases:
-            storages: dict[int, int] = {}
-
-            def pack(tensor: torch.Tensor, storages: dict[int, int] = storages) -> torch.Tensor:
-                storage = tensor.untyped_storage()
-                storages[storage.data_ptr()] = storage.nbytes()
-                return tensor
-
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            with saved_tensor_bytes() as storages:
                 phase(*arguments)
             saved_peak = max(saved_peak, sum(storages.values()))
     rss_peak = _proc_kib("VmHWM")
