@@ -175,9 +175,7 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
         space = get_space(space_name)
         benchmark = TabularBenchmark.from_csv(table, space, required=[cheap] if cheap else [])
         check_objective_names(parsed, sorted(benchmark.metrics), measured_as="a table column")
-        preset = NetworkConfig.for_dataset(dataset)
-        config = NetworkConfig.for_input(preset.input_shape, num_cells or preset.num_cells,
-                                         channels or preset.channels, preset.num_classes)
+        config = NetworkConfig.for_dataset(dataset, num_cells=num_cells or None, channels=channels or None)
         with_latency = any(o.name == "latency_ms" for o in parsed)
         started = time.perf_counter()
         log = open_for_command(out, "pareto", click.get_current_context().params)

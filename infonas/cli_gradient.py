@@ -125,6 +125,7 @@ def gradient(method: str, data: str, epochs: int, seed: int, run_dir: str | None
     Every option is checked, and the table loaded, before the search starts.
     """
     from infonas.datasets import load_splits
+    from infonas.gradient.hardware import network_costs
     from infonas.gradient.report import format_collapse_report
     from infonas.gradient.search import GradientSearch
     from search_spaces.nb201 import NB201Space
@@ -144,7 +145,8 @@ def gradient(method: str, data: str, epochs: int, seed: int, run_dir: str | None
     try:
         splits = load_splits(data)  # loaded once: the cost tables need its input shape too
         # Measuring the cost tables takes over a second: only when the FLOPs term needs them.
-        costs = _costs(splits, settings) if flops_weight is not None else None
+        costs = (network_costs(data, num_cells=settings.num_cells, channels=settings.channels)
+                 if flops_weight is not None else None)
         search = GradientSearch(settings, splits, checkpoint_dir=run_dir, costs=costs)
     except IncompatibleRunError as error:
         raise OptionError(str(error)) from None
@@ -168,19 +170,6 @@ def gradient(method: str, data: str, epochs: int, seed: int, run_dir: str | None
         except OSError as error:
             fail(f"cannot write {json_path}: {error}")
         click.echo(f"wrote {json_path}")
-
-
-def _costs(splits: Any, settings: Any) -> Any:
-    """FLOPs and parameters of every operation in the searched network (``ArchitectureCosts``)."""
-    from search_spaces.nb201 import NB201Space
-    from search_spaces.nb201.cost_tables import ArchitectureCosts
-    from search_spaces.nb201.network import NetworkConfig
-
-    train, valid = splits[0], splits[1]
-    classes = int(max(train.tensors[1].max(), valid.tensors[1].max())) + 1  # as GradientSearch counts them
-    config = NetworkConfig.for_input(tuple(train.tensors[0].shape[1:]), settings.num_cells, settings.channels,
-                                     classes)
-    return ArchitectureCosts.measure(NB201Space(), config, latency=False)
 
 
 def _print_result(result: Any, space: Any, run_dir: str, benchmark: Any) -> dict[str, Any]:

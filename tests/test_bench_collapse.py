@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from infonas.bench.collapse import gradient_settings, network_costs, run_collapse_benchmark
+from infonas.bench.collapse import gradient_settings, run_collapse_benchmark
 from infonas.bench.ground_truth import GroundTruth
 from infonas.bench.methods import parse_method
 from infonas.cli import main
 from infonas.evaluators.tabular import TabularBenchmark
 from infonas.exceptions import InvalidArgumentError
+from infonas.gradient.hardware import network_costs
 from infonas.gradient.settings import METHODS
 from search_spaces import NB201Space
 
@@ -70,7 +71,7 @@ def test_the_benchmark_reports_collapse_and_regret_per_seed(small_table, tmp_pat
     assert results["best_in_table"] == small_table.best("test_acc")[1]
     capped = results["variants"]["darts-1[max_skips=0]"]
     assert capped["final_skip_share"] == [0.0] and "skip_connect" not in NB201Space().parse(capped["arch"][0]).ops
-    costs = network_costs(small_table, "mnist1d", gradient_settings(parse_method("darts-1", METHODS), channels=2))
+    costs = network_costs("mnist1d", num_cells=1, channels=2)
     for entry in results["variants"].values():
         assert entry["flops"][0] == costs.value(NB201Space().parse(entry["arch"][0]), "flops")
         assert entry["flops_budget"] == [None]

@@ -209,3 +209,16 @@ def test_costs_fixture_is_the_measured_network(costs: ArchitectureCosts) -> None
     # Guards the hand-built fixture: its FLOPs are NAS-Bench-201's published CIFAR-10 range.
     values = costs.values([SPACE.make(["none"] * 6), SPACE.make(["nor_conv_3x3"] * 6)], "flops")
     np.testing.assert_allclose(values / 1e6, [7.78305, 220.11969])
+
+
+def test_network_costs_are_those_of_the_mnist1d_tables_network():
+    from pathlib import Path
+
+    from infonas.evaluators.tabular import TabularBenchmark
+    from infonas.gradient.hardware import network_costs
+
+    table = TabularBenchmark.from_csv(Path(__file__).resolve().parents[1] / "benchmarks/data/nb201_mnist1d.csv", SPACE)
+    costs = network_costs("mnist1d", num_cells=1, channels=8)  # the table's network (its build JSON)
+    for arch in table.archs[:50]:
+        assert costs.value(arch, "flops") == table.value(arch, "flops")
+        assert costs.value(arch, "params") == table.value(arch, "params")

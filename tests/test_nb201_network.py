@@ -206,3 +206,11 @@ def test_flops_of_a_signal_network() -> None:
     metrics = ArchitectureMetrics(SPACE, config)
     assert metrics.flops(SPACE.make(["none"] * 6)) == 5130
     assert metrics.flops(SPACE.make(["nor_conv_3x3"] * 6)) > metrics.flops(SPACE.make(["nor_conv_1x1"] * 6)) > 5130
+
+
+def test_a_data_sets_preset_takes_another_width_and_depth():
+    small = NetworkConfig.for_dataset("mnist1d", num_cells=1, channels=8)
+    preset = NetworkConfig.for_dataset("mnist1d")
+    assert (small.num_cells, small.channels) == (1, 8) and (preset.num_cells, preset.channels) == (5, 16)
+    assert small.input_shape == preset.input_shape == (1, 40) and small.num_classes == preset.num_classes
+    assert NetworkConfig.for_dataset("digits", channels=4) == NetworkConfig.for_input((1, 8, 8), 5, 4, 10)

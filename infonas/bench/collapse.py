@@ -27,6 +27,7 @@ from infonas.bench.ground_truth import GroundTruth
 from infonas.bench.methods import MethodSpec, parse_method, parse_methods
 from infonas.bench.resume import JobLog
 from infonas.evaluators.tabular import TabularBenchmark
+from infonas.gradient.hardware import network_costs
 from infonas.gradient.report import COLLAPSE_SKIPS
 from infonas.gradient.search import GradientSearch
 from infonas.gradient.settings import METHODS, REMEDY_VARIANTS, GradientSettings, settings_for
@@ -57,7 +58,7 @@ def run_one_collapse(table: TabularBenchmark, variant: str, seed: int, *, object
     spec = parse_method(variant, METHODS)
     settings = gradient_settings(spec, seed=seed, epochs=epochs, channels=channels)
     checkpoint = Path(work_dir) / _slug(spec.label) / f"seed{seed}" if work_dir else None
-    costs = network_costs(table, data, settings)
+    costs = network_costs(data, num_cells=settings.num_cells, channels=settings.channels)
     result = GradientSearch(settings, data, checkpoint_dir=checkpoint, costs=costs).search()
     truth = GroundTruth(table, objective)
     value, looked_up = truth.value(result.arch)
@@ -70,17 +71,6 @@ def run_one_collapse(table: TabularBenchmark, variant: str, seed: int, *, object
         "none_share": [record["none_share"] for record in result.history],
         "supernet_valid_acc": [record["supernet_valid_acc"] for record in result.history],
     }
-
-
-def network_costs(table: TabularBenchmark, data: str, settings: GradientSettings) -> Any:
-    """Exact FLOPs and parameters of the searched network (``data``'s input, the settings' width):
-    the FLOPs budget term needs them, and the derived cell's FLOPs are reported."""
-    from search_spaces.nb201.cost_tables import ArchitectureCosts
-    from search_spaces.nb201.network import NetworkConfig
-
-    preset = NetworkConfig.for_dataset(data)
-    config = NetworkConfig.for_input(preset.input_shape, settings.num_cells, settings.channels, preset.num_classes)
-    return ArchitectureCosts.measure(table.space, config, latency=False)
 
 
 def _collapse_worker(table_path: str, space_name: str, options: dict[str, Any], variant: str,

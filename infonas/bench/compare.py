@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from infonas.bench.common import run_jobs
-from infonas.bench.ground_truth import GroundTruth
+from infonas.bench.ground_truth import GroundTruth, provenance_settings
 from infonas.bench.methods import check_options, check_unique, parse_method
+from infonas.bench.table import TableSettings
 from infonas.budget import Budget
 from infonas.evaluators.base import Fidelity
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
@@ -52,22 +53,18 @@ SELECTION, SECONDS_COLUMN, CHEAP_COLUMN = "valid_acc", "train_seconds", "superne
 GRADIENT_EPOCHS = 50
 #: Cells RSPS scores once before its search, to size the search to the seconds left.
 PROBE_SCORES = 5
-#: The table's settings when no provenance says otherwise (benchmarks/data/nb201_mnist1d.json).
-DEFAULT_SETTINGS: dict[str, Any] = {"seed": 0, "epochs": 3, "channels": 8, "num_cells": 1, "batch_size": 64,
-                                    "learning_rate": 0.1, "supernet_epochs": 100, "recalibration_batches": 10}
-
-
 def table_settings(table: TabularBenchmark) -> dict[str, Any]:
     """The training settings of ``table``: the ``settings`` of its provenance JSON beside the CSV
-    (``nb201_mnist1d.csv`` -> ``nb201_mnist1d.json``), else the project's table's provenance."""
+    (``nb201_mnist1d.csv`` -> ``nb201_mnist1d.json``), else the project's table's provenance, over
+    ``TableSettings``'s defaults."""
     from infonas.evaluators.chain import PROVENANCE
 
+    defaults = dataclasses.asdict(TableSettings())
     for path in (Path(table.source).with_suffix(".json"), PROVENANCE):
-        try:
-            return {**DEFAULT_SETTINGS, **json.loads(path.read_text())["settings"]}
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return dict(DEFAULT_SETTINGS)
+        saved = provenance_settings(path)
+        if saved is not None:
+            return {**defaults, **saved}
+    return defaults
 
 
 class SecondsTabularEvaluator(TabularEvaluator):
@@ -273,20 +270,16 @@ def run_compare(table: TabularBenchmark, *, data: str = "mnist1d", methods: Sequ
     of the cell's edges that are ``skip_connect``), ``looked_up``; per method its ``clock``.
     """
     from infonas.datasets import load_splits
-    from search_spaces.nb201.cost_tables import ArchitectureCosts
-    from search_spaces.nb201.network import NetworkConfig
+    from infonas.gradient.hardware import network_costs
 
     check_compare(table, methods, seeds, budget_seconds, objective, data)
     settings = {**table_settings(table), **(settings or {})}
     truth = GroundTruth(table, objective, settings=settings)
-    preset = NetworkConfig.for_dataset(data)
-    config = NetworkConfig.for_input(preset.input_shape, int(settings["num_cells"]), int(settings["channels"]),
-                                     preset.num_classes)
     ctx = {"table": table, "searched": _searched(table, objective), "objective": objective, "truth": truth,
            "best": truth.best, "settings": settings, "prices": _prices(settings),
            "splits": load_splits(data, int(settings["seed"])), "budget": float(budget_seconds),
            "work_dir": work_dir, "gradient_overrides": dict(gradient_overrides or {}),
-           "costs": ArchitectureCosts.measure(table.space, config, latency=False)}
+           "costs": network_costs(data, num_cells=int(settings["num_cells"]), channels=int(settings["channels"]))}
     jobs = [(method, seed) for method in methods for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: _job(ctx, method, seed), None, (), table=None, workers=1,
                     progress=progress, desc="compare")

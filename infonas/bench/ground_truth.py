@@ -37,6 +37,16 @@ logger = logging.getLogger(__name__)
 TABLE_TO_TRAINING = {"test_acc": "test_accuracy", "valid_acc": "valid_accuracy"}
 
 
+def provenance_settings(path: str | Path | None) -> dict[str, Any] | None:
+    """The ``settings`` (``TableSettings`` fields) of a table's build JSON, or ``None`` when absent or unreadable."""
+    if path is None:
+        return None
+    try:
+        return dict(json.loads(Path(path).read_text())["settings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 class GroundTruth:
     """``objective`` of any cell of ``table``'s space: its row, or a training with the table's settings.
 
@@ -95,15 +105,14 @@ class GroundTruth:
 
     def table_settings(self) -> TableSettings:
         """How the table's rows were trained: its provenance's settings, with ``settings`` on top."""
-        saved: dict[str, Any] = {}
-        if self.provenance is not None and self.provenance.exists():
-            saved = json.loads(self.provenance.read_text())["settings"]
-        elif not self.overrides:
+        saved = provenance_settings(self.provenance)
+        if saved is None and not self.overrides:
             raise InvalidArgumentError(
                 f"a cell absent from the table must be trained with the table's settings, read from its provenance "
-                f"JSON; {self.provenance} does not exist: put the build's JSON beside the CSV, or pass settings=")
+                f"JSON; {self.provenance} is absent or unreadable: put the build's JSON beside the CSV, or pass "
+                "settings=")
         fields = {f.name for f in dataclasses.fields(TableSettings)}
-        return TableSettings(**{k: v for k, v in {**saved, **self.overrides}.items() if k in fields})
+        return TableSettings(**{k: v for k, v in {**(saved or {}), **self.overrides}.items() if k in fields})
 
     def train(self, arch: Architecture) -> float:
         """``objective`` of ``arch`` trained with ``table_settings()`` (the table's seed and data split)."""

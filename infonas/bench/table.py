@@ -226,9 +226,8 @@ def read_table_rows(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str
     seeds = [_finished(run_dir / f"train-seed{k}") for k in range(settings.repeat_seeds + 1)]
     scores = {mode: _finished(run_dir / f"scores-{mode}") for mode in MODES}
     # The data set's preset knows its input shape and classes: no need to generate the data.
-    preset = NetworkConfig.for_dataset(settings.dataset)
-    counter = ArchitectureMetrics(space, NetworkConfig.for_input(preset.input_shape, settings.num_cells,
-                                                                 settings.channels, preset.num_classes))
+    counter = ArchitectureMetrics(space, NetworkConfig.for_dataset(settings.dataset, num_cells=settings.num_cells,
+                                                                   channels=settings.channels))
     rows = []
     for cell in table_cells(space, settings.cells, settings.seed):
         text = space.format(cell)

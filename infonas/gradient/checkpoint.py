@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from infonas.exceptions import IncompatibleRunError
+from infonas.gradient.hardware import ConflictCounter
 from infonas.storage.files import atomic_write_bytes
 from search_spaces.nb201 import NB201Space
 
@@ -35,7 +36,7 @@ def save_checkpoint(search: GradientSearch) -> None:
                 "weight_optimizer": search.weight_optimizer.state_dict(), "scheduler": search.scheduler.state_dict(),
                 "arch_optimizer": search.arch_optimizer.state_dict(), "epochs_done": search.epochs_done,
                 "seconds": search.seconds, "first_eigenvalue": search.first_eigenvalue,
-                "steps_conflicting": list(search.steps_conflicting), "history": search.history,
+                "steps_conflicting": [search.conflicts.conflicts, search.conflicts.steps], "history": search.history,
                 "stopped_early": search.stopped_early}, buffer)
     atomic_write_bytes(search.checkpoint_dir / CHECKPOINT_NAME, buffer.getvalue())
     # The state file (settings and the history, readable without torch) follows the checkpoint.
@@ -75,6 +76,7 @@ def load_checkpoint(search: GradientSearch) -> None:
     search.arch_optimizer.load_state_dict(checkpoint["arch_optimizer"])
     search.epochs_done, search.seconds = int(checkpoint["epochs_done"]), float(checkpoint["seconds"])
     search.first_eigenvalue = checkpoint["first_eigenvalue"]
-    search.steps_conflicting = list(checkpoint["steps_conflicting"])
+    conflicts, steps = checkpoint["steps_conflicting"]
+    search.conflicts = ConflictCounter(steps=int(steps), conflicts=int(conflicts))
     search.history = list(checkpoint["history"])
     search.stopped_early = checkpoint["stopped_early"]

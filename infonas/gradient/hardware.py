@@ -32,12 +32,12 @@ import numpy as np
 import torch
 
 from infonas.exceptions import InvalidArgumentError
-from search_spaces.nb201 import NB201_EDGES, NB201_OPS
+from search_spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Space
 
 if TYPE_CHECKING:
     from search_spaces.nb201.cost_tables import ArchitectureCosts
 
-__all__ = ["ConflictCounter", "ExpectedCost", "hinge_squared_penalty", "mnasnet_reward", "pcgrad",
+__all__ = ["ConflictCounter", "ExpectedCost", "hinge_squared_penalty", "mnasnet_reward", "network_costs", "pcgrad",
            "weighted_cost_term"]
 
 #: ``ArchitectureCosts`` metric names; ``"latency"`` is read as its ``"latency_ms"``.
@@ -51,6 +51,21 @@ def _checked(name: str, value: float, fix: str, zero_ok: bool = False) -> float:
     if not (math.isfinite(value) and (value > 0 or (zero_ok and value == 0))):
         raise InvalidArgumentError(f"{name} must be a finite number {'>=' if zero_ok else '>'} 0, got {value}; {fix}")
     return value
+
+
+def network_costs(data: str, *, num_cells: int, channels: int) -> ArchitectureCosts:
+    """Exact FLOPs and parameters of every NB201 cell in the network a search on the embedded data
+    set ``data`` trains (its input and classes, ``num_cells`` cells per stage, ``channels`` wide).
+
+    Example:
+        >>> network_costs("mnist1d", num_cells=1, channels=8).value(NB201Space().make(["none"] * 6), "flops")
+        78090.0
+    """
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
+    from search_spaces.nb201.network import NetworkConfig
+
+    config = NetworkConfig.for_dataset(data, num_cells=num_cells, channels=channels)
+    return ArchitectureCosts.measure(NB201Space(), config, latency=False)
 
 
 class ExpectedCost:

@@ -39,7 +39,7 @@ from infonas.datasets import Splits, load_splits
 from infonas.evaluators.training import batch_starts, stable_seed, torch_threads
 from infonas.exceptions import InvalidArgumentError
 from infonas.gradient.checkpoint import load_checkpoint, save_checkpoint
-from infonas.gradient.hardware import ExpectedCost, hinge_squared_penalty, pcgrad, weighted_cost_term
+from infonas.gradient.hardware import ConflictCounter, ExpectedCost, hinge_squared_penalty, pcgrad, weighted_cost_term
 from infonas.gradient.hypergradient import dominant_hessian_eigenvalue, unrolled_hypergradient
 from infonas.gradient.relaxation import derive_choices, make_relaxation, op_shares
 from infonas.gradient.settings import GradientSettings
@@ -115,7 +115,7 @@ class GradientSearch:
         self.history: list[dict[str, Any]] = []
         self.stopped_early: str | None = None
         self.first_eigenvalue: float | None = None
-        self.steps_conflicting = [0, 0]  # (conflicting, all) architecture steps, for PCGrad's report
+        self.conflicts = ConflictCounter()  # architecture steps where PCGrad found the gradients conflicting
         if self.checkpoint_dir is not None:
             load_checkpoint(self)
 
@@ -178,16 +178,15 @@ class GradientSearch:
     def _arch_step(self, train: tuple[torch.Tensor, torch.Tensor], valid: tuple[torch.Tensor, torch.Tensor],
                    step: int) -> None:
         task = self._arch_gradient(train, valid, step)
-        cost = self._penalty_gradient()
+        cost, conflicted = self._penalty_gradient(), False
         if cost is None:
             combined = task
         elif self.settings.pcgrad:
             flat, conflicted = pcgrad(task.flatten(), cost.flatten())
             combined = flat.view_as(task)
-            self.steps_conflicting[0] += int(conflicted)
         else:
             combined = task + cost
-        self.steps_conflicting[1] += 1
+        self.conflicts.record(conflicted)
         self.arch_optimizer.zero_grad(set_to_none=True)
         self.alpha.grad = combined.detach().masked_fill(~self.mask, 0.0)
         self.arch_optimizer.step()
@@ -255,8 +254,8 @@ class GradientSearch:
                                   "supernet_valid_acc": self._valid_accuracy(expected, arch)}
         if self.expected_flops is not None:
             record["expected_flops"] = float(self.expected_flops(expected))
-        if self.steps_conflicting[1] and self.settings.pcgrad:
-            record["conflict_fraction"] = self.steps_conflicting[0] / self.steps_conflicting[1]
+        if self.conflicts.steps and self.settings.pcgrad:
+            record["conflict_fraction"] = self.conflicts.fraction
         if self.settings.eigenvalue_every and (epoch + 1) % self.settings.eigenvalue_every == 0:
             record["eigenvalue"] = self._eigenvalue()
         return record

@@ -312,12 +312,20 @@ class NetworkConfig:
                          f"got samples of shape {tuple(input_shape)}")
 
     @classmethod
-    def for_dataset(cls, name: str) -> NetworkConfig:
-        """The benchmark's settings (N=5, C=16) for the named data set's inputs and classes."""
+    def for_dataset(cls, name: str, *, num_cells: int | None = None, channels: int | None = None) -> NetworkConfig:
+        """The named data set's inputs and classes, with the benchmark's N=5 and C=16 unless
+        ``num_cells`` or ``channels`` are given (the embedded tasks' small networks).
+
+        Example:
+            >>> NetworkConfig.for_dataset("mnist1d", num_cells=1, channels=8).input_shape
+            (1, 40)
+        """
         try:
-            return _PRESETS[name.lower()]
+            preset = _PRESETS[name.lower()]
         except KeyError:
             raise ValueError(f"unknown dataset {name!r}; options: {sorted(_PRESETS)}") from None
+        return dataclasses.replace(preset, num_cells=preset.num_cells if num_cells is None else num_cells,
+                                   channels=preset.channels if channels is None else channels)
 
     def to_json(self) -> dict[str, int]:
         """The settings as JSON; ``length`` only for signals, so image configs read as they always did."""
