@@ -38,13 +38,13 @@ def _method_specs(ctx: click.Context, param: click.Parameter, value: str) -> str
 
 
 def _finish_benchmark(results: dict[str, Any], started: float, out: str | None, formatter: Any, log: Any,
-                      workers: int = 1) -> None:
+                      workers: int = 1, prog: str = "infonas bench") -> None:
     """Record the total time and the provenance (``meta``), write the JSON (atomically), drop the
     log of finished jobs and print the summary table."""
     from infonas.bench.meta import benchmark_meta, command_line
 
     results["total_seconds"] = time.perf_counter() - started
-    results["meta"] = benchmark_meta(command_line(click.get_current_context()), workers, results["total_seconds"],
+    results["meta"] = benchmark_meta(command_line(click.get_current_context(), prog), workers, results["total_seconds"],
                                      resumed_jobs=log.resumed, total_jobs=len(log.done))
     if out:
         write_json(out, {"meta": results["meta"], **results})

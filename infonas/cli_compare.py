@@ -10,7 +10,7 @@ import time
 
 import click
 
-from infonas.cli_common import EXPECTED_ERRORS, POSITIVE_FLOAT, POSITIVE_INT, fail, parse_list, write_json
+from infonas.cli_common import EXPECTED_ERRORS, POSITIVE_FLOAT, POSITIVE_INT, fail, parse_list
 
 #: The search spaces a comparison runs on: the gradient methods' supernet is NB201's.
 SPACES = ("nb201",)
@@ -38,7 +38,8 @@ def compare(space_name: str, data: str, table: str, methods: str, seeds: int, bu
             work_dir: str | None, out: str | None, quiet: bool) -> None:
     """Compare Bayesian and gradient NAS with the same data, seeds and wall-clock budget."""
     from infonas.bench.compare import check_compare, format_compare_table, run_compare
-    from infonas.bench.meta import benchmark_meta, command_line
+    from infonas.bench.resume import open_for_command
+    from infonas.cli_bench import _finish_benchmark
     from infonas.evaluators.tabular import TabularBenchmark
     from search_spaces import get_space
 
@@ -49,18 +50,13 @@ def compare(space_name: str, data: str, table: str, methods: str, seeds: int, bu
     try:
         benchmark = TabularBenchmark.from_csv(table, get_space(space_name))
         check_compare(benchmark, names, seeds, budget_seconds, objective, data)
+        log = open_for_command(out, "compare", click.get_current_context().params)
     except EXPECTED_ERRORS as error:
         raise click.UsageError(str(error)) from None
     started = time.perf_counter()
     try:
         results = run_compare(benchmark, data=data, methods=names, seeds=seeds, budget_seconds=budget_seconds,
-                              objective=objective, work_dir=work_dir, progress=not quiet)
+                              objective=objective, work_dir=work_dir, progress=not quiet, log=log)
     except EXPECTED_ERRORS as error:
         fail(str(error))
-    results["total_seconds"] = time.perf_counter() - started
-    results["meta"] = benchmark_meta(command_line(click.get_current_context(), prog="infonas"), 1,
-                                     results["total_seconds"])
-    if out:
-        write_json(out, {"meta": results["meta"], **results})
-    click.echo(format_compare_table(results))
-    click.echo(f"total {results['total_seconds']:.1f} s" + (f"; results written to {out}" if out else ""))
+    _finish_benchmark(results, started, out, format_compare_table, log, prog="infonas")

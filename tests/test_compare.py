@@ -186,3 +186,38 @@ def test_the_cli_reports_bad_inputs_in_one_line_with_status_2(tiny_path: Path, c
     assert done.exit_code == 2, done.output
     assert words in done.output and "Traceback" not in done.output
     assert [line for line in done.output.splitlines() if line.startswith("Error")] != []
+
+
+def test_a_killed_comparison_resumes_its_finished_jobs_from_the_partial_log(tiny_path: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import infonas.bench.compare as compare_module
+    from infonas.bench.resume import partial_path
+
+    out = tmp_path / "c.json"
+    words = ["compare", "--table", str(tiny_path), "--methods", "rs", "--seeds", "2", "--budget-seconds", "8",
+             "--out", str(out), "--quiet"]
+    first = CliRunner().invoke(main, words)
+    assert first.exit_code == 0, first.output
+    finished = json.loads(out.read_text())["methods"]["rs"]
+    assert not partial_path(out).exists()  # a finished run drops its log
+    out.unlink()
+    ran: list[tuple[str, int]] = []
+    real_job = compare_module._job
+
+    def counting_job(ctx: dict, method: str, seed: int) -> dict:
+        ran.append((method, seed))
+        if seed == 1:
+            raise KeyboardInterrupt  # the kill, during the second job
+        return real_job(ctx, method, seed)
+
+    monkeypatch.setattr(compare_module, "_job", counting_job)
+    CliRunner().invoke(main, words)
+    assert ran == [("rs", 0), ("rs", 1)] and partial_path(out).exists() and not out.exists()
+    ran.clear()
+    monkeypatch.setattr(compare_module, "_job", lambda ctx, method, seed: (ran.append((method, seed)),
+                                                                           real_job(ctx, method, seed))[1])
+    resumed = CliRunner().invoke(main, words)
+    assert resumed.exit_code == 0, resumed.output
+    assert ran == [("rs", 1)]
+    results = json.loads(out.read_text())
+    assert results["methods"]["rs"]["arch"] == finished["arch"] and results["meta"]["resumed_jobs"] == 1

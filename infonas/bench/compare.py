@@ -32,6 +32,7 @@ import numpy as np
 from infonas.bench.common import run_jobs
 from infonas.bench.ground_truth import GroundTruth, provenance_settings
 from infonas.bench.methods import check_options, check_unique, parse_method
+from infonas.bench.resume import JobLog
 from infonas.bench.table import TableSettings
 from infonas.budget import Budget
 from infonas.evaluators.base import Fidelity
@@ -259,7 +260,7 @@ def _job(ctx: dict[str, Any], method: str, seed: int) -> dict[str, Any]:
 def run_compare(table: TabularBenchmark, *, data: str = "mnist1d", methods: Sequence[str], seeds: int,
                 budget_seconds: float, objective: str = "test_acc", work_dir: str | Path | None = None,
                 progress: bool = False, settings: Mapping[str, Any] | None = None,
-                gradient_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                gradient_overrides: Mapping[str, Any] | None = None, log: JobLog | None = None) -> dict[str, Any]:
     """Each method, ``seeds`` times one after another, with ``budget_seconds`` of search; JSON-ready.
 
     ``settings`` (default: ``table_settings(table)``) are the table's training settings, used to
@@ -267,7 +268,9 @@ def run_compare(table: TabularBenchmark, *, data: str = "mnist1d", methods: Sequ
     ``gradient_overrides`` are ``GradientSettings`` fields for every gradient method (tests shrink
     the network with them). Per method and seed: ``test_acc``, ``regret``, ``search_seconds``,
     ``flops`` (exact, ``ArchitectureCosts`` of the table's network), ``arch``, ``skip_share`` (share
-    of the cell's edges that are ``skip_connect``), ``looked_up``; per method its ``clock``.
+    of the cell's edges that are ``skip_connect``), ``looked_up``; per method its ``clock``. With a
+    ``log`` (``infonas.bench.resume``), finished (method, seed) jobs are kept as they finish and not
+    run again: a killed comparison resumes where it stopped.
     """
     from infonas.datasets import load_splits
     from infonas.gradient.hardware import network_costs
@@ -282,7 +285,7 @@ def run_compare(table: TabularBenchmark, *, data: str = "mnist1d", methods: Sequ
            "costs": network_costs(data, num_cells=int(settings["num_cells"]), channels=int(settings["channels"]))}
     jobs = [(method, seed) for method in methods for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: _job(ctx, method, seed), None, (), table=None, workers=1,
-                    progress=progress, desc="compare")
+                    progress=progress, desc="compare", log=log)
     results: dict[str, Any] = {
         "space": table.space.name, "data": data, "budget_seconds": budget_seconds, "objective": objective,
         "best_in_table": ctx["best"], "selection": SELECTION, "seeds": seeds, "table": table.source,
