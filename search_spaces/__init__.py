@@ -10,10 +10,11 @@ Example:
 
 from infonas.exceptions import InvalidArgumentError
 from search_spaces.base import Architecture, InvalidArchitectureError, SearchSpace
+from search_spaces.macro import MacroSpace
 from search_spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Space
 
 #: Space name -> space class; ``get_space(name)`` builds ``SPACES[name]()``. Extend with ``register_space``.
-SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space}
+SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space, "macro": MacroSpace}
 
 
 def register_space(name: str, cls: type[SearchSpace]) -> None:
@@ -54,12 +55,13 @@ def get_space(name: str) -> SearchSpace:
 
 
 __all__ = [
-    "Architecture",
-    "InvalidArchitectureError",
-    "NB201Space",
     "NB201_EDGES",
     "NB201_OPS",
     "SPACES",
+    "Architecture",
+    "InvalidArchitectureError",
+    "MacroSpace",
+    "NB201Space",
     "SearchSpace",
     "get_space",
     "register_space",
