@@ -163,9 +163,8 @@ def check_compare(table: TabularBenchmark, methods: Sequence[str], seeds: int, b
                                    f"{objective!r} all measured: give a table with measured rows")
     prices = _prices(table_settings(table))
     for spec in specs:
-        check_options(spec, lambda options, spec=spec: _table_study(searched, spec.strategy, options, 0,
-                                                                    prices).strategy)
-        study = _table_study(searched, spec.strategy, spec.options, 0, prices)
+        study = check_options(spec, lambda options, spec=spec: _table_study(searched, spec.strategy, options, 0,
+                                                                            prices))
         if study.strategy.multi_fidelity and CHEAP_COLUMN not in table.metrics:
             raise InvalidArgumentError(f"{spec.label!r} searches a cheap fidelity, but {table.source} has no "
                                        f"{CHEAP_COLUMN!r} column: give a table with supernet scores, or drop it")

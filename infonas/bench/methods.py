@@ -160,17 +160,18 @@ def strategy_options(cls: type) -> list[str]:
     return sorted(names - _FROM_STUDY)
 
 
-def check_options(spec: MethodSpec, build: Callable[[dict[str, Any]], Any]) -> None:
-    """``InvalidArgumentError`` if the strategy of ``spec`` rejects its options.
+def check_options(spec: MethodSpec, build: Callable[[dict[str, Any]], Any]) -> Any:
+    """What ``build(spec.options)`` returns, or ``InvalidArgumentError`` if the strategy of ``spec``
+    rejects its options.
 
-    ``build(options)`` makes the strategy as a benchmark run would. It is built without options
-    first (whatever fails then is no fault of the options and propagates), then with them.
+    ``build(options)`` makes the strategy as a benchmark run would. With options, it is built
+    without them first (whatever fails then is no fault of the options and propagates).
     """
     if not spec.options:
-        return
+        return build({})
     plain = build({})
     try:
-        build(spec.options)
+        return build(spec.options)
     except (TypeError, ValueError) as error:
         accepted = strategy_options(type(plain))
         raise InvalidArgumentError(
