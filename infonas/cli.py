@@ -125,23 +125,38 @@ def repair(run_dir: str) -> None:
 
 # ----- metrics -----
 
+#: The data sets whose network ``infonas metrics`` measures, per space (the first is the default):
+#: NB201's presets (``NetworkConfig.for_dataset``), the macro network's (``MacroNetworkConfig``).
+METRICS_DATASETS: dict[str, tuple[str, ...]] = {"nb201": ("cifar10", "cifar100", "digits", "mnist1d"),
+                                                "macro": ("mnist1d", "digits")}
+
+
 @main.command()
 @click.option("--space", "space_name", default="nb201", show_default=True)
-@click.option("--arch", required=True, help="Architecture string, e.g. NB201's |op~0|+|op~0|op~1|+|...|.")
-@click.option("--dataset", type=click.Choice(["cifar10", "cifar100", "digits"]), default="cifar10", show_default=True)
+@click.option("--arch", required=True, help="Architecture string, e.g. NB201's |op~0|+|op~0|op~1|+|...|, or the "
+              "macro space's |d2,x0.75,k3,k5,k7|d1,x1,k5,k3,k3|d3,x0.5,k7,k7,k7|.")
+@click.option("--dataset", type=click.Choice(sorted({d for names in METRICS_DATASETS.values() for d in names})),
+              help="The data set whose network is measured (default: cifar10 for nb201, mnist1d for macro).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--batch-size", type=int, default=1, show_default=True, help="Batch size for the latency measurement.")
-def metrics(space_name: str, arch: str, dataset: str, device: str, batch_size: int) -> None:
+def metrics(space_name: str, arch: str, dataset: str | None, device: str, batch_size: int) -> None:
     """Print an architecture's parameters, FLOPs (multiply-accumulates) and latency as JSON."""
     from search_spaces import get_space
+    from search_spaces.macro.network import MacroNetworkConfig
     from search_spaces.metrics import ArchitectureMetrics
     from search_spaces.nb201.network import NetworkConfig
 
     try:
         space = get_space(space_name)
+        # Other registered spaces are cell spaces measured in NB201's network, as they always were.
+        datasets = METRICS_DATASETS.get(space.name, METRICS_DATASETS["nb201"])
+        dataset = dataset or datasets[0]
+        if dataset not in datasets:
+            fail(f"the {space.name} space's networks are defined for the data sets {list(datasets)}, "
+                 f"got --dataset {dataset}; pass --dataset {datasets[0]}")
         parsed = space.parse(arch)
-        calculator = ArchitectureMetrics(space, NetworkConfig.for_dataset(dataset), device=device,
-                                         batch_size=batch_size)
+        config = (MacroNetworkConfig if space.name == "macro" else NetworkConfig).for_dataset(dataset)
+        calculator = ArchitectureMetrics(space, config, device=device, batch_size=batch_size)
         click.echo(json.dumps(calculator.compute(parsed)))
     except EXPECTED_ERRORS as error:
         fail(str(error))

@@ -195,7 +195,8 @@ def search(space_name: str, table: str | None, data: str, objective: str | None,
     from infonas.study import Study
     from search_spaces import get_space
 
-    main_job = table is None and data == "mnist1d"
+    # The main job's supernet and ground-truth table are NB201's: other spaces train every evaluation.
+    main_job = table is None and data == "mnist1d" and space_name == "nb201"
     if main_job and objectives is None and objective is None and strategy is None:
         objectives = MAIN_OBJECTIVES
     parsed, reference = check_search_options(table, objective, minimize, strategy, epochs, objectives,
@@ -225,16 +226,17 @@ def search(space_name: str, table: str | None, data: str, objective: str | None,
         check_objective_names(parsed, evaluator.metric_names)
         computed = None
         if parsed and any(o.name not in evaluator.metric_names for o in parsed):
-            from search_spaces.nb201.cost_tables import ArchitectureCosts
             from search_spaces.nb201.network import NetworkConfig
+            from search_spaces.networks import measure_costs
 
             names = {o.name for o in parsed}
             click.echo("measuring FLOPs, parameters" + (" and the latency lookup table" if "latency_ms" in names else ""),
                        err=True)
             # The network the cells are trained in (the table's, on mnist1d); a table's is CIFAR-10's.
-            config = getattr(getattr(evaluator, "target", evaluator), "network_config", None) \
-                or NetworkConfig.for_dataset("cifar10" if table else "digits")
-            computed = ArchitectureCosts.measure(space, config, latency="latency_ms" in names)
+            trainer = getattr(evaluator, "target", evaluator)
+            config = trainer.network_config_for(space.name) if hasattr(trainer, "network_config_for") else \
+                getattr(trainer, "network_config", None) or NetworkConfig.for_dataset("cifar10" if table else "digits")
+            computed = measure_costs(space, config, latency="latency_ms" in names)
         if main_job and parsed and len(parsed) > 1:
             reference = {**{k: v for k, v in MAIN_REFERENCE.items() if k in {o.name for o in parsed}},
                          **(reference or {})}

@@ -33,9 +33,9 @@ def computed_from_config(data: dict[str, Any] | None, space: SearchSpace) -> Com
     """The computed metrics saved in a config (``None`` when it has none)."""
     if not data:
         return None
-    from search_spaces.nb201.cost_tables import ArchitectureCosts
+    from search_spaces.networks import costs_from_json
 
-    return ArchitectureCosts.from_json(data, space)
+    return costs_from_json(data, space)
 
 
 def search_domain(space: SearchSpace, evaluator: Evaluator) -> SearchSpace:

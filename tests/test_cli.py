@@ -405,3 +405,45 @@ def test_a_search_of_a_partial_table_asks_only_its_cells(tmp_path, tiny_table_fi
     trials = json.loads(invoke("report", run, "--json").output)
     cells = {line.split(",")[0] for line in tiny_table_file.read_text().splitlines()[1:]}
     assert trials and all(t["status"] == "complete" and t["arch"] in cells for t in trials)
+
+
+MACRO = "|d2,x0.75,k3,k5,k7|d1,x1,k5,k3,k3|d3,x0.5,k7,k7,k7|"
+
+
+def test_metrics_of_a_macro_architecture_on_both_datasets():
+    from search_spaces.macro import MacroSpace
+    from search_spaces.macro.network import MacroNetworkConfig
+    from search_spaces.metrics import ArchitectureMetrics
+
+    arch = MacroSpace().parse(MACRO)
+    for dataset in ("mnist1d", "digits"):
+        result = invoke("metrics", "--space", "macro", "--arch", MACRO, "--dataset", dataset)
+        assert result.exit_code == 0, result.output
+        payload = json.loads(result.output)
+        counted = ArchitectureMetrics(MacroSpace(), MacroNetworkConfig.for_dataset(dataset))
+        assert (payload["params"], payload["flops"]) == (counted.params(arch), counted.flops(arch))
+        assert payload["latency_ms"] > 0
+    default = json.loads(invoke("metrics", "--space", "macro", "--arch", MACRO).output)
+    assert default["flops"] == 80250  # mnist1d's network, the macro space's default data set
+
+
+def test_metrics_of_a_cell_on_mnist1d():
+    payload = json.loads(invoke("metrics", "--arch", BEST, "--dataset", "mnist1d").output)
+    assert (payload["params"], payload["flops"]) == (381882, 4968970)  # N=5, C=16 on (1, 40) signals
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--space", "macro", "--arch", MACRO, "--dataset", "cifar10"),
+     "the macro space's networks are defined for the data sets ['mnist1d', 'digits'], got --dataset cifar10; pass"),
+    (("--space", "macro", "--arch", "|d2,x0.75,k3,k5,k7|d1,x1,k5,k3|d3,x0.5,k7,k7,k7|"),
+     "stage 2 'd1,x1,k5,k3' needs 5 comma-separated choices"),
+    (("--space", "macro", "--arch", "|d4,x0.75,k3,k5,k7|d1,x1,k5,k3,k3|d3,x0.5,k7,k7,k7|"), "unknown operation 'd4'"),
+    (("--space", "macro", "--arch", BEST), "malformed macro arch string"),
+    (("--space", "nb999", "--arch", MACRO), "unknown search space 'nb999'"),
+])
+def test_metrics_rejects_bad_input_in_one_line(args, message):
+    result = invoke("metrics", *args)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+    assert "Traceback" not in result.output

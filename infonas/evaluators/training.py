@@ -1,4 +1,5 @@
-"""Evaluate a cell by training its NB201 network from scratch on a small data set.
+"""Evaluate an architecture by training its network from scratch on a small data set (an NB201
+cell in its ``NB201Network``, a macro architecture in its ``MacroNetwork``: ``search_spaces.networks``).
 
 The default data are scikit-learn's handwritten digits (1,797 8x8 grey images, 10 classes; they
 ship with scikit-learn, nothing is downloaded), split 60/20/20 into train, validation and test
@@ -19,6 +20,7 @@ import hashlib
 import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,9 +28,10 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 from infonas.datasets import DEFAULT_FRACTIONS, load_digits_splits, load_splits, split_dataset
 from infonas.evaluators.base import Evaluator, Fidelity
+from infonas.exceptions import InvalidArchitectureError, InvalidArgumentError
 from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture
-from search_spaces.nb201.network import NetworkConfig
+from search_spaces.networks import network_config
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -153,7 +156,11 @@ def _layout(tensor: torch.Tensor) -> torch.Tensor:
 
 
 class TrainingEvaluator(Evaluator):
-    """Trains a cell's ``NB201Network`` from scratch and reports its accuracies.
+    """Trains an architecture's network from scratch and reports its accuracies.
+
+    The network is the one its space trains in (``search_spaces.networks.network_config``):
+    a cell's ``NB201Network`` with ``num_cells`` cells per stage and ``channels`` channels, or a
+    macro architecture's ``MacroNetwork`` with base width ``channels`` (``num_cells`` unused).
 
     Training is SGD with Nesterov momentum and a cosine learning-rate schedule on the cross
     entropy, ``epochs[fidelity]`` epochs over the train split (``epochs`` maps fidelity names to
@@ -261,8 +268,21 @@ class TrainingEvaluator(Evaluator):
         self.num_classes = largest + 1 if num_classes is None else num_classes
         if smallest < 0 or largest >= self.num_classes:
             raise ValueError(f"labels must lie in [0, {self.num_classes}), found {smallest}..{largest}")
-        #: The network every cell is trained in: 2-D for images, 1-D for signals.
-        self.network_config = NetworkConfig.for_input(self.input_shape, num_cells, channels, self.num_classes)
+        self._network_configs: dict[str, Any] = {}
+        #: The network every NB201 cell is trained in: 2-D for images, 1-D for signals (other
+        #: spaces' networks: ``network_config_for``).
+        self.network_config = self.network_config_for("nb201")
+
+    def network_config_for(self, space: str) -> Any:
+        """The config of the network architectures of ``space`` are trained in, for this data."""
+        if space not in self._network_configs:
+            try:
+                self._network_configs[space] = network_config(space, self.input_shape, num_cells=self.num_cells,
+                                                              channels=self.channels, num_classes=self.num_classes)
+            except InvalidArgumentError as error:
+                # For the caller it is the architecture (of a space without a network) that is wrong.
+                raise InvalidArchitectureError(str(error)) from None
+        return self._network_configs[space]
 
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
         start = time.perf_counter()
@@ -276,10 +296,11 @@ class TrainingEvaluator(Evaluator):
         # random state untouched. Built on the CPU, then moved, so any device gets the same start.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = self.network_config.build(arch)
+            config = self.network_config_for(arch.space)
+            model = config.build(arch)
         # Channels-last (images only) is also the layout tensor cores prefer on GPUs.
         model = model.to(self.device)
-        if self.network_config.spatial_dims == 2:
+        if config.spatial_dims == 2:
             model = model.to(memory_format=torch.channels_last)
         generator = torch.Generator().manual_seed(seed)
         train_x = _layout(self._train_x.to(self.device))
