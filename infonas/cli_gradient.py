@@ -4,11 +4,15 @@ The run directory holds the search's per-epoch checkpoint: the same command agai
 (nothing left to do once every epoch ran), and a directory holding a search with other settings
 is refused in one line. With ``--table`` the derived cell is looked up in a ground-truth table
 (by canonical key, so an isomorphic row counts) and its regret against the table's best is shown.
+``--space macro`` searches the macro space (per stage a depth, a width and a kernel per block)
+instead of the NB201 cell and prints the derived architecture's exact FLOPs and parameters; the
+remedies that name skip or none operations are refused there.
 
 Example (a shell)::
 
     infonas gradient --method darts-2 --epochs 30 --table benchmarks/data/nb201_mnist1d.csv --json darts2.json
     infonas gradient --method darts-2 --epochs 30 --table benchmarks/data/nb201_mnist1d.csv  # resumes, reprints
+    infonas gradient --space macro --method gdas --epochs 10 --flops-budget 2e5 --flops-weight 5
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import click
 
 from infonas.cli_common import EXPECTED_ERRORS, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, fail, write_json
 from infonas.exceptions import IncompatibleRunError, InfonasError
-from infonas.gradient.settings import METHODS  # imports no torch: every infonas command loads this module
+from infonas.gradient.settings import METHODS, SPACE_OPTIONS  # imports no torch: every command loads this module
 
 DEFAULT_RUNS_DIR = Path("runs")
 #: The table column the derived cell is scored by (benchmarks/data/nb201_mnist1d.csv's test accuracy, %).
@@ -56,7 +60,8 @@ def parse_temperature(text: str | None) -> dict[str, float]:
 
 def build_settings(method: str, epochs: int, seed: int, channels: int | None, max_skips: int | None,
                    stop_at_skips: int | None, l1: float | None, skip_drop_path: float | None,
-                   temperature: str | None, flops_budget: float | None, flops_weight: float | None) -> Any:
+                   temperature: str | None, flops_budget: float | None, flops_weight: float | None,
+                   space: str = "nb201") -> Any:
     """``settings_for(method, ...)`` with the options given (the others keep the method's defaults)."""
     from infonas.gradient.relaxation import make_relaxation
     from infonas.gradient.settings import settings_for
@@ -64,7 +69,7 @@ def build_settings(method: str, epochs: int, seed: int, channels: int | None, ma
     if (flops_budget is None) != (flops_weight is None):
         raise click.UsageError("--flops-budget and --flops-weight go together: give the budget in FLOPs and the "
                                "penalty's weight, or neither")
-    overrides: dict[str, Any] = {"epochs": epochs, "seed": seed}
+    overrides: dict[str, Any] = {"epochs": epochs, "seed": seed, "space": space}
     given = {"channels": channels, "max_skips": max_skips, "stop_at_skips": stop_at_skips, "l1_weight": l1,
              "skip_drop_path": skip_drop_path, "flops_budget": flops_budget, "flops_weight": flops_weight}
     overrides.update({name: value for name, value in given.items() if value is not None})
@@ -95,12 +100,15 @@ def table_score(table: Any, arch: Any) -> tuple[float, float, str] | None:
 @click.option("--method", type=click.Choice(sorted(METHODS)), default="darts-1", show_default=True,
               help="darts-1/darts-2 (first/second order), gdas (hard Gumbel), snas (soft Gumbel), drnas (Dirichlet), "
                    "pdarts (progressive pruning).")
+@click.option("--space", type=click.Choice(sorted(SPACE_OPTIONS)), default="nb201", show_default=True,
+              help="nb201 (the cell) or macro (per stage a depth, a width and a kernel per block).")
 @click.option("--data", type=click.Choice(["mnist1d", "digits"]), default="mnist1d", show_default=True,
               help="Embedded data set, split into training (weights) and validation (architecture) halves.")
 @click.option("--epochs", type=POSITIVE_INT, default=50, show_default=True, help="Search epochs.")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
 @click.option("--run-dir", type=click.Path(file_okay=False),
-              help="Checkpoint directory; the same command again resumes it (default: runs/gradient-METHOD-seedS).")
+              help="Checkpoint directory; the same command again resumes it (default: runs/gradient-METHOD-seedS, "
+                   "runs/gradient-macro-METHOD-seedS for the macro space).")
 @click.option("--channels", type=POSITIVE_INT, help="Supernet width (default 8, the table's network).")
 @click.option("--table", type=click.Path(dir_okay=False),
               help=f"Ground-truth CSV (e.g. benchmarks/data/nb201_mnist1d.csv): print the cell's {TABLE_METRIC} "
@@ -111,12 +119,12 @@ def table_score(table: Any, arch: Any) -> tuple[float, float, str] | None:
 @click.option("--skip-drop-path", type=click.FloatRange(0, 1, max_open=True),
               help="Probability of dropping the skip operation's output in weight steps.")
 @click.option("--temperature", help="START:END, the relaxation's temperature annealed geometrically (e.g. 10:0.1).")
-@click.option("--flops-budget", type=POSITIVE_FLOAT, help="Expected-FLOPs budget of the cell's network, in FLOPs.")
+@click.option("--flops-budget", type=POSITIVE_FLOAT, help="Expected-FLOPs budget of the searched network, in FLOPs.")
 @click.option("--flops-weight", type=POSITIVE_FLOAT, help="Weight of the squared hinge over --flops-budget.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Write settings, cell, seconds, history (and table score) as JSON to this file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def gradient(method: str, data: str, epochs: int, seed: int, run_dir: str | None, channels: int | None,
+def gradient(method: str, space: str, data: str, epochs: int, seed: int, run_dir: str | None, channels: int | None,
              table: str | None, max_skips: int | None, stop_at_skips: int | None, l1: float | None,
              skip_drop_path: float | None, temperature: str | None, flops_budget: float | None,
              flops_weight: float | None, json_path: str | None, quiet: bool) -> None:
@@ -125,28 +133,28 @@ def gradient(method: str, data: str, epochs: int, seed: int, run_dir: str | None
     Every option is checked, and the table loaded, before the search starts.
     """
     from infonas.datasets import load_splits
-    from infonas.gradient.hardware import network_costs
     from infonas.gradient.report import format_collapse_report
     from infonas.gradient.search import GradientSearch
-    from search_spaces.nb201 import NB201Space
+    from infonas.gradient.spaces import gradient_space
 
     settings = build_settings(method, epochs, seed, channels, max_skips, stop_at_skips, l1, skip_drop_path,
-                              temperature, flops_budget, flops_weight)
-    run_dir = run_dir or str(DEFAULT_RUNS_DIR / f"gradient-{method}-seed{seed}")
-    space = NB201Space()
+                              temperature, flops_budget, flops_weight, space)
+    adapter = gradient_space(space)
+    prefix = "gradient" if space == "nb201" else f"gradient-{space}"
+    run_dir = run_dir or str(DEFAULT_RUNS_DIR / f"{prefix}-{method}-seed{seed}")
     benchmark = None
     if table is not None:
         from infonas.evaluators.tabular import TabularBenchmark
 
         try:
-            benchmark = TabularBenchmark.from_csv(table, space, required=(TABLE_METRIC,))
+            benchmark = TabularBenchmark.from_csv(table, adapter.space, required=(TABLE_METRIC,))
         except EXPECTED_ERRORS as error:
             raise OptionError(str(error)) from None
     try:
         splits = load_splits(data)  # loaded once: the cost tables need its input shape too
-        # Measuring the cost tables takes over a second: only when the FLOPs term needs them.
-        costs = (network_costs(data, num_cells=settings.num_cells, channels=settings.channels)
-                 if flops_weight is not None else None)
+        # Measuring the cost tables takes seconds: only when the FLOPs term needs them, or to print the
+        # macro network's exact costs.
+        costs = adapter.costs(data, settings) if flops_weight is not None or space != "nb201" else None
         search = GradientSearch(settings, splits, checkpoint_dir=run_dir, costs=costs)
     except IncompatibleRunError as error:
         raise OptionError(str(error)) from None
@@ -162,8 +170,12 @@ def gradient(method: str, data: str, epochs: int, seed: int, run_dir: str | None
         result = search.search(progress=not quiet)
     except EXPECTED_ERRORS as error:
         fail(str(error))
-    payload = _print_result(result, space, run_dir, benchmark)
-    click.echo("\n" + format_collapse_report(result.history))
+    payload = _print_result(result, adapter.space, run_dir, benchmark)
+    if space == "nb201":
+        click.echo("\n" + format_collapse_report(result.history))
+    else:
+        payload.update(_print_costs(result.arch, costs, settings.flops_budget))
+        click.echo("\n" + format_macro_history(result.history))
     if json_path is not None:
         try:
             write_json(json_path, {"settings": settings.to_json(), **payload})
@@ -176,7 +188,7 @@ def _print_result(result: Any, space: Any, run_dir: str, benchmark: Any) -> dict
     """Print the cell, the seconds, the early stop and the table's score; return them for ``--json``."""
     arch = space.format(result.arch)
     click.echo(f"\nrun directory: {run_dir}")
-    click.echo(f"derived cell: {arch}")
+    click.echo(f"derived {'cell' if space.name == 'nb201' else 'architecture'}: {arch}")
     click.echo(f"search seconds: {result.search_seconds:.1f} ({result.epochs_done} epochs)")
     click.echo(f"stopped early: {result.stopped_early or 'no'}")
     payload: dict[str, Any] = {"arch": arch, "search_seconds": result.search_seconds,
@@ -192,3 +204,32 @@ def _print_result(result: Any, space: Any, run_dir: str, benchmark: Any) -> dict
                        f"best {best:.2f}")
             payload.update(test_acc=value, regret=best - value)
     return payload
+
+
+def _print_costs(arch: Any, costs: Any, budget: float | None) -> dict[str, Any]:
+    """Print the derived network's exact FLOPs and parameters (and the budget's verdict); return them."""
+    flops, params = costs.value(arch, "flops"), costs.value(arch, "params")
+    verdict = "" if budget is None else f" ({'within' if flops <= budget else 'over'} the budget {budget:.6g})"
+    click.echo(f"exact FLOPs: {flops:.0f}{verdict}")
+    click.echo(f"exact params: {params:.0f}")
+    return {"flops": flops, "params": params}
+
+
+def format_macro_history(history: Any) -> str:
+    """Per epoch of a macro search: the argmax's depth and width per stage, the supernet's validation
+    accuracy (%), the expected MFLOPs where measured, and the argmax architecture.
+
+    Example:
+        >>> print(format_macro_history([{"epoch": 1, "depths": [3, 2, 1], "widths": [1.0, 0.5, 0.75],
+        ...                              "supernet_valid_acc": 50.0, "arch": "|...|"}]))
+        epoch  depths  widths          valid acc %  E[MFLOPs]  argmax architecture
+            1  3,2,1   1,0.5,0.75            50.00          -  |...|
+    """
+    lines = ["epoch  depths  widths          valid acc %  E[MFLOPs]  argmax architecture"]
+    for record in history:
+        depths = ",".join(map(str, record["depths"]))
+        widths = ",".join(f"{w:g}" for w in record["widths"])
+        flops = f"{record['expected_flops'] * 1e-6:.4g}" if "expected_flops" in record else "-"
+        lines.append(f"{record['epoch']:>5}  {depths:<6}  {widths:<14}  {float(record['supernet_valid_acc']):>11.2f}"
+                     f"  {flops:>9}  {record['arch']}")
+    return "\n".join(lines)

@@ -165,3 +165,38 @@ def test_kill_9_mid_search_then_the_same_command_resumes_to_the_uninterrupted_re
     assert again["arch"] == whole["arch"] and again["epochs_done"] == 2
     assert [r["arch"] for r in again["history"]] == [r["arch"] for r in whole["history"]]
     assert [r["train_loss"] for r in again["history"]] == [r["train_loss"] for r in whole["history"]]
+
+
+def test_macro_space_prints_the_architecture_its_exact_costs_and_its_history(tmp_path):
+    from search_spaces.macro import MacroSpace
+    from search_spaces.macro.cost_tables import MacroCosts
+    from search_spaces.macro.network import MacroNetworkConfig
+
+    out = tmp_path / "macro.json"
+    result = invoke("--space", "macro", "--method", "gdas", "--epochs", 2, "--flops-budget", 2e4, "--flops-weight", 5,
+                    "--run-dir", tmp_path / "run", "--json", out, *TINY)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    arch = MacroSpace().parse(re.search(r"^derived architecture: (\S+)$", result.stdout, re.MULTILINE).group(1))
+    assert payload["arch"] == MacroSpace().format(arch) and payload["settings"]["space"] == "macro"
+    costs = MacroCosts.measure(MacroNetworkConfig.for_dataset("digits", channels=2))
+    assert payload["flops"] == costs.value(arch, "flops") and payload["params"] == costs.value(arch, "params")
+    verdict = "within" if payload["flops"] <= 2e4 else "over"
+    assert f"exact FLOPs: {payload['flops']:.0f} ({verdict} the budget 20000)" in result.stdout
+    assert f"exact params: {payload['params']:.0f}" in result.stdout
+    lines = result.stdout.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("epoch  depths  widths")))
+    assert [line.split()[0] for line in lines[header + 1:]] == ["1", "2", "wrote"]
+    assert lines[header + 2].endswith(payload["arch"]) and "skip" not in result.stdout
+    assert [r["depths"] for r in payload["history"]][-1] == [d for d, _, _ in MacroSpace().stages(arch)]
+    assert (tmp_path / "run" / "gradient.json").exists()
+
+
+@pytest.mark.parametrize("option, value, field", [("--max-skips", 2, "max_skips=2"),
+                                                  ("--stop-at-skips", 3, "stop_at_skips=3"),
+                                                  ("--skip-drop-path", 0.3, "skip_drop_path=0.3")])
+def test_macro_space_refuses_skip_options_in_one_line(tmp_path, option, value, field):
+    result = invoke("--space", "macro", option, value, "--run-dir", tmp_path / "run", *TINY)
+    assert result.exit_code == 2 and len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith(f"Error: invalid gradient search settings: {field} is refused on space 'macro'")
+    assert "Traceback" not in result.output and not any(tmp_path.iterdir())

@@ -1,7 +1,8 @@
 """Gradient NAS over the supernet's mixed operations: the DARTS family, beside the Bayesian search.
 
 ``GradientSearch`` runs one bilevel search (``settings_for("darts-2")``, ``"gdas"``, ``"drnas"``...,
-every knob a ``GradientSettings`` field), checkpointed per epoch; the one-shot baselines search a
+every knob a ``GradientSettings`` field, ``space`` choosing the NB201 cell or the macro space through
+the adapters of ``GRADIENT_SPACES``), checkpointed per epoch; the one-shot baselines search a
 trained single-path supernet (``random_search_with_weight_sharing``, RSPS, and
 ``evolution_with_weight_sharing`` per FLOPs or latency target). Names load their module on first
 use (as ``infonas``'s do), so the command line can read the settings without importing torch.
@@ -21,6 +22,10 @@ _PUBLIC = {
     "REMEDY_VARIANTS": "infonas.gradient.settings",
     "GradientSettings": "infonas.gradient.settings",
     "settings_for": "infonas.gradient.settings",
+    "SPACE_OPTIONS": "infonas.gradient.settings",
+    "GRADIENT_SPACES": "infonas.gradient.spaces",
+    "GradientSpace": "infonas.gradient.spaces",
+    "gradient_space": "infonas.gradient.spaces",
     "GradientResult": "infonas.gradient.search",
     "GradientSearch": "infonas.gradient.search",
     "RELAXATIONS": "infonas.gradient.relaxation",

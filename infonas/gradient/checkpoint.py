@@ -2,7 +2,9 @@
 
 ``gradient.pt`` holds the model, alpha, the mask of pruned operations, both optimisers, the
 schedule and the history; ``gradient.json`` (written after it) the settings, the history and the
-derived cell, readable without torch. Settings that differ from the stored ones are refused.
+derived architecture, readable without torch. Settings that differ from the stored ones are
+refused; a setting the stored ones lack (written before it existed, such as ``space``) counts as
+its default.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import torch
 from infonas.exceptions import IncompatibleRunError
 from infonas.gradient.hardware import ConflictCounter
 from infonas.storage.files import atomic_write_bytes
-from search_spaces.nb201 import NB201Space
 
 if TYPE_CHECKING:
     from infonas.gradient.search import GradientSearch
@@ -42,7 +43,7 @@ def save_checkpoint(search: GradientSearch) -> None:
     # The state file (settings and the history, readable without torch) follows the checkpoint.
     state = {"settings": search.settings.to_json(), "epochs_done": search.epochs_done, "seconds": search.seconds,
              "stopped_early": search.stopped_early, "history": search.history,
-             "arch": NB201Space().format(search.derived())}
+             "arch": search.adapter.space.format(search.derived())}
     atomic_write_bytes(search.checkpoint_dir / STATE_NAME, json.dumps(state, indent=1).encode())
 
 

@@ -12,7 +12,9 @@ Alternating steps on two splits (Liu et al., DARTS, ICLR 2019):
 of ``GradientSettings``. Every epoch ends with a checkpoint (model, alpha, optimisers, history),
 written atomically, so a killed search resumes where it stopped; randomness is a function of
 ``(seed, epoch)`` and ``(seed, step)``, so the resumed search continues as the uninterrupted one.
-The history is the collapse report: per epoch the argmax cell and its share of skip and none.
+The history is the collapse report: per epoch the argmax cell and its share of skip and none
+(NB201) or its depth and width per stage (the macro space); ``infonas.gradient.spaces`` adapts
+the search to each space (``GradientSettings.space``).
 
 Example:
     >>> from infonas.gradient.settings import settings_for
@@ -39,30 +41,26 @@ from infonas.datasets import Splits, load_splits
 from infonas.evaluators.training import batch_starts, stable_seed, torch_threads
 from infonas.exceptions import InvalidArgumentError
 from infonas.gradient.checkpoint import load_checkpoint, save_checkpoint
-from infonas.gradient.hardware import ConflictCounter, ExpectedCost, hinge_squared_penalty, pcgrad, weighted_cost_term
+from infonas.gradient.hardware import ConflictCounter, hinge_squared_penalty, pcgrad, weighted_cost_term
 from infonas.gradient.hypergradient import dominant_hessian_eigenvalue, unrolled_hypergradient
-from infonas.gradient.relaxation import derive_choices, make_relaxation, op_shares
+from infonas.gradient.relaxation import make_relaxation
 from infonas.gradient.settings import GradientSettings
-from infonas.supernet.network import Supernet
+from infonas.gradient.spaces import gradient_space
 from search_spaces.base import Architecture
-from search_spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Space
-from search_spaces.nb201.network import NetworkConfig
 
 __all__ = ["GradientResult", "GradientSearch"]
 
 logger = logging.getLogger(__name__)
-
-SKIP = NB201_OPS.index("skip_connect")
-NONE = NB201_OPS.index("none")
 
 
 @dataclasses.dataclass(frozen=True)
 class GradientResult:
     """A finished (or early-stopped) gradient search: the derived cell and what it cost.
 
-    ``history``: one dict per epoch (``epoch``, ``train_loss``, ``arch``, ``skip_share``,
-    ``none_share``, ``supernet_valid_acc``, and ``expected_flops``/``eigenvalue``/``conflict_fraction``
-    where measured); ``stopped_early``: the reason, or ``None``.
+    ``history``: one dict per epoch (``epoch``, ``train_loss``, ``arch``, the space's figures:
+    ``skip_share`` and ``none_share`` (NB201) or ``depths`` and ``widths`` (macro),
+    ``supernet_valid_acc``, and ``expected_flops``/``eigenvalue``/``conflict_fraction`` where
+    measured); ``stopped_early``: the reason, or ``None``.
     """
 
     arch: Architecture
@@ -74,8 +72,9 @@ class GradientResult:
 
 
 class GradientSearch:
-    """One gradient search on an embedded data set (``"mnist1d"``, ``"digits"``) or given splits;
-    ``costs`` (``ArchitectureCosts`` of the network) feed the FLOPs and latency terms and the history."""
+    """One gradient search on an embedded data set (``"mnist1d"``, ``"digits"``) or given splits, in
+    ``settings.space``; ``costs`` (the space's cost tables of the network: ``ArchitectureCosts``,
+    ``MacroCosts``; ``self.adapter.costs(data, settings)``) feed the cost terms and the history."""
 
     def __init__(self, settings: GradientSettings, data: str | Splits = "mnist1d", *,
                  checkpoint_dir: str | Path | None = None, costs: Any = None, data_seed: int = 0,
@@ -85,13 +84,13 @@ class GradientSearch:
         self.train_x, self.train_y = train.tensors[0].float(), train.tensors[1].long()
         self.valid_x, self.valid_y = valid.tensors[0].float(), valid.tensors[1].long()
         classes = int(max(self.train_y.max(), self.valid_y.max())) + 1
-        self.config = NetworkConfig.for_input(tuple(self.train_x.shape[1:]), settings.num_cells, settings.channels,
-                                              classes)
+        self.adapter = gradient_space(settings.space)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(stable_seed(settings.seed, "gradient-init"))
-            self.supernet = Supernet(self.config)
+            self.supernet = self.adapter.supernet(tuple(self.train_x.shape[1:]), settings, classes)
             # DARTS initialises alpha near zero: every operation equally weighted at first.
-            self.alpha = nn.Parameter(1e-3 * torch.randn(len(NB201_EDGES), len(NB201_OPS)))
+            self.alpha = nn.Parameter(1e-3 * torch.randn(*self.adapter.alpha_shape))
+        self.config = self.supernet.config
         self.relaxation = make_relaxation(settings.relaxation, **settings.relaxation_options)
         self._starts = batch_starts(len(self.train_x), settings.batch_size)
         if not self._starts or len(self.valid_x) < 2:
@@ -104,12 +103,12 @@ class GradientSearch:
                                                                     eta_min=settings.weight_lr_min)
         self.arch_optimizer = torch.optim.Adam([self.alpha], lr=settings.arch_lr, betas=settings.arch_betas,
                                                weight_decay=settings.arch_weight_decay)
-        self.mask = torch.ones(len(NB201_EDGES), len(NB201_OPS), dtype=torch.bool)
-        self.expected_flops = ExpectedCost(costs, "flops") if costs is not None else None
-        self.expected_latency = ExpectedCost(costs, "latency") if settings.latency_weight > 0 else None
+        self.mask = torch.ones(*self.adapter.alpha_shape, dtype=torch.bool)
+        self.expected_flops = self.adapter.expected_cost(costs, "flops") if costs is not None else None
+        self.expected_latency = self.adapter.expected_cost(costs, "latency") if settings.latency_weight > 0 else None
         if settings.flops_weight > 0 and self.expected_flops is None:
             raise InvalidArgumentError("a FLOPs budget term needs the network's cost tables: pass costs="
-                                       "ArchitectureCosts.measure(space, config) to GradientSearch")
+                                       f"{self.adapter.costs_hint} to GradientSearch")
         self.num_threads, self.checkpoint_dir = num_threads, None if checkpoint_dir is None else Path(checkpoint_dir)
         self.epochs_done, self.seconds = 0, 0.0
         self.history: list[dict[str, Any]] = []
@@ -194,13 +193,8 @@ class GradientSearch:
     def _weight_step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> float:
         weights = self._mixing(self.alpha.detach(), step, "weights")
         if self.settings.skip_drop_path > 0:
-            # Drop-path on the skip operation only (P-DARTS): each edge's skip output zeroed with
-            # probability p in this step, the kept ones scaled by 1/(1-p).
             generator = torch.Generator().manual_seed(stable_seed(self.settings.seed, "skip-drop", step))
-            keep = (torch.rand(len(NB201_EDGES), generator=generator) >= self.settings.skip_drop_path).float()
-            scale = torch.ones_like(weights)
-            scale[:, SKIP] = keep / (1.0 - self.settings.skip_drop_path)
-            weights = weights * scale
+            weights = self.adapter.drop_skips(weights, self.settings.skip_drop_path, generator)
         loss = nn.functional.cross_entropy(self._logits(x, weights), y)
         self.weight_optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -248,10 +242,8 @@ class GradientSearch:
             raise InvalidArgumentError(f"gradient search diverged in epoch {epoch + 1} (loss {train_loss}): lower "
                                        f"weight_lr {self.settings.weight_lr}")
         expected, arch = self.relaxation.expected_weights(self.alpha, self.mask).detach(), self.derived()
-        shares = op_shares(NB201Space().to_categorical(arch))
-        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "arch": NB201Space().format(arch),
-                                  "skip_share": shares.get("skip_connect", 0.0), "none_share": shares.get("none", 0.0),
-                                  "supernet_valid_acc": self._valid_accuracy(expected, arch)}
+        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "arch": self.adapter.space.format(arch),
+                                  **self.adapter.figures(arch), "supernet_valid_acc": self._valid_accuracy(expected, arch)}
         if self.expected_flops is not None:
             record["expected_flops"] = float(self.expected_flops(expected))
         if self.conflicts.steps and self.settings.pcgrad:
@@ -264,7 +256,7 @@ class GradientSearch:
         """At the expected weights; at the derived cell for hard relaxations, which train one path."""
         hard = self.relaxation.hard()
         return valid_accuracy(self.supernet, self.valid_x, self.valid_y, None if hard else expected,
-                              NB201Space().to_categorical(arch) if hard else None)
+                              self.adapter.space.to_categorical(arch) if hard else None)
 
     def _eigenvalue(self) -> float:
         """R-DARTS's signal on a fixed validation batch (``validation_eigenvalue``)."""
@@ -275,8 +267,9 @@ class GradientSearch:
 
     def _stop_reason(self, record: dict[str, Any]) -> str | None:
         settings = self.settings
-        skips = round(record["skip_share"] * len(NB201_EDGES))
-        if settings.stop_at_skips is not None and skips >= settings.stop_at_skips:
+        # stop_at_skips is refused on spaces without skips (GradientSettings): the record has a skip share.
+        skips = None if settings.stop_at_skips is None else round(record["skip_share"] * len(self.alpha))
+        if skips is not None and skips >= settings.stop_at_skips:
             return f"the argmax cell has {skips} skip edges (stop_at_skips={settings.stop_at_skips})"
         if settings.stop_eigenvalue_ratio is not None and "eigenvalue" in record:
             if self.first_eigenvalue is None:
@@ -308,7 +301,7 @@ class GradientSearch:
                 if self.checkpoint_dir is not None:
                     save_checkpoint(self)
                 bar.update(1)
-                bar.set_postfix_str(f"skips {record['skip_share']:.2f} acc {record['supernet_valid_acc']:.1f}",
+                bar.set_postfix_str(f"{self.adapter.progress_text(record)} acc {record['supernet_valid_acc']:.1f}",
                                     refresh=False)
                 if self.stopped_early:
                     logger.info("gradient search stopped early: %s", self.stopped_early)
@@ -316,15 +309,13 @@ class GradientSearch:
                               self.alpha.detach().tolist())
 
     def derived(self) -> Architecture:
-        """The discretised cell: each edge's strongest operation (see ``max_skips``, ``exclude_none``)."""
+        """The discretised architecture (``GradientSpace.discretise``: NB201 heeds ``max_skips``, ``exclude_none``)."""
         with torch.no_grad():
             expected = self.relaxation.expected_weights(self.alpha, self.mask)
-        choices = derive_choices(expected, max_skips=self.settings.max_skips, skip_index=SKIP,
-                                 exclude_none=self.settings.exclude_none)
-        return NB201Space().from_categorical(list(choices))
+        return self.adapter.discretise(expected, self.settings)
 
 
-def validation_eigenvalue(supernet: Supernet, mixing: Any, alpha: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+def validation_eigenvalue(supernet: nn.Module, mixing: Any, alpha: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                           generator: torch.Generator) -> float:
     """The dominant eigenvalue of ``d^2 L_val / d alpha^2`` at the mixing weights ``mixing(alpha)``
     (R-DARTS, Zela et al. 2020: it grows as DARTS heads for a sharp, skip-heavy solution)."""
@@ -338,7 +329,7 @@ def validation_eigenvalue(supernet: Supernet, mixing: Any, alpha: torch.Tensor, 
     return dominant_hessian_eigenvalue(loss, params, alpha, generator=generator)
 
 
-def valid_accuracy(supernet: Supernet, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None,
+def valid_accuracy(supernet: nn.Module, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None,
                    choices: tuple[int, ...] | None) -> float:
     """Accuracy (%) of the supernet on ``(x, y)`` in eval mode, mixed by ``weights`` or along ``choices``."""
     was_training = supernet.training

@@ -20,12 +20,25 @@ from typing import Any
 
 from infonas.exceptions import InvalidArgumentError
 
-__all__ = ["METHODS", "REMEDY_VARIANTS", "GradientSettings", "settings_for"]
+__all__ = ["METHODS", "NB201_ONLY", "REMEDY_VARIANTS", "SPACE_OPTIONS", "GradientSettings", "settings_for"]
+
+#: The spaces a gradient search runs on (``infonas.gradient.spaces`` adapts each) and how many
+#: options each of their positions has (P-DARTS keeps at most that many).
+SPACE_OPTIONS: dict[str, int] = {"nb201": 5, "macro": 3}
+#: Settings only the NB201 cell has a meaning for, and why: refused (unless at their default) on other spaces.
+NB201_ONLY: dict[str, str] = {
+    "skip_drop_path": "drops the skip operation", "max_skips": "caps skip operations",
+    "stop_at_skips": "counts skip operations", "exclude_none": "names the none operation",
+    "latency_weight": "needs the NB201 operation latency table", "num_cells": "repeats NB201 cells",
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class GradientSettings:
     """One gradient search, every knob a field.
+
+    Space: ``space`` (``"nb201"``: the NB201 cell; ``"macro"``: per stage a depth, a width and a
+    kernel per block, see ``search_spaces.macro``; the settings of ``NB201_ONLY`` are refused there).
 
     Method: ``relaxation`` (``"softmax"``: DARTS; ``"gumbel-hard"``: GDAS; ``"gumbel-soft"``: SNAS;
     ``"dirichlet"``: DrNAS), ``relaxation_options`` (its keyword arguments, e.g. temperatures),
@@ -49,6 +62,7 @@ class GradientSettings:
     """
 
     method: str = "darts-1"
+    space: str = "nb201"
     relaxation: str = "softmax"
     relaxation_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     order: int = 1
@@ -80,7 +94,7 @@ class GradientSettings:
     pcgrad: bool = False
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = self._space_problems()
         if self.order not in (1, 2):
             problems.append(f"order must be 1 (first order) or 2 (unrolled), got {self.order}")
         if min(self.epochs, self.channels, self.num_cells) < 1 or self.batch_size < 2:
@@ -91,11 +105,12 @@ class GradientSettings:
         if min(self.weight_lr, self.arch_lr) <= 0 or not 0 <= self.weight_lr_min <= self.weight_lr:
             problems.append(f"learning rates must be positive with 0 <= weight_lr_min <= weight_lr, got "
                             f"{self.weight_lr}, {self.weight_lr_min}, {self.arch_lr}")
+        options = SPACE_OPTIONS.get(self.space, max(SPACE_OPTIONS.values()))
         if len(self.prune_at) != len(self.prune_keep) or list(self.prune_at) != sorted(set(self.prune_at)) \
-                or any(not 1 <= k <= 5 for k in self.prune_keep) or list(self.prune_keep) != sorted(self.prune_keep,
-                                                                                                   reverse=True):
-            problems.append(f"prune_at (increasing epochs) and prune_keep (decreasing counts in 1..5) must pair up, "
-                            f"got {self.prune_at} and {self.prune_keep}")
+                or any(not 1 <= k <= options for k in self.prune_keep) \
+                or list(self.prune_keep) != sorted(self.prune_keep, reverse=True):
+            problems.append(f"prune_at (increasing epochs) and prune_keep (decreasing counts in 1..{options}) must pair "
+                            f"up, got {self.prune_at} and {self.prune_keep}")
         if not 0 <= self.skip_drop_path < 1 or min(self.l1_weight, self.flops_weight, self.latency_weight) < 0:
             problems.append(f"skip_drop_path must lie in [0, 1) and the weights be >= 0, got {self.skip_drop_path}, "
                             f"{self.l1_weight}, {self.flops_weight}, {self.latency_weight}")
@@ -111,6 +126,16 @@ class GradientSettings:
         if problems:
             raise InvalidArgumentError("invalid gradient search settings: " + "; ".join(problems)
                                        + ": fix these fields (see GradientSettings)")
+
+    def _space_problems(self) -> list[str]:
+        if self.space not in SPACE_OPTIONS:
+            return [f"space must be one of {sorted(SPACE_OPTIONS)}, got {self.space!r}"]
+        if self.space == "nb201":
+            return []
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return [f"{name}={getattr(self, name)!r} is refused on space {self.space!r}: it {why}; leave it at "
+                f"{defaults[name]!r} (or search space 'nb201')"
+                for name, why in NB201_ONLY.items() if getattr(self, name) != defaults[name]]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (tuples as lists), what the checkpoint stores and compares on resume."""

@@ -1,0 +1,196 @@
+"""The search spaces a gradient search runs on, each behind one small adapter.
+
+``GradientSearch`` holds an architecture parameter ``alpha`` of shape ``(positions, options)``
+and asks the adapter of ``GradientSettings.space`` for what depends on the space: the supernet
+for an input shape, the expected cost of mixing weights (exact at one-hot rows), the
+architecture that expected weights discretise to, and the per-epoch figures that show where the
+search is heading (NB201: the argmax cell's share of skip and none edges, the collapse of DARTS;
+macro: the argmax's depth and width per stage).
+
+Example:
+    >>> import torch
+    >>> adapter = gradient_space("macro")
+    >>> adapter.alpha_shape
+    (15, 3)
+    >>> weights = torch.zeros(adapter.alpha_shape)
+    >>> weights[:, 2] = 1.0  # the last option everywhere: depth 3, width x1, kernel 7
+    >>> arch = adapter.discretise(weights, GradientSettings(space="macro"))
+    >>> adapter.space.format(arch), adapter.figures(arch)
+    ('|d3,x1,k7,k7,k7|d3,x1,k7,k7,k7|d3,x1,k7,k7,k7|', {'depths': [3, 3, 3], 'widths': [1.0, 1.0, 1.0]})
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from infonas.exceptions import InvalidArgumentError
+from infonas.gradient.relaxation import derive_choices, op_shares
+from infonas.gradient.settings import GradientSettings
+from search_spaces.base import Architecture, SearchSpace
+from search_spaces.macro import MacroSpace
+from search_spaces.nb201 import NB201_OPS, NB201Space
+
+__all__ = ["GRADIENT_SPACES", "GradientSpace", "MacroGradientSpace", "NB201GradientSpace", "gradient_space"]
+
+ExpectedCostFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class GradientSpace(ABC):
+    """What a gradient search needs of its search space (see the module docstring)."""
+
+    name: str = ""
+    #: Index of the skip operation (the P-DARTS drop-path remedy), ``None`` where there is none.
+    skip_index: int | None = None
+    #: How to build the ``costs`` a FLOPs term needs, for the error that asks for them.
+    costs_hint: str = ""
+
+    @property
+    @abstractmethod
+    def space(self) -> SearchSpace:
+        """The search space whose architectures the search derives."""
+
+    @property
+    def alpha_shape(self) -> tuple[int, int]:
+        """``(positions, options)``: one row of ``alpha`` per position."""
+        choices = self.space.choices
+        return len(choices), len(choices[0])
+
+    @abstractmethod
+    def supernet(self, input_shape: tuple[int, ...], settings: GradientSettings, num_classes: int) -> nn.Module:
+        """A freshly initialised supernet for samples of ``input_shape`` (``forward(x, weights=, selected=,
+        choices=)``), sized by ``settings``."""
+
+    @abstractmethod
+    def costs(self, data: str, settings: GradientSettings) -> Any:
+        """The exact cost tables of the networks a search on the embedded data set ``data`` derives."""
+
+    @abstractmethod
+    def expected_cost(self, costs: Any, metric: str) -> ExpectedCostFn:
+        """``w -> E[metric](w)`` over mixing weights ``(..., positions, options)``, differentiable."""
+
+    @abstractmethod
+    def discretise(self, expected: torch.Tensor, settings: GradientSettings) -> Architecture:
+        """The architecture the expected mixing weights stand for."""
+
+    @abstractmethod
+    def figures(self, arch: Architecture) -> dict[str, Any]:
+        """The per-epoch figures of the argmax architecture that show where the search heads."""
+
+    @abstractmethod
+    def progress_text(self, record: dict[str, Any]) -> str:
+        """A few characters of an epoch record for the progress bar."""
+
+    def drop_skips(self, weights: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+        """Drop-path on the skip operation only (P-DARTS): each row's skip weight zeroed with
+        ``probability`` in this step, the kept ones scaled by ``1 / (1 - probability)``."""
+        if self.skip_index is None:
+            raise InvalidArgumentError(f"skip_drop_path needs a skip operation, which space {self.name!r} lacks; "
+                                       "set skip_drop_path=0")
+        keep = (torch.rand(len(weights), generator=generator) >= probability).float()
+        scale = torch.ones_like(weights)
+        scale[:, self.skip_index] = keep / (1.0 - probability)
+        return weights * scale
+
+
+class NB201GradientSpace(GradientSpace):
+    """The NB201 cell: 6 edges x 5 operations; DARTS's argmax (with ``max_skips``, ``exclude_none``)."""
+
+    name = "nb201"
+    skip_index = NB201_OPS.index("skip_connect")
+    costs_hint = "ArchitectureCosts.measure(space, config)"
+
+    @property
+    def space(self) -> NB201Space:
+        return NB201Space()
+
+    def supernet(self, input_shape: tuple[int, ...], settings: GradientSettings, num_classes: int) -> nn.Module:
+        from infonas.supernet.network import Supernet
+        from search_spaces.nb201.network import NetworkConfig
+
+        return Supernet(NetworkConfig.for_input(input_shape, settings.num_cells, settings.channels, num_classes))
+
+    def costs(self, data: str, settings: GradientSettings) -> Any:
+        from infonas.gradient.hardware import network_costs
+
+        return network_costs(data, num_cells=settings.num_cells, channels=settings.channels)
+
+    def expected_cost(self, costs: Any, metric: str) -> ExpectedCostFn:
+        from infonas.gradient.hardware import ExpectedCost
+
+        return ExpectedCost(costs, metric)
+
+    def discretise(self, expected: torch.Tensor, settings: GradientSettings) -> Architecture:
+        choices = derive_choices(expected, max_skips=settings.max_skips, skip_index=self.skip_index,
+                                 exclude_none=settings.exclude_none)
+        return self.space.from_categorical(list(choices))
+
+    def figures(self, arch: Architecture) -> dict[str, Any]:
+        shares = op_shares(self.space.to_categorical(arch))
+        return {"skip_share": shares.get("skip_connect", 0.0), "none_share": shares.get("none", 0.0)}
+
+    def progress_text(self, record: dict[str, Any]) -> str:
+        return f"skips {record['skip_share']:.2f}"
+
+
+class MacroGradientSpace(GradientSpace):
+    """The macro space: 15 positions x 3 options (depth, width, a kernel per block, per stage); each
+    position's most weighted option (ties: the first)."""
+
+    name = "macro"
+    costs_hint = "MacroCosts.measure(config)"
+
+    @property
+    def space(self) -> MacroSpace:
+        return MacroSpace()
+
+    def supernet(self, input_shape: tuple[int, ...], settings: GradientSettings, num_classes: int) -> nn.Module:
+        from infonas.supernet.macro import MacroSupernet
+        from search_spaces.macro.network import MacroNetworkConfig
+
+        return MacroSupernet(MacroNetworkConfig.for_input(input_shape, settings.channels, num_classes))
+
+    def costs(self, data: str, settings: GradientSettings) -> Any:
+        from search_spaces.macro.cost_tables import MacroCosts
+        from search_spaces.macro.network import MacroNetworkConfig
+
+        return MacroCosts.measure(MacroNetworkConfig.for_dataset(data, channels=settings.channels))
+
+    def expected_cost(self, costs: Any, metric: str) -> ExpectedCostFn:
+        if metric not in ("flops", "params"):
+            raise InvalidArgumentError(f"the macro space's costs are 'flops' and 'params', got {metric!r}; pass one "
+                                       "of those")
+        return lambda weights: costs.expected(weights, metric)
+
+    def discretise(self, expected: torch.Tensor, settings: GradientSettings) -> Architecture:
+        if tuple(expected.shape) != self.alpha_shape:
+            raise InvalidArgumentError(f"expected weights must have shape {self.alpha_shape}, got "
+                                       f"{tuple(expected.shape)}; pass one row per MacroSpace position")
+        return self.space.from_categorical(expected.detach().argmax(-1).tolist())
+
+    def figures(self, arch: Architecture) -> dict[str, Any]:
+        stages = self.space.stages(arch)
+        return {"depths": [depth for depth, _, _ in stages], "widths": [width for _, width, _ in stages]}
+
+    def progress_text(self, record: dict[str, Any]) -> str:
+        return "depths " + ",".join(map(str, record["depths"]))
+
+
+#: Adapters by ``GradientSettings.space``.
+GRADIENT_SPACES: dict[str, GradientSpace] = {"nb201": NB201GradientSpace(), "macro": MacroGradientSpace()}
+
+
+def gradient_space(name: str) -> GradientSpace:
+    """The adapter of the space called ``name``.
+
+    Example:
+        >>> gradient_space("nb201").alpha_shape
+        (6, 5)
+    """
+    if name not in GRADIENT_SPACES:
+        raise InvalidArgumentError(f"space must be one of {sorted(GRADIENT_SPACES)}, got {name!r}; pick one of them")
+    return GRADIENT_SPACES[name]
