@@ -50,7 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: The column table methods select by, the recorded seconds they are charged, the cheap fidelity.
 SELECTION, SECONDS_COLUMN, CHEAP_COLUMN = "valid_acc", "train_seconds", "supernet_spos_recal"
-#: Epochs a gradient search is given: enough that the wall-clock budget, not the epochs, ends it.
+#: Epochs a gradient search is given, DARTS's published 50: a search ends at the wall-clock budget or
+#: at its last epoch, whichever comes first (a fast method can finish early; ``search_seconds`` says).
 GRADIENT_EPOCHS = 50
 #: Cells RSPS scores once before its search, to size the search to the seconds left.
 PROBE_SCORES = 5
