@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +89,13 @@ def test_table_methods_pick_the_best_valid_cell_within_the_budget(compared: tupl
     for name in ("rs", "bo-mes[n_init=3]"):
         record = results["methods"][name]
         assert record["looked_up"] == [True, True]
-        for arch, acc, seconds in zip(record["arch"], record["test_acc"], record["search_seconds"]):
+        for arch, acc, seconds, thinking in zip(record["arch"], record["test_acc"], record["search_seconds"],
+                                                record["thinking_seconds"]):
             assert acc == tiny.value(NB201Space().parse(arch), "test_acc")
-            # Charged recorded seconds: the budget, overshot by at most the last training.
-            assert 10 <= seconds <= 10 + float(np.max(tiny.column("train_seconds")))
+            # Charged recorded seconds and its own thinking: the budget, overshot by at most the last training
+            # and the thinking before it.
+            assert thinking > 0
+            assert 10 <= seconds <= 10 + float(np.max(tiny.column("train_seconds"))) + thinking
 
 
 def test_a_gradient_cell_absent_from_the_table_is_retrained_with_the_table_settings(
@@ -109,8 +113,9 @@ def test_a_gradient_cell_absent_from_the_table_is_retrained_with_the_table_setti
 
 
 def test_random_search_is_reproducible_by_seed_and_its_flops_are_the_table_networks(tiny: TabularBenchmark) -> None:
-    first = run_compare(tiny, methods=["rs"], seeds=2, budget_seconds=8)["methods"]["rs"]
-    again = run_compare(tiny, methods=["rs"], seeds=2, budget_seconds=8)["methods"]["rs"]
+    # Without the thinking seconds, which vary with the machine's load, the recorded clock is deterministic.
+    first = run_compare(tiny, methods=["rs"], seeds=2, budget_seconds=8, charge_thinking=False)["methods"]["rs"]
+    again = run_compare(tiny, methods=["rs"], seeds=2, budget_seconds=8, charge_thinking=False)["methods"]["rs"]
     assert first["arch"] == again["arch"] and first["test_acc"] == again["test_acc"]
     for arch, flops in zip(first["arch"], first["flops"]):  # the table was built on the default network
         assert flops == tiny.value(NB201Space().parse(arch), "flops")
@@ -124,6 +129,10 @@ def test_target_lookups_cost_recorded_seconds_and_only_multi_fidelity_pays_the_s
     assert target.metrics == {"valid_acc": tiny.value(arch, "valid_acc")}
     cheap = evaluator.evaluate(arch, "supernet_spos_recal")
     assert cheap.cost == 0.5 and cheap.metrics == {"valid_acc": tiny.value(arch, "supernet_spos_recal")}
+    thinking = SecondsTabularEvaluator(tiny, "valid_acc", "train_seconds", charge_thinking=True)
+    time.sleep(0.05)  # the search's own work before it asks for an evaluation
+    charged = thinking.evaluate(arch).cost - tiny.value(arch, "train_seconds")
+    assert charged >= 0.05 and thinking.thinking_seconds == pytest.approx(charged)
     prices = _prices(table_settings(tiny))
     assert _table_study(tiny, "bo-mf", {}, 0, prices).spent_cost() == pytest.approx(prices["setup_seconds"])
     assert _table_study(tiny, "rs", {}, 0, prices).spent_cost() == 0.0

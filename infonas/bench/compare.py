@@ -9,7 +9,8 @@ test_acc`` with ``best_in_table = max`` of the objective column.
 Two clocks (each method's ``clock``): table methods (``rs``, ``bo-mes``, ``bo-mf``, any registered
 strategy) are charged the seconds the table *recorded* for each evaluation (its ``train_seconds``;
 a supernet score at its measured price, the supernet's training up front), as tabular NAS
-benchmarks simulate wall-clock; gradient methods (``darts-1`` ... ``pdarts``) and ``rsps`` are
+benchmarks simulate wall-clock, plus their own measured seconds of choosing each evaluation (model
+fits, acquisition; ``thinking_seconds``); gradient methods (``darts-1`` ... ``pdarts``) and ``rsps`` are
 *measured* on this machine. Table methods select by ``valid_acc`` and never see the objective.
 
 Example:
@@ -23,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,11 @@ def table_settings(table: TabularBenchmark) -> dict[str, Any]:
 class SecondsTabularEvaluator(TabularEvaluator):
     """Table lookups charged in seconds: a target evaluation (column ``selection``) costs its row's
     recorded ``seconds_column``; a cheap one (``cheap = (column, seconds)``) its fixed seconds; the
-    cheap fidelity's one-off ``setup_seconds`` are charged once ``charge_setup`` is set.
+    cheap fidelity's one-off ``setup_seconds`` are charged once ``charge_setup`` is set. With
+    ``charge_thinking``, each evaluation also costs the wall-clock seconds since the previous one
+    ended (since construction for the first): the search's own work of choosing it (model fits,
+    acquisition, journal), which a real search spends on the same clock; ``thinking_seconds``
+    sums them.
 
     Example:
         >>> evaluator = SecondsTabularEvaluator(table, "valid_acc", "train_seconds")  # doctest: +SKIP
@@ -81,13 +87,16 @@ class SecondsTabularEvaluator(TabularEvaluator):
     """
 
     def __init__(self, table: TabularBenchmark, selection: str, seconds_column: str,
-                 cheap: tuple[str, float] | None = None, setup_seconds: float = 0.0) -> None:
+                 cheap: tuple[str, float] | None = None, setup_seconds: float = 0.0,
+                 charge_thinking: bool = False) -> None:
         super().__init__(table, selection, cheap=dict([cheap]) if cheap else None)
         table.require(seconds_column)
         target = self.fidelities[selection]
         # The price is the row's recorded seconds: measured per evaluation, as a training's would be.
         self.fidelities[selection] = Fidelity(selection, None, target.level)
         self.seconds_column, self.setup_seconds, self.charge_setup = seconds_column, float(setup_seconds), False
+        self.charge_thinking, self.thinking_seconds = charge_thinking, 0.0
+        self._idle_since = time.perf_counter()
 
     def setup_cost(self) -> float:
         return self.setup_seconds if self.charge_setup else 0.0
@@ -95,8 +104,12 @@ class SecondsTabularEvaluator(TabularEvaluator):
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
         # The parent prices by the fidelity's fixed cost, which the target no longer has.
         cost = self.fidelities[fidelity].cost
-        return EvaluationResult({self.objective: self.table.value(arch, fidelity)},
-                                self.table.value(arch, self.seconds_column) if cost is None else float(cost))
+        thinking = time.perf_counter() - self._idle_since if self.charge_thinking else 0.0
+        self.thinking_seconds += thinking
+        result = EvaluationResult({self.objective: self.table.value(arch, fidelity)}, thinking + (
+            self.table.value(arch, self.seconds_column) if cost is None else float(cost)))
+        self._idle_since = time.perf_counter()
+        return result
 
 
 def _kind(method: str) -> str:
@@ -121,9 +134,10 @@ def _prices(settings: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _table_study(table: TabularBenchmark, strategy: str, options: Mapping[str, Any], seed: int,
-                 prices: Mapping[str, Any]) -> Study:
+                 prices: Mapping[str, Any], charge_thinking: bool = False) -> Study:
     cheap = (CHEAP_COLUMN, prices["score_seconds"]) if CHEAP_COLUMN in table.metrics else None
-    evaluator = SecondsTabularEvaluator(table, SELECTION, SECONDS_COLUMN, cheap, prices["setup_seconds"])
+    evaluator = SecondsTabularEvaluator(table, SELECTION, SECONDS_COLUMN, cheap, prices["setup_seconds"],
+                                        charge_thinking)
     study = Study.create(None, table.space, evaluator, SELECTION, strategy=strategy, seed=seed,
                          strategy_options=dict(options) or None)
     evaluator.charge_setup = bool(study.strategy.multi_fidelity)
@@ -177,7 +191,7 @@ def check_compare(table: TabularBenchmark, methods: Sequence[str], seeds: int, b
 
 def _run_table(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:
     spec = parse_method(method)
-    study = _table_study(ctx["searched"], spec.strategy, spec.options, seed, ctx["prices"])
+    study = _table_study(ctx["searched"], spec.strategy, spec.options, seed, ctx["prices"], ctx["charge_thinking"])
     study.optimize(Budget(cost=ctx["budget"]))
     best = study.best(1)
     if not best:  # the budget ran out before any target evaluation: fall back to the best cheap score
@@ -190,7 +204,8 @@ def _run_table(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architectur
                            f"({study.stop_reason or 'every trial failed'}): give a larger budget")
     trials = study.finished_trials()
     extra = {"evaluations": len(trials),
-             "target_evaluations": sum(1 for t in trials if t.fidelity == study.evaluator.target_fidelity)}
+             "target_evaluations": sum(1 for t in trials if t.fidelity == study.evaluator.target_fidelity),
+             "thinking_seconds": study.evaluator.thinking_seconds}
     return best[0].arch, study.spent_cost(), extra
 
 
@@ -260,7 +275,8 @@ def _job(ctx: dict[str, Any], method: str, seed: int) -> dict[str, Any]:
 def run_compare(table: TabularBenchmark, *, data: str = "mnist1d", methods: Sequence[str], seeds: int,
                 budget_seconds: float, objective: str = "test_acc", work_dir: str | Path | None = None,
                 progress: bool = False, settings: Mapping[str, Any] | None = None,
-                gradient_overrides: Mapping[str, Any] | None = None, log: JobLog | None = None) -> dict[str, Any]:
+                gradient_overrides: Mapping[str, Any] | None = None, log: JobLog | None = None,
+                charge_thinking: bool = True) -> dict[str, Any]:
     """Each method, ``seeds`` times one after another, with ``budget_seconds`` of search; JSON-ready.
 
     ``settings`` (default: ``table_settings(table)``) are the table's training settings, used to
@@ -270,7 +286,9 @@ def run_compare(table: TabularBenchmark, *, data: str = "mnist1d", methods: Sequ
     ``flops`` (exact, ``ArchitectureCosts`` of the table's network), ``arch``, ``skip_share`` (share
     of the cell's edges that are ``skip_connect``), ``looked_up``; per method its ``clock``. With a
     ``log`` (``infonas.bench.resume``), finished (method, seed) jobs are kept as they finish and not
-    run again: a killed comparison resumes where it stopped.
+    run again: a killed comparison resumes where it stopped. ``charge_thinking`` (default) charges
+    table methods their own measured seconds between evaluations on top of the recorded ones
+    (``SecondsTabularEvaluator``), so every method spends ``T`` of the same wall clock on its work.
     """
     from infonas.datasets import load_splits
     from infonas.gradient.hardware import network_costs
@@ -282,6 +300,7 @@ def run_compare(table: TabularBenchmark, *, data: str = "mnist1d", methods: Sequ
            "best": truth.best, "settings": settings, "prices": _prices(settings),
            "splits": load_splits(data, int(settings["seed"])), "budget": float(budget_seconds),
            "work_dir": work_dir, "gradient_overrides": dict(gradient_overrides or {}),
+           "charge_thinking": charge_thinking,
            "costs": network_costs(data, num_cells=int(settings["num_cells"]), channels=int(settings["channels"]))}
     jobs = [(method, seed) for method in methods for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: _job(ctx, method, seed), None, (), table=None, workers=1,
@@ -291,7 +310,9 @@ def run_compare(table: TabularBenchmark, *, data: str = "mnist1d", methods: Sequ
         "best_in_table": ctx["best"], "selection": SELECTION, "seeds": seeds, "table": table.source,
         "settings": settings, "prices": ctx["prices"],
         "clocks": {"recorded": f"table methods are charged the table's recorded {SECONDS_COLUMN} per evaluation "
-                               "(a supernet score and the supernet's training at their measured seconds)",
+                               "(a supernet score and the supernet's training at their measured seconds)"
+                               + (", plus their own measured seconds between evaluations (thinking_seconds)"
+                                  if charge_thinking else ""),
                    "measured": "gradient and rsps methods are charged their wall-clock on this machine"},
         "methods": {}}
     for method in methods:
