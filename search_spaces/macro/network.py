@@ -21,9 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -31,6 +29,7 @@ from torch import nn
 from search_spaces.base import Architecture
 from search_spaces.macro.space import MacroSpace
 from search_spaces.nb201.network import ReLUConvBN, layers_for
+from search_spaces.shapes import SampleShapeMixin
 
 __all__ = ["MacroBlock", "MacroNetwork", "MacroNetworkConfig", "stage_width"]
 
@@ -101,7 +100,7 @@ class MacroNetwork(nn.Module):
 
 
 @dataclass(frozen=True)
-class MacroNetworkConfig:
+class MacroNetworkConfig(SampleShapeMixin):
     """The base channels ``C`` of a macro network and the shape of its inputs (``length`` set: 1-D
     signals ``(in_channels, length)``; else images ``(in_channels, height, width)``).
 
@@ -116,18 +115,6 @@ class MacroNetworkConfig:
     width: int = 8
     num_classes: int = 10
     length: int | None = None
-
-    @property
-    def spatial_dims(self) -> int:
-        """1 for signals, 2 for images."""
-        return 2 if self.length is None else 1
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """The shape of one input sample."""
-        if self.length is not None:
-            return (self.in_channels, self.length)
-        return (self.in_channels, self.height, self.width)
 
     @classmethod
     def for_input(cls, input_shape: tuple[int, ...], channels: int = 8, num_classes: int = 10) -> MacroNetworkConfig:
@@ -153,15 +140,6 @@ class MacroNetworkConfig:
         """The channels of each stage of ``arch``'s network."""
         return tuple(stage_width(self.channels, s, multiplier)
                      for s, (_, multiplier, _) in enumerate(MacroSpace().stages(arch)))
-
-    def to_json(self) -> dict[str, int]:
-        """The settings as JSON (``length`` only for signals)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MacroNetworkConfig:
-        """Inverse of ``to_json``."""
-        return cls(**{str(k): None if v is None else int(v) for k, v in data.items()})
 
     def build(self, arch: Architecture) -> MacroNetwork:
         """A freshly initialised network for ``arch``."""

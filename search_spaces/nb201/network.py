@@ -20,15 +20,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from search_spaces.base import Architecture
 from search_spaces.nb201 import NB201_EDGES, NB201_NODES, NB201_OPS, NB201Space
+from search_spaces.shapes import SampleShapeMixin
 
 __all__ = [
     "CELL_OPS",
@@ -258,7 +257,7 @@ class NB201Network(nn.Module):
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(SampleShapeMixin):
     """The macro settings of an NB201 network and the shape of its inputs.
 
     Images are ``(in_channels, height, width)``; signals (``length`` set) are
@@ -282,18 +281,6 @@ class NetworkConfig:
     num_classes: int = 10
     #: The length of 1-D signals; ``None`` for images.
     length: int | None = None
-
-    @property
-    def spatial_dims(self) -> int:
-        """1 for signals, 2 for images."""
-        return 2 if self.length is None else 1
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """The shape of one input sample: ``(in_channels, height, width)`` or ``(in_channels, length)``."""
-        if self.length is not None:
-            return (self.in_channels, self.length)
-        return (self.in_channels, self.height, self.width)
 
     @classmethod
     def for_input(cls, input_shape: tuple[int, ...], num_cells: int = 5, channels: int = 16,
@@ -326,15 +313,6 @@ class NetworkConfig:
             raise ValueError(f"unknown dataset {name!r}; options: {sorted(_PRESETS)}") from None
         return dataclasses.replace(preset, num_cells=preset.num_cells if num_cells is None else num_cells,
                                    channels=preset.channels if channels is None else channels)
-
-    def to_json(self) -> dict[str, int]:
-        """The settings as JSON; ``length`` only for signals, so image configs read as they always did."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> NetworkConfig:
-        """Inverse of ``to_json``."""
-        return cls(**{str(k): None if v is None else int(v) for k, v in data.items()})
 
     def build(self, arch: Architecture) -> NB201Network:
         """A freshly initialised network for ``arch`` with these settings."""
