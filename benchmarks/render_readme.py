@@ -9,8 +9,9 @@ Each table sits between two markers naming its results file (options after the n
 The table's shape follows the file: a search benchmark (``infonas bench search``), a
 multi-fidelity one (``--cheap``), a Pareto one (``infonas bench pareto``), a surrogate one
 (``infonas bench surrogate``), the rank quality of cheap signals (``infonas bench fidelity``: one
-row per signal, then the seed-to-seed ceiling and the target's spread) or training memory
-(``infonas bench memory``). Options: ``labels=off`` prints bare method names;
+row per signal, then the seed-to-seed ceiling and the target's spread), training memory
+(``infonas bench memory``) or a FLOPs budget's hold on gradient searches (``infonas bench
+hinge``). Options: ``labels=off`` prints bare method names;
 ``columns=kendall_tau,coverage_90`` picks the columns of a surrogate table.
 
 Usage::
@@ -338,8 +339,36 @@ def render_collapse(results: dict[str, Any], options: dict[str, str]) -> list[st
     return _table(["variant", "skip edges of the final cell, per seed", "none edges, per seed",
                    "collapsed (3+ skips)", "median FLOPs of the cell", f"median {objective}", "median regret", "cells trained (not in table)",
                    "stopped early", "median search s"], rows) + [
-        "", f"Best {objective} in the table: {results['best_in_table']:.2f}; {results['epochs']} epochs, "
-            f"{results['channels']} channels, data {results['data']}."]
+        "", (f"Best {objective} in the table: {results['best_in_table']:.2f}; {results['epochs']} epochs, "
+            f"{results['channels']} channels, data {results['data']}.")]
+
+
+def render_hinge(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    """One row per variant of ``infonas bench hinge``: seeds whose derived network is within the
+    budget, seeds that derived the space's smallest network, the median and range of the exact
+    FLOPs, the median test accuracy, the median expected FLOPs at the last epoch, the seconds."""
+    smallest = results["smallest_flops"]
+    rows = []
+    for label, entry in results["variants"].items():
+        flops, count = entry["flops"], len(entry["flops"])
+        expected = [value for value in entry.get("expected_flops", []) if value is not None]
+        rows.append([f"`{label}`", f"{sum(entry['within_budget'])}/{count}",
+                     f"{sum(value == smallest for value in flops)}/{count}",
+                     f"{statistics.median(flops) / 1e3:.4g}k", f"{min(flops) / 1e3:.4g}k to {max(flops) / 1e3:.4g}k",
+                     f"{statistics.median(entry['test_acc']):.2f}",
+                     f"{statistics.median(expected) / 1e3:.4g}k" if expected else "–",
+                     f"{statistics.median(entry['search_seconds']):.0f}"])
+    quantile = results.get("budget_quantile")
+    where = (f", the {quantile:g} quantile of the exact FLOPs of {results.get('budget_samples')} sampled architectures"
+             if quantile is not None else "")
+    training = results.get("training") or {}
+    trained = f" ({training['epochs']} epochs, as the table's rows)" if "epochs" in training else ""
+    return _table(["variant", "seeds within B", "seeds at the smallest network", "median exact FLOPs", "FLOPs range",
+                   "median test_acc", "median E[FLOPs], last epoch", "median search s"], rows) + [
+        "", (f"Budget B = {results['flops_budget'] / 1e3:.4g}k FLOPs{where}; the {results['space']} space on "
+             f"{results['data']} spans {smallest / 1e3:.4g}k to {results['largest_flops'] / 1e3:.4g}k FLOPs; "
+             f"{results['epochs']} search epochs, {results['channels']} channels; test_acc: the derived network "
+             f"trained from scratch{trained}.")]
 
 
 def render_compare(results: dict[str, Any], options: dict[str, str]) -> list[str]:
@@ -352,15 +381,17 @@ def render_compare(results: dict[str, Any], options: dict[str, str]) -> list[str
                      f"{sum(not x for x in entry.get('looked_up', []))}"])
     return _table(["method", "clock", "median test_acc", "median regret", "median search s", "median FLOPs",
                    "median skip share", "cells trained (not in table)"], rows) + [
-        "", f"Best test_acc in the table: {results['best_in_table']:.2f}; {results['seeds']} seeds, "
-            f"{results['budget_seconds']:g} s of search per method and seed."]
+        "", (f"Best test_acc in the table: {results['best_in_table']:.2f}; {results['seeds']} seeds, "
+            f"{results['budget_seconds']:g} s of search per method and seed.")]
 
 
 def kind(results: dict[str, Any]) -> str:
-    """Which benchmark wrote ``results``: ``fidelity``, ``collapse``, ``compare``, ``main-job``,
+    """Which benchmark wrote ``results``: ``fidelity``, ``hinge``, ``collapse``, ``compare``, ``main-job``,
     ``memory``, ``surrogate``, ``pareto``, ``multi-fidelity`` or ``search``."""
     if "signals" in results and "ceiling" in results:
         return "fidelity"
+    if "variants" in results and "smallest_flops" in results and "flops_budget" in results:
+        return "hinge"
     if "variants" in results and "best_in_table" in results:
         return "collapse"
     if "budget_seconds" in results and "best_in_table" in results:
@@ -376,14 +407,14 @@ def kind(results: dict[str, Any]) -> str:
     if "optimum" in results and "methods" in results:
         return "multi-fidelity" if results.get("cheap") else "search"
     raise RenderError("this file is not the JSON of an infonas bench command (search, pareto, surrogate, fidelity, "
-                      "memory, main-job, collapse) or of infonas compare (its keys: "
+                      "memory, main-job, collapse, hinge) or of infonas compare (its keys: "
                       f"{', '.join(sorted(results)[:8])}); name a benchmark's results file in the marker")
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] = {
     "search": render_search, "multi-fidelity": render_multi_fidelity, "pareto": render_pareto,
     "surrogate": render_surrogate, "fidelity": render_fidelity, "memory": render_memory,
-    "main-job": render_main_job, "collapse": render_collapse, "compare": render_compare,
+    "main-job": render_main_job, "collapse": render_collapse, "compare": render_compare, "hinge": render_hinge,
 }
 
 

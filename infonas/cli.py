@@ -14,7 +14,7 @@ import sys
 import click
 
 from infonas.cli_bench import bench
-from infonas.cli_bench_gradient import bench_collapse
+from infonas.cli_bench_gradient import bench_collapse, bench_hinge
 from infonas.cli_common import EXPECTED_ERRORS, POSITIVE_FLOAT, POSITIVE_INT, configure_logging, fail
 from infonas.cli_compare import compare
 from infonas.cli_gradient import gradient
@@ -35,6 +35,7 @@ def main(threads: int) -> None:
 
 
 bench.add_command(bench_collapse)
+bench.add_command(bench_hinge)
 main.add_command(bench)
 main.add_command(gradient)
 main.add_command(compare)

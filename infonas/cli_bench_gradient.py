@@ -1,17 +1,19 @@
-"""``infonas bench collapse``: gradient searches with and without each remedy (``infonas.bench.collapse``).
+"""``infonas bench collapse``: gradient searches with and without each remedy (``infonas.bench.collapse``);
+``infonas bench hinge``: the FLOPs hinge's derived architectures against a budget (``infonas.bench.hinge``).
 
-``infonas.cli`` adds the command to the ``bench`` group.
+``infonas.cli`` adds the commands to the ``bench`` group.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 
 from infonas.cli_bench import _finish_benchmark
-from infonas.cli_common import EXPECTED_ERRORS, POSITIVE_INT, fail
-from infonas.gradient.settings import REMEDY_VARIANTS
+from infonas.cli_common import EXPECTED_ERRORS, POSITIVE_FLOAT, POSITIVE_INT, fail
+from infonas.gradient.settings import REMEDY_VARIANTS, SPACE_OPTIONS
 
 
 def _variant_specs(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -65,3 +67,73 @@ def bench_collapse(table: str, variants: str, seeds: int, epochs: int, objective
         fail(str(error))
     _finish_benchmark(results, started, out, format_collapse_table, log, workers)
 
+
+
+#: ``infonas.bench.hinge.HINGE_VARIANTS``, repeated so that the command line does not import torch to show its help.
+HINGE_DEFAULT = ("darts-1,darts-1[flops_weight=5],darts-1[flops_weight=1],darts-1[flops_weight=1;temperature_end=0.1],"
+                 "darts-1[flops_weight=1;discretise_within_budget=true]")
+
+
+@click.command("hinge")
+@click.option("--space", type=click.Choice(sorted(SPACE_OPTIONS)), default="macro", show_default=True,
+              help="nb201 (the cell) or macro (per stage a depth, a width and a kernel per block).")
+@click.option("--data", type=click.Choice(["mnist1d", "digits"]), default="mnist1d", show_default=True)
+@click.option("--flops-budget", type=POSITIVE_FLOAT, help="The budget B in exact FLOPs of the searched network.")
+@click.option("--budget-quantile", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="B as this quantile of the exact FLOPs of 2000 architectures sampled with seed 0 (instead of "
+                   "--flops-budget).")
+@click.option("--variants", callback=_variant_specs, show_default=True, default=HINGE_DEFAULT,
+              help="Comma-separated gradient methods with settings, the budget left out: 'darts-1[flops_weight=5]'.")
+@click.option("--seeds", type=POSITIVE_INT, default=5, show_default=True)
+@click.option("--epochs", type=POSITIVE_INT, default=20, show_default=True)
+@click.option("--table-json", type=click.Path(exists=True, dir_okay=False),
+              help="A ground-truth table's build JSON whose settings train the derived architectures (default: "
+                   "TableSettings' defaults, those of benchmarks/data/nb201_mnist1d.json).")
+@click.option("--channels", type=POSITIVE_INT, help="Width of the searched and trained network (default: the table's).")
+@click.option("--workers", type=POSITIVE_INT, default=1, show_default=True, help="Searches run in this many processes.")
+@click.option("--work-dir", type=click.Path(file_okay=False),
+              help="Checkpoints of the searches: a rerun resumes an interrupted search where it stopped.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here; finished searches are "
+              "kept beside it, so a rerun resumes.")
+@click.option("--quiet", is_flag=True)
+def bench_hinge(space: str, data: str, flops_budget: float | None, budget_quantile: float | None, variants: str,
+                seeds: int, epochs: int, table_json: str | None, channels: int | None, workers: int,
+                work_dir: str | None, out: str | None, quiet: bool) -> None:
+    """The FLOPs hinge against a budget B: per variant and seed the derived architecture, its exact
+    FLOPs (within B or not), the expected and argmax FLOPs per epoch, and its test accuracy trained
+    from scratch as the ground-truth table trained its rows."""
+    import dataclasses
+
+    from infonas.bench.ground_truth import provenance_settings
+    from infonas.bench.hinge import check_variants, format_hinge_table, run_hinge_benchmark
+    from infonas.bench.resume import open_for_command
+    from infonas.bench.table import TableSettings
+    from infonas.exceptions import InvalidArgumentError
+
+    if (flops_budget is None) == (budget_quantile is None):
+        raise click.UsageError("give exactly one of --flops-budget (B in FLOPs) and --budget-quantile (B as a "
+                               "quantile of sampled architectures' FLOPs)")
+    saved = provenance_settings(table_json) if table_json else {}
+    if saved is None:
+        raise click.BadParameter(f"{table_json} holds no readable 'settings' (a table build's JSON has them)",
+                                 param_hint="'--table-json'")
+    fields = {f.name for f in dataclasses.fields(TableSettings)}
+    training = TableSettings(**{k: v for k, v in saved.items() if k in fields})
+    if channels is not None:
+        training = dataclasses.replace(training, channels=channels)
+    try:
+        labels = check_variants(space, [variants], epochs, training.channels)
+    except InvalidArgumentError as error:
+        raise click.BadParameter(str(error), param_hint="'--variants'") from None
+    started = time.perf_counter()
+    try:
+        params = dict(click.get_current_context().params)
+        if table_json:  # a run resumed from another directory still matches its log
+            params["table_json"] = os.path.abspath(table_json)
+        log = open_for_command(out, "hinge", params)
+        results = run_hinge_benchmark(space, labels, seeds, epochs, data=data, flops_budget=flops_budget,
+                                      budget_quantile=budget_quantile, training=training, work_dir=work_dir,
+                                      workers=workers, progress=not quiet, log=log)
+    except EXPECTED_ERRORS as error:
+        fail(str(error))
+    _finish_benchmark(results, started, out, format_hinge_table, log, workers)

@@ -61,15 +61,21 @@ def parse_temperature(text: str | None) -> dict[str, float]:
 def build_settings(method: str, epochs: int, seed: int, channels: int | None, max_skips: int | None,
                    stop_at_skips: int | None, l1: float | None, skip_drop_path: float | None,
                    temperature: str | None, flops_budget: float | None, flops_weight: float | None,
-                   space: str = "nb201") -> Any:
+                   space: str = "nb201", fit_budget: bool = False) -> Any:
     """``settings_for(method, ...)`` with the options given (the others keep the method's defaults)."""
     from infonas.gradient.relaxation import make_relaxation
     from infonas.gradient.settings import settings_for
 
-    if (flops_budget is None) != (flops_weight is None):
-        raise click.UsageError("--flops-budget and --flops-weight go together: give the budget in FLOPs and the "
-                               "penalty's weight, or neither")
+    if flops_weight is not None and flops_budget is None:
+        raise click.UsageError("--flops-weight weighs the hinge over --flops-budget: give the budget in FLOPs too")
+    if flops_budget is not None and flops_weight is None and not fit_budget:
+        raise click.UsageError("--flops-budget needs a use: give --flops-weight (the hinge during the search), "
+                               "--fit-budget (fit the derived architecture under it), or both")
+    if fit_budget and flops_budget is None:
+        raise click.UsageError("--fit-budget fits the derived architecture under --flops-budget: give the budget too")
     overrides: dict[str, Any] = {"epochs": epochs, "seed": seed, "space": space}
+    if fit_budget:
+        overrides["discretise_within_budget"] = True
     given = {"channels": channels, "max_skips": max_skips, "stop_at_skips": stop_at_skips, "l1_weight": l1,
              "skip_drop_path": skip_drop_path, "flops_budget": flops_budget, "flops_weight": flops_weight}
     overrides.update({name: value for name, value in given.items() if value is not None})
@@ -121,13 +127,15 @@ def table_score(table: Any, arch: Any) -> tuple[float, float, str] | None:
 @click.option("--temperature", help="START:END, the relaxation's temperature annealed geometrically (e.g. 10:0.1).")
 @click.option("--flops-budget", type=POSITIVE_FLOAT, help="Expected-FLOPs budget of the searched network, in FLOPs.")
 @click.option("--flops-weight", type=POSITIVE_FLOAT, help="Weight of the squared hinge over --flops-budget.")
+@click.option("--fit-budget", is_flag=True, help="Fit the derived architecture under --flops-budget: from the argmax, "
+                                                 "give up the least probability per FLOP saved until within it.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
               help="Write settings, cell, seconds, history (and table score) as JSON to this file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def gradient(method: str, space: str, data: str, epochs: int, seed: int, run_dir: str | None, channels: int | None,
              table: str | None, max_skips: int | None, stop_at_skips: int | None, l1: float | None,
              skip_drop_path: float | None, temperature: str | None, flops_budget: float | None,
-             flops_weight: float | None, json_path: str | None, quiet: bool) -> None:
+             flops_weight: float | None, fit_budget: bool, json_path: str | None, quiet: bool) -> None:
     """Run (or resume) a gradient search and print its derived cell and collapse report.
 
     Every option is checked, and the table loaded, before the search starts.
@@ -138,7 +146,7 @@ def gradient(method: str, space: str, data: str, epochs: int, seed: int, run_dir
     from infonas.gradient.spaces import gradient_space
 
     settings = build_settings(method, epochs, seed, channels, max_skips, stop_at_skips, l1, skip_drop_path,
-                              temperature, flops_budget, flops_weight, space)
+                              temperature, flops_budget, flops_weight, space, fit_budget)
     adapter = gradient_space(space)
     prefix = "gradient" if space == "nb201" else f"gradient-{space}"
     run_dir = run_dir or str(DEFAULT_RUNS_DIR / f"{prefix}-{method}-seed{seed}")
@@ -154,7 +162,7 @@ def gradient(method: str, space: str, data: str, epochs: int, seed: int, run_dir
         splits = load_splits(data)  # loaded once: the cost tables need its input shape too
         # Measuring the cost tables takes seconds: only when the FLOPs term needs them, or to print the
         # macro network's exact costs.
-        costs = adapter.costs(data, settings) if flops_weight is not None or space != "nb201" else None
+        costs = adapter.costs(data, settings) if flops_budget is not None or space != "nb201" else None
         search = GradientSearch(settings, splits, checkpoint_dir=run_dir, costs=costs)
     except IncompatibleRunError as error:
         raise OptionError(str(error)) from None

@@ -414,3 +414,39 @@ def test_the_main_job_renders_time_share_and_the_kill_check(tmp_path):
     (tmp_path / "main_job.json").write_text(json.dumps({**results, "same_trials": False}))
     assert "DIFFERENT trials" in render_readme.render("<!-- results:main_job.json -->\n<!-- /results -->\n",
                                                       tmp_path)
+
+
+def _hinge() -> dict:
+    """A hand-made ``infonas bench hinge`` result: a variant over the budget, one at the smallest network."""
+    def entry(flops: list[float], accs: list[float], expected: list[float | None]) -> dict:
+        return {"arch": ["|...|"] * len(flops), "flops": flops, "params": [1.0] * len(flops),
+                "within_budget": [f <= 54550.0 for f in flops], "test_acc": accs, "expected_flops": expected,
+                "search_seconds": [30.0, 31.0, 29.0]}
+    return {"meta": META, "space": "macro", "data": "mnist1d", "flops_budget": 54550.0, "budget_quantile": 0.25,
+            "budget_samples": 2000, "epochs": 10, "seeds": 3, "channels": 8, "training": {"epochs": 3},
+            "smallest_flops": 10250.0, "largest_flops": 331530.0,
+            "variants": {"darts-1": entry([90000.0, 54550.0, 120000.0], [85.0, 80.0, 88.0], [70000.0, 71000.0, None]),
+                         "darts-1[flops_weight=5]": entry([10250.0, 10250.0, 20500.0], [57.0, 57.5, 60.0],
+                                                          [60000.0, 62000.0, 61000.0])}}
+
+
+def test_hinge_rows_show_seeds_within_the_budget_and_at_the_smallest_network(tmp_path):
+    results = _hinge()
+    assert render_readme.kind(results) == "hinge"
+    lines = render_readme.render_hinge(results, {})
+    assert _cells(lines[0]) == ["variant", "seeds within B", "seeds at the smallest network", "median exact FLOPs",
+                                "FLOPs range", "median test_acc", "median E[FLOPs], last epoch", "median search s"]
+    assert [_cells(line) for line in lines[2:4]] == [
+        ["`darts-1`", "1/3", "0/3", "90k", "54.55k to 120k", "85.00", "70.5k", "30"],
+        ["`darts-1[flops_weight=5]`", "3/3", "2/3", "10.25k", "10.25k to 20.5k", "57.50", "61k", "30"]]
+    assert lines[4:] == ["", ("Budget B = 54.55k FLOPs, the 0.25 quantile of the exact FLOPs of 2000 sampled "
+                              "architectures; the macro space on mnist1d spans 10.25k to 331.5k FLOPs; 10 search "
+                              "epochs, 8 channels; test_acc: the derived network trained from scratch (3 epochs, as "
+                              "the table's rows).")]
+    given = render_readme.render_hinge({**results, "budget_quantile": None}, {})
+    assert given[-1].startswith("Budget B = 54.55k FLOPs; the macro space")
+    (tmp_path / "flops_hinge_macro.json").write_text(json.dumps(results))
+    block = _block(render_readme.render("<!-- results:flops_hinge_macro.json -->\n<!-- /results -->\n", tmp_path),
+                   "flops_hinge_macro.json")
+    assert len([line for line in block if line.startswith("| `")]) == 2
+    assert block[-1].startswith("_From `benchmarks/results/flops_hinge_macro.json`: `infonas bench fidelity")

@@ -124,7 +124,11 @@ def test_bad_options_are_usage_errors(tmp_path):
     bad_method = invoke("--method", "darts-3", "--run-dir", tmp_path / "a")
     assert bad_method.exit_code == 2 and "Invalid value for '--method': 'darts-3' is not one of" in bad_method.output
     alone = invoke("--flops-budget", 1e5, "--run-dir", tmp_path / "b")
-    assert alone.exit_code == 2 and "--flops-budget and --flops-weight go together" in alone.output
+    assert alone.exit_code == 2 and "--flops-budget needs a use: give --flops-weight" in alone.output
+    weight_alone = invoke("--flops-weight", 5, "--run-dir", tmp_path / "e")
+    assert weight_alone.exit_code == 2 and "give the budget in FLOPs too" in weight_alone.output
+    fit_alone = invoke("--fit-budget", "--run-dir", tmp_path / "f")
+    assert fit_alone.exit_code == 2 and "--fit-budget fits the derived architecture" in fit_alone.output
     no_temperature = invoke("--method", "drnas", "--temperature", "2:1", "--run-dir", tmp_path / "c")
     assert no_temperature.exit_code == 2
     assert no_temperature.output.splitlines() == [
@@ -200,3 +204,13 @@ def test_macro_space_refuses_skip_options_in_one_line(tmp_path, option, value, f
     assert result.exit_code == 2 and len(result.output.splitlines()) == 1, result.output
     assert result.output.startswith(f"Error: invalid gradient search settings: {field} is refused on space 'macro'")
     assert "Traceback" not in result.output and not any(tmp_path.iterdir())
+
+
+def test_fit_budget_alone_derives_a_macro_architecture_within_the_budget(tmp_path):
+    out = tmp_path / "fit.json"
+    result = invoke("--space", "macro", "--method", "darts-1", "--epochs", 1, "--flops-budget", 2e4, "--fit-budget",
+                    "--run-dir", tmp_path / "run", "--json", out, *TINY)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["settings"]["discretise_within_budget"] and payload["settings"]["flops_weight"] == 0
+    assert payload["flops"] <= 2e4 and "within the budget 20000" in result.stdout

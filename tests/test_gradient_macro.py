@@ -152,3 +152,108 @@ def test_a_checkpoint_written_before_the_space_setting_resumes_as_nb201(splits, 
     assert resumed.epochs_done == 1 and resumed.alpha.shape == (6, 5)
     with pytest.raises(IncompatibleRunError, match=r"space: 'nb201' -> 'macro'"):
         run(splits, "darts-1", tmp_path)
+
+
+def _best_single_switch(adapter, weights, costs, arch, settings):
+    """Brute force: the one switch of least log-probability lost per FLOP saved (ties: larger saving, lower index)."""
+    choices, flops, best = list(adapter.space.to_categorical(arch)), costs.value(arch, "flops"), None
+    log_w = torch.log(weights.double())
+    for p in range(len(choices)):
+        for o in range(weights.shape[1]):
+            other = choices[:p] + [o] + choices[p + 1:]
+            saved = flops - costs.value(adapter.space.from_categorical(other), "flops")
+            if o != choices[p] and saved > 0 and adapter.may_switch(choices, p, o, settings):
+                key = (float(log_w[p, choices[p]] - log_w[p, o]) / saved, -saved, p, o)
+                best = key if best is None or key < best else best
+    return adapter.space.from_categorical(choices[:best[2]] + [best[3]] + choices[best[2] + 1:])
+
+
+def test_fitting_the_budget_switches_least_log_probability_per_flop_and_stops_within_it(costs, caplog):
+    adapter, settings = gradient_space("macro"), GradientSettings(space="macro")
+    smallest = costs.value(MacroSpace().from_categorical([0] * 15), "flops")
+    for seed in range(4):
+        weights = torch.softmax(torch.randn(15, 3, generator=torch.Generator().manual_seed(seed)), -1)
+        argmax = adapter.discretise(weights, settings)
+        flops = costs.value(argmax, "flops")
+        assert adapter.fit_budget(argmax, weights, costs, flops, settings) == argmax  # within: unchanged
+        # One FLOP under the argmax: any saving switch fits, so exactly the best one is made.
+        assert adapter.fit_budget(argmax, weights, costs, flops - 1, settings) == \
+            _best_single_switch(adapter, weights, costs, argmax, settings)
+        for budget in (0.75 * flops, 0.3 * flops, smallest):
+            assert costs.value(adapter.fit_budget(argmax, weights, costs, budget, settings), "flops") <= budget
+        # Under the smallest network nothing fits: it ends at the smallest and says why.
+        caplog.clear()
+        below = adapter.fit_budget(argmax, weights, costs, smallest - 1, settings)
+        assert costs.value(below, "flops") == smallest and "the smallest architecture exceeds it" in caplog.text
+
+
+def test_fitting_an_nb201_cell_keeps_exclude_none_and_max_skips():
+    from infonas.gradient.hardware import network_costs
+
+    adapter, space = gradient_space("nb201"), NB201Space()
+    cells = network_costs("digits", num_cells=1, channels=2)
+    conv = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|"
+                       "nor_conv_3x3~2|")
+    weights = torch.full((6, 5), 0.1)
+    weights[:, 3] = 0.6  # nor_conv_3x3 everywhere; none, skip, pool and conv 1x1 equally likely after it
+    every = list(space.enumerate())
+    for options in ({"exclude_none": True}, {"max_skips": 1}, {"exclude_none": True, "max_skips": 0}, {}):
+        settings = GradientSettings(**options)
+        fitted = adapter.fit_budget(conv, weights, cells, 0.0, settings)  # as small as the rules allow
+        ops = fitted.ops
+        assert ("none" not in ops) if options.get("exclude_none") else ops.count("none") >= 1
+        assert ops.count("skip_connect") <= options.get("max_skips", 6)
+        allowed = [cell for cell in every if not (options.get("exclude_none") and "none" in cell.ops)
+                   and cell.ops.count("skip_connect") <= options.get("max_skips", 6)]
+        assert cells.value(fitted, "flops") == cells.values(allowed, "flops").min()  # the smallest allowed cell
+
+
+def test_a_search_within_budget_reports_the_fitted_architecture_and_both_flops(splits, costs, tmp_path):
+    archs = [MacroSpace().sample(np.random.default_rng(seed)) for seed in range(300)]
+    budget = float(np.percentile(costs.values(archs, "flops"), 10))
+    plain = run(splits, costs=costs, flops_budget=budget).search()
+    fitted_search = run(splits, "darts-1", tmp_path, costs=costs, flops_budget=budget, discretise_within_budget=True)
+    fitted = fitted_search.search()
+    assert fitted.alpha == plain.alpha  # the switch changes the discretisation only, never the search
+    assert costs.value(plain.arch, "flops") > budget >= costs.value(fitted.arch, "flops")
+    expected = fitted_search.relaxation.expected_weights(fitted_search.alpha, fitted_search.mask).detach()
+    assert fitted.arch == gradient_space("macro").fit_budget(plain.arch, expected, costs, budget,
+                                                             fitted_search.settings)
+    for free, held in zip(plain.history, fitted.history):
+        assert "argmax_flops" not in free and free["derived_flops"] == costs.value(MacroSpace().parse(free["arch"]),
+                                                                                   "flops")
+        assert held["argmax_flops"] == free["derived_flops"] and held["expected_flops"] == free["expected_flops"]
+        assert held["derived_flops"] == costs.value(MacroSpace().parse(held["arch"]), "flops") <= budget
+    assert json.loads((tmp_path / "gradient.json").read_text())["arch"] == MacroSpace().format(fitted.arch)
+
+
+def test_discretising_within_budget_needs_a_budget_and_the_cost_tables(splits):
+    with pytest.raises(InvalidArgumentError, match="discretise_within_budget needs a positive flops_budget, got None"):
+        GradientSettings(space="macro", discretise_within_budget=True)
+    with pytest.raises(InvalidArgumentError, match=r"needs the network's cost tables: pass costs=MacroCosts"):
+        run(splits, flops_budget=1e4, discretise_within_budget=True)
+    settings = GradientSettings(space="macro", flops_budget=1e4, discretise_within_budget=True)
+    with pytest.raises(InvalidArgumentError, match=r"discretise_within_budget needs the network's exact cost tables, "
+                                                   r"got costs=None: pass costs=MacroCosts"):
+        gradient_space("macro").derive(torch.full((15, 3), 1 / 3), settings)
+
+
+def test_a_checkpoint_written_before_discretise_within_budget_resumes_without_it(splits, costs, tmp_path):
+    run(splits, "darts-1", tmp_path, costs=costs).search(max_epochs=1)
+    state_path = tmp_path / "gradient.json"
+    state = json.loads(state_path.read_text())
+    del state["settings"]["discretise_within_budget"]
+    state_path.write_text(json.dumps(state))
+    resumed = run(splits, "darts-1", tmp_path, costs=costs)
+    assert resumed.epochs_done == 1 and resumed.search().epochs_done == 2
+    with pytest.raises(IncompatibleRunError, match=r"discretise_within_budget: False -> True"):
+        run(splits, "darts-1", tmp_path, costs=costs, flops_budget=1e4, discretise_within_budget=True)
+
+
+def test_nb201_records_gain_the_derived_cells_exact_flops(splits):
+    from infonas.gradient.hardware import network_costs
+
+    cells = network_costs("digits", num_cells=1, channels=2)
+    result = GradientSearch(settings_for("darts-1", channels=2, batch_size=64, epochs=1), splits, costs=cells).search()
+    (record,) = result.history
+    assert record["derived_flops"] == cells.value(result.arch, "flops") and "argmax_flops" not in record

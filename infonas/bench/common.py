@@ -75,7 +75,7 @@ def run_jobs(jobs: Sequence[Job], local: Callable[[str, int], dict[str, Any]],
              workers: int, progress: bool, desc: str, log: JobLog | None = None) -> dict[Job, dict[str, Any]]:
     """Run every (method, seed) job: ``local(method, seed)`` in this process, or with ``workers > 1``
     ``remote(*remote_args, method, seed)`` in a pool of processes (which reload the table file,
-    so ``table`` must have been read from one). Jobs already in ``log`` are not run again; each
+    so ``table``, unless ``None`` for jobs that read none, must have been read from one). Jobs already in ``log`` are not run again; each
     finished job is recorded there as soon as it finishes (see ``infonas.bench.resume``)."""
     log = log if log is not None else JobLog(None, desc, {})
     runs: dict[Job, dict[str, Any]] = {job: log.done[job] for job in jobs if job in log.done}
@@ -83,7 +83,7 @@ def run_jobs(jobs: Sequence[Job], local: Callable[[str, int], dict[str, Any]],
     bar = tqdm(total=len(jobs) + len(runs), initial=len(runs), desc=desc, disable=not progress)
     try:
         if workers > 1:
-            if remote is None or table is None or not os.path.isfile(table.source):
+            if remote is None or (table is not None and not os.path.isfile(table.source)):
                 raise ValueError(f"workers={workers} runs jobs in processes that reload the table from its file, "
                                  "but this table was not loaded from a file; load it with "
                                  "TabularBenchmark.from_csv, or pass workers=1")

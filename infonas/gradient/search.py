@@ -60,7 +60,9 @@ class GradientResult:
     ``history``: one dict per epoch (``epoch``, ``train_loss``, ``arch``, the space's figures:
     ``skip_share`` and ``none_share`` (NB201) or ``depths`` and ``widths`` (macro),
     ``supernet_valid_acc``, and ``expected_flops``/``eigenvalue``/``conflict_fraction`` where
-    measured); ``stopped_early``: the reason, or ``None``.
+    measured; with cost tables also ``derived_flops``, the derived architecture's exact FLOPs, and
+    under ``discretise_within_budget`` ``argmax_flops``, the argmax's before the fit);
+    ``stopped_early``: the reason, or ``None``.
     """
 
     arch: Architecture
@@ -104,11 +106,12 @@ class GradientSearch:
         self.arch_optimizer = torch.optim.Adam([self.alpha], lr=settings.arch_lr, betas=settings.arch_betas,
                                                weight_decay=settings.arch_weight_decay)
         self.mask = torch.ones(*self.adapter.alpha_shape, dtype=torch.bool)
+        self.costs = costs
         self.expected_flops = self.adapter.expected_cost(costs, "flops") if costs is not None else None
         self.expected_latency = self.adapter.expected_cost(costs, "latency") if settings.latency_weight > 0 else None
-        if settings.flops_weight > 0 and self.expected_flops is None:
-            raise InvalidArgumentError("a FLOPs budget term needs the network's cost tables: pass costs="
-                                       f"{self.adapter.costs_hint} to GradientSearch")
+        if (settings.flops_weight > 0 or settings.discretise_within_budget) and self.expected_flops is None:
+            raise InvalidArgumentError("a FLOPs budget (its hinge term, discretise_within_budget) needs the network's "
+                                       f"cost tables: pass costs={self.adapter.costs_hint} to GradientSearch")
         self.num_threads, self.checkpoint_dir = num_threads, None if checkpoint_dir is None else Path(checkpoint_dir)
         self.epochs_done, self.seconds = 0, 0.0
         self.history: list[dict[str, Any]] = []
@@ -246,6 +249,7 @@ class GradientSearch:
                                   **self.adapter.figures(arch), "supernet_valid_acc": self._valid_accuracy(expected, arch)}
         if self.expected_flops is not None:
             record["expected_flops"] = float(self.expected_flops(expected))
+            record.update(self.adapter.cost_figures(expected, arch, self.costs, self.settings))
         if self.conflicts.steps and self.settings.pcgrad:
             record["conflict_fraction"] = self.conflicts.fraction
         if self.settings.eigenvalue_every and (epoch + 1) % self.settings.eigenvalue_every == 0:
@@ -309,10 +313,11 @@ class GradientSearch:
                               self.alpha.detach().tolist())
 
     def derived(self) -> Architecture:
-        """The discretised architecture (``GradientSpace.discretise``: NB201 heeds ``max_skips``, ``exclude_none``)."""
+        """The discretised architecture (``GradientSpace.derive``: NB201 heeds ``max_skips``, ``exclude_none``;
+        ``discretise_within_budget`` fits it under the FLOPs budget)."""
         with torch.no_grad():
             expected = self.relaxation.expected_weights(self.alpha, self.mask)
-        return self.adapter.discretise(expected, self.settings)
+        return self.adapter.derive(expected, self.settings, self.costs)
 
 
 def validation_eigenvalue(supernet: nn.Module, mixing: Any, alpha: torch.Tensor, x: torch.Tensor, y: torch.Tensor,

@@ -58,7 +58,13 @@ class GradientSettings:
 
     Hardware: ``flops_budget`` with ``flops_weight`` (``lambda * max(0, E[FLOPs] / B - 1)^2``),
     ``latency_weight`` (``weight * E[latency] / E_uniform[latency]``), ``pcgrad`` (project the
-    accuracy and cost gradients of alpha when they conflict).
+    accuracy and cost gradients of alpha when they conflict). The hinge acts on the relaxed
+    (expected) FLOPs, not on the argmax architecture's; ``discretise_within_budget`` (with a
+    ``flops_budget``, the hinge on or off) closes that gap at discretisation: from the argmax,
+    greedily switch the position whose cheaper option loses the least log-probability per FLOP
+    saved until the exact FLOPs are within the budget (``GradientSpace.fit_budget``). It makes
+    ``<= B`` hold by construction whenever the smallest architecture is within ``B``, so it is
+    reported apart from the hinge.
     """
 
     method: str = "darts-1"
@@ -90,6 +96,7 @@ class GradientSettings:
     eigenvalue_every: int = 0
     flops_budget: float | None = None
     flops_weight: float = 0.0
+    discretise_within_budget: bool = False
     latency_weight: float = 0.0
     pcgrad: bool = False
 
@@ -116,6 +123,8 @@ class GradientSettings:
                             f"{self.l1_weight}, {self.flops_weight}, {self.latency_weight}")
         if self.flops_weight > 0 and not (self.flops_budget and self.flops_budget > 0):
             problems.append(f"flops_weight {self.flops_weight} needs a positive flops_budget, got {self.flops_budget}")
+        if self.discretise_within_budget and not (self.flops_budget and self.flops_budget > 0):
+            problems.append(f"discretise_within_budget needs a positive flops_budget, got {self.flops_budget}")
         if self.stop_eigenvalue_ratio is not None and (self.eigenvalue_every < 1 or self.stop_eigenvalue_ratio <= 1):
             problems.append("stop_eigenvalue_ratio needs eigenvalue_every >= 1 and a ratio above 1, got "
                             f"{self.eigenvalue_every} and {self.stop_eigenvalue_ratio}")

@@ -5,7 +5,9 @@ and asks the adapter of ``GradientSettings.space`` for what depends on the space
 for an input shape, the expected cost of mixing weights (exact at one-hot rows), the
 architecture that expected weights discretise to, and the per-epoch figures that show where the
 search is heading (NB201: the argmax cell's share of skip and none edges, the collapse of DARTS;
-macro: the argmax's depth and width per stage).
+macro: the argmax's depth and width per stage). ``derive`` is the discretisation a search
+reports: the argmax, fitted under the FLOPs budget by ``fit_budget`` when
+``GradientSettings.discretise_within_budget`` asks for it.
 
 Example:
     >>> import torch
@@ -21,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +41,8 @@ from search_spaces.nb201 import NB201_OPS, NB201Space
 __all__ = ["GRADIENT_SPACES", "GradientSpace", "MacroGradientSpace", "NB201GradientSpace", "gradient_space"]
 
 ExpectedCostFn = Callable[[torch.Tensor], torch.Tensor]
+
+logger = logging.getLogger(__name__)
 
 
 class GradientSpace(ABC):
@@ -85,6 +90,84 @@ class GradientSpace(ABC):
     def progress_text(self, record: dict[str, Any]) -> str:
         """A few characters of an epoch record for the progress bar."""
 
+    def may_switch(self, choices: list[int], position: int, option: int, settings: GradientSettings) -> bool:
+        """Whether ``fit_budget`` may give ``position`` the ``option`` (the discretisation's own rules)."""
+        return True
+
+    def derive(self, expected: torch.Tensor, settings: GradientSettings, costs: Any = None) -> Architecture:
+        """The architecture a search reports: ``discretise``'s, then (``discretise_within_budget``)
+        ``fit_budget``'s under ``settings.flops_budget``, which needs the exact ``costs``."""
+        arch = self.discretise(expected, settings)
+        if not settings.discretise_within_budget:
+            return arch
+        if costs is None:
+            raise InvalidArgumentError("discretise_within_budget needs the network's exact cost tables, got costs="
+                                       f"None: pass costs={self.costs_hint}")
+        return self.fit_budget(arch, expected, costs, float(settings.flops_budget or 0.0), settings)
+
+    def fit_budget(self, arch: Architecture, expected: torch.Tensor, costs: Any, budget: float,
+                   settings: GradientSettings) -> Architecture:
+        """``arch`` (the argmax) made to fit ``budget`` in exact FLOPs (``costs.value``), greedily.
+
+        While the FLOPs exceed the budget, switch the one position ``p`` to the cheaper option
+        ``o`` that loses the least expected log-probability per FLOP saved,
+        ``(log w[p, cur_p] - log w[p, o]) / (F(arch) - F(arch with p -> o))`` (ties: the larger
+        saving, then the lower position and option), among the switches ``may_switch`` allows.
+        Each step lowers the FLOPs strictly, so the loop ends; an ``arch`` within the budget comes
+        back unchanged. It stops over the budget only where no single switch saves FLOPs: NB201's
+        FLOPs add up over the edges and every macro position costs more with each later option,
+        so that is the smallest architecture (of the allowed options). So ``F <= budget`` holds
+        by construction whenever the smallest architecture is within it: reported apart from
+        the hinge, which only pulls the expected FLOPs down.
+
+        Example:
+            >>> from search_spaces.macro.cost_tables import MacroCosts
+            >>> from search_spaces.macro.network import MacroNetworkConfig
+            >>> adapter = gradient_space("macro")
+            >>> costs = MacroCosts.measure(MacroNetworkConfig.for_dataset("mnist1d"))
+            >>> weights = torch.softmax(torch.randn(15, 3, generator=torch.Generator().manual_seed(0)), -1)
+            >>> settings = GradientSettings(space="macro")
+            >>> argmax = adapter.discretise(weights, settings)
+            >>> costs.value(argmax, "flops") > 40000
+            True
+            >>> costs.value(adapter.fit_budget(argmax, weights, costs, 40000.0, settings), "flops") <= 40000
+            True
+        """
+        space = self.space
+        choices = [int(c) for c in space.to_categorical(arch)]
+        log_w = torch.log(expected.detach().to(device="cpu", dtype=torch.float64)).tolist()
+        flops = float(costs.value(arch, "flops"))
+        while flops > budget:
+            moves = [(p, o) for p in range(len(choices)) for o in range(len(log_w[p]))
+                     if o != choices[p] and self.may_switch(choices, p, o, settings)]
+            values = costs.values([space.from_categorical(choices[:p] + [o] + choices[p + 1:]) for p, o in moves],
+                                  "flops") if moves else []
+            best: tuple[float, float, int, int] | None = None
+            for (p, o), value in zip(moves, values):
+                saved = flops - float(value)
+                if saved > 0:
+                    # Equal log-probabilities (two pruned options: both -inf) lose nothing.
+                    lost = 0.0 if log_w[p][choices[p]] == log_w[p][o] else log_w[p][choices[p]] - log_w[p][o]
+                    key = (lost / saved, -saved, p, o)
+                    best = key if best is None or key < best else best
+            if best is None:
+                logger.warning("no single switch lowers the FLOPs of %s (%.6g) under the budget %.6g: the smallest "
+                               "architecture exceeds it", space.format(space.from_categorical(choices)), flops, budget)
+                break
+            _, _, p, o = best
+            choices[p] = o
+            flops = float(costs.value(space.from_categorical(choices), "flops"))
+        return space.from_categorical(choices)
+
+    def cost_figures(self, expected: torch.Tensor, arch: Architecture, costs: Any,
+                     settings: GradientSettings) -> dict[str, float]:
+        """Per-epoch exact costs beside the expected FLOPs: ``derived_flops`` (of ``arch``, the derived
+        architecture) and, with ``discretise_within_budget``, ``argmax_flops`` (the argmax's, before the fit)."""
+        figures = {"derived_flops": float(costs.value(arch, "flops"))}
+        if settings.discretise_within_budget:
+            figures["argmax_flops"] = float(costs.value(self.discretise(expected, settings), "flops"))
+        return figures
+
     def drop_skips(self, weights: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
         """Drop-path on the skip operation only (P-DARTS): each row's skip weight zeroed with
         ``probability`` in this step, the kept ones scaled by ``1 / (1 - probability)``."""
@@ -128,6 +211,14 @@ class NB201GradientSpace(GradientSpace):
         choices = derive_choices(expected, max_skips=settings.max_skips, skip_index=self.skip_index,
                                  exclude_none=settings.exclude_none)
         return self.space.from_categorical(list(choices))
+
+    def may_switch(self, choices: list[int], position: int, option: int, settings: GradientSettings) -> bool:
+        """Never to none under ``exclude_none``; to skip only below ``max_skips`` skip edges."""
+        if settings.exclude_none and option == NB201_OPS.index("none"):
+            return False
+        if settings.max_skips is not None and option == self.skip_index:
+            return sum(choice == self.skip_index for choice in choices) < settings.max_skips
+        return True
 
     def figures(self, arch: Architecture) -> dict[str, Any]:
         shares = op_shares(self.space.to_categorical(arch))
