@@ -76,6 +76,10 @@ bench() {
     flops_hinge_mnist1d) run "$1" infonas bench collapse --table "$MNIST1D_TABLE" --seeds 5 --epochs 30 \
       --variants 'darts-1,darts-1[flops_budget=150000;flops_weight=5],darts-1[flops_budget=150000;flops_weight=5;exclude_none=true],darts-1[flops_budget=150000;flops_weight=1;exclude_none=true]' \
       --workers "$WORKERS" --work-dir runs/bench-collapse-mnist1d --quiet ;;
+    # The FLOPs hinge on the macro space: B at the 25th percentile of 2000 random architectures' FLOPs;
+    # each derived network trained as the mnist1d table's rows were.
+    flops_hinge_macro_mnist1d) run "$1" infonas bench hinge --space macro --data mnist1d --budget-quantile 0.25 \
+      --seeds 5 --epochs 20 --workers "$WORKERS" --work-dir runs/bench-hinge-macro-mnist1d --quiet ;;
     # Bayesian, gradient and one-shot NAS with the same data, seeds and 300 s of search each.
     compare_mnist1d) run "$1" infonas compare --space nb201 --data mnist1d --table "$MNIST1D_TABLE" \
       --methods bo-mf,bo-mes,darts-1,darts-2,gdas,drnas,rsps,rs --seeds 5 --budget-seconds 300 \
@@ -86,7 +90,7 @@ bench() {
 
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
 surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4 main_job
-search_mnist1d search_mf_timing collapse_mnist1d flops_hinge_mnist1d compare_mnist1d"
+search_mnist1d search_mf_timing collapse_mnist1d flops_hinge_mnist1d flops_hinge_macro_mnist1d compare_mnist1d"
 for name in ${@:-$ALL}; do
   bench "$name"
 done

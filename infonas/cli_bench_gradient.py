@@ -68,10 +68,9 @@ def bench_collapse(table: str, variants: str, seeds: int, epochs: int, objective
     _finish_benchmark(results, started, out, format_collapse_table, log, workers)
 
 
-
 #: ``infonas.bench.hinge.HINGE_VARIANTS``, repeated so that the command line does not import torch to show its help.
-HINGE_DEFAULT = ("darts-1,darts-1[flops_weight=5],darts-1[flops_weight=1],darts-1[flops_weight=1;temperature_end=0.1],"
-                 "darts-1[flops_weight=1;discretise_within_budget=true]")
+HINGE_DEFAULT = ("darts-1,darts-1[flops_weight=5],darts-1[flops_weight=5;temperature_end=0.1],"
+                 "darts-1[flops_weight=1;temperature_end=0.1],darts-1[discretise_within_budget=true]")
 
 
 @click.command("hinge")

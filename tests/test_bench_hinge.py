@@ -175,3 +175,10 @@ def test_the_library_refuses_a_budget_given_twice_or_not_positive():
         run_hinge_benchmark("macro", [PLAIN], data="digits", flops_budget=0.0)
     with pytest.raises(InvalidArgumentError, match=r"space must be one of \['macro', 'nb201'\], got 'darts'"):
         run_hinge_benchmark("darts", [PLAIN], data="digits", flops_budget=1e4)
+
+
+def test_the_command_line_default_variants_are_the_benchmarks() -> None:
+    from infonas.bench.hinge import HINGE_VARIANTS
+    from infonas.cli_bench_gradient import HINGE_DEFAULT
+
+    assert HINGE_DEFAULT == ",".join(HINGE_VARIANTS)

@@ -278,3 +278,16 @@ def test_bad_inputs_raise_with_rule_value_and_fix(call) -> None:
     with pytest.raises(InvalidArgumentError, match=r"must .*got .*; \w+") as caught:
         call()
     assert isinstance(caught.value, ValueError)
+
+
+def test_cost_weights_follow_the_annealed_softmax_but_the_categorical_for_gumbel_and_dirichlet() -> None:
+    alpha = torch.tensor([[0.3, 0.1, -0.2], [0.0, 0.05, 0.0]])
+    annealed = make_relaxation("softmax", temperature_start=1.0, temperature_end=0.1)
+    assert torch.allclose(annealed.cost_weights(alpha, progress=1.0), torch.softmax(alpha / 0.1, -1))
+    assert torch.allclose(annealed.cost_weights(alpha, progress=0.0), annealed.expected_weights(alpha))
+    # Sharper as tau falls: the expected cost tends to the argmax cell's.
+    sharp, flat = (annealed.cost_weights(alpha, progress=p).max(-1).values for p in (1.0, 0.0))
+    assert bool((sharp > flat).all())
+    for name in ("gumbel-hard", "gumbel-soft", "dirichlet"):
+        relaxation = make_relaxation(name)
+        assert torch.equal(relaxation.cost_weights(alpha, progress=1.0), relaxation.expected_weights(alpha))

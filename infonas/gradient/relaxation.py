@@ -117,6 +117,11 @@ class Relaxation(ABC):
         _validated(alpha, mask=mask)
         return _masked_softmax(alpha, mask)
 
+    def cost_weights(self, alpha: Tensor, *, progress: float, mask: Tensor | None = None) -> Tensor:
+        """The weights the hardware terms price at ``progress``: the architecture distribution
+        (``expected_weights``) unless the relaxation anneals that distribution itself."""
+        return self.expected_weights(alpha, mask)
+
     def regulariser(self, alpha: Tensor) -> Tensor:
         """A scalar added to the architecture loss: 0 unless overridden."""
         _validated(alpha)
@@ -154,6 +159,12 @@ class SoftmaxRelaxation(Relaxation):
         _validated(alpha, mask=mask)
         return _masked_softmax(alpha / self.temperature(progress), mask)
 
+    def cost_weights(self, alpha: Tensor, *, progress: float, mask: Tensor | None = None) -> Tensor:
+        """The annealed ``softmax(alpha / tau(p))`` the forward mixes by: as ``tau`` falls, its expected
+        cost tends to the argmax architecture's, so a cost term on it prices the cell derived at the end
+        (at ``tau = 1``, the default, it is ``expected_weights``)."""
+        return self.weights(alpha, progress=progress, mask=mask)
+
 
 class GumbelSoftmaxRelaxation(SoftmaxRelaxation):
     """Softmax of Gumbel-perturbed logits: ``y = softmax((alpha + g) / tau(p))``, ``g ~ Gumbel(0, 1)``.
@@ -167,6 +178,10 @@ class GumbelSoftmaxRelaxation(SoftmaxRelaxation):
         >>> w.sum(-1).tolist(), sorted(set(w.flatten().tolist()))
         ([1.0, 1.0], [0.0, 1.0])
     """
+
+    def cost_weights(self, alpha: Tensor, *, progress: float, mask: Tensor | None = None) -> Tensor:
+        """The categorical's probabilities ``softmax(alpha)``: the temperature relaxes the samples, not them."""
+        return self.expected_weights(alpha, mask)
 
     def __init__(self, hard: bool = True, temperature_start: float = 10.0, temperature_end: float = 0.1) -> None:
         super().__init__(temperature_start, temperature_end)

@@ -156,23 +156,25 @@ class GradientSearch:
         return unrolled_hypergradient(loss_on(train), loss_on(valid), params, self.alpha.detach(),
                                       xi=self.scheduler.get_last_lr()[0], weight_decay=self.settings.weight_decay)
 
-    def _penalty_gradient(self) -> torch.Tensor | None:
-        """``grad_alpha`` of the regulariser, the L1 remedy and the hardware terms (``None`` when all are off)."""
+    def _penalty_gradient(self, step: int) -> torch.Tensor | None:
+        """``grad_alpha`` of the regulariser, the L1 remedy and the hardware terms (``None`` when all are off);
+        the hardware terms price the relaxation's ``cost_weights`` at this step."""
         settings = self.settings
         alpha = self.alpha
         expected = self.relaxation.expected_weights(alpha, self.mask)
+        priced = self.relaxation.cost_weights(alpha, progress=min(1.0, step / self.total_steps), mask=self.mask)
         total = self.relaxation.regulariser(alpha)
         if settings.l1_weight > 0:
             # L1 distance of each edge's weights to the nearest one-hot row, halved: 1 - max_o w_eo.
             total = total + settings.l1_weight * (1.0 - expected.max(-1).values).sum()
         if settings.flops_weight > 0:
             assert self.expected_flops is not None and settings.flops_budget is not None
-            total = total + hinge_squared_penalty(self.expected_flops(expected), settings.flops_budget,
+            total = total + hinge_squared_penalty(self.expected_flops(priced), settings.flops_budget,
                                                   settings.flops_weight)
         if settings.latency_weight > 0:
             assert self.expected_latency is not None
-            uniform = self.expected_latency(torch.full_like(expected, 1.0 / expected.shape[-1]))
-            total = total + weighted_cost_term(self.expected_latency(expected), float(uniform), settings.latency_weight)
+            uniform = self.expected_latency(torch.full_like(priced, 1.0 / priced.shape[-1]))
+            total = total + weighted_cost_term(self.expected_latency(priced), float(uniform), settings.latency_weight)
         if not torch.is_tensor(total) or not total.requires_grad:
             return None
         return torch.autograd.grad(total, alpha)[0]
@@ -180,7 +182,7 @@ class GradientSearch:
     def _arch_step(self, train: tuple[torch.Tensor, torch.Tensor], valid: tuple[torch.Tensor, torch.Tensor],
                    step: int) -> None:
         task = self._arch_gradient(train, valid, step)
-        cost, conflicted = self._penalty_gradient(), False
+        cost, conflicted = self._penalty_gradient(step), False
         if cost is None:
             combined = task
         elif self.settings.pcgrad:
