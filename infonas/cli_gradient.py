@@ -225,19 +225,21 @@ def _print_costs(arch: Any, costs: Any, budget: float | None) -> dict[str, Any]:
 
 def format_macro_history(history: Any) -> str:
     """Per epoch of a macro search: the argmax's depth and width per stage, the supernet's validation
-    accuracy (%), the expected MFLOPs where measured, and the argmax architecture.
+    accuracy (%), the expected MFLOPs and the argmax architecture's MFLOPs where measured, and the
+    argmax architecture.
 
     Example:
         >>> print(format_macro_history([{"epoch": 1, "depths": [3, 2, 1], "widths": [1.0, 0.5, 0.75],
         ...                              "supernet_valid_acc": 50.0, "arch": "|...|"}]))
-        epoch  depths  widths          valid acc %  E[MFLOPs]  argmax architecture
-            1  3,2,1   1,0.5,0.75            50.00          -  |...|
+        epoch  depths  widths          valid acc %  E[MFLOPs]  MFLOPs  argmax architecture
+            1  3,2,1   1,0.5,0.75            50.00          -       -  |...|
     """
-    lines = ["epoch  depths  widths          valid acc %  E[MFLOPs]  argmax architecture"]
+    lines = ["epoch  depths  widths          valid acc %  E[MFLOPs]  MFLOPs  argmax architecture"]
     for record in history:
         depths = ",".join(map(str, record["depths"]))
         widths = ",".join(f"{w:g}" for w in record["widths"])
-        flops = f"{record['expected_flops'] * 1e-6:.4g}" if "expected_flops" in record else "-"
+        expected, derived = (f"{record[key] * 1e-6:.4g}" if key in record else "-"
+                             for key in ("expected_flops", "derived_flops"))
         lines.append(f"{record['epoch']:>5}  {depths:<6}  {widths:<14}  {float(record['supernet_valid_acc']):>11.2f}"
-                     f"  {flops:>9}  {record['arch']}")
+                     f"  {expected:>9}  {derived:>6}  {record['arch']}")
     return "\n".join(lines)

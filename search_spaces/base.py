@@ -161,7 +161,11 @@ class SearchSpace(abc.ABC):
             raise InvalidArchitectureError(
                 f"{self.name} has {len(self.choices)} positions, got {len(indices)} indices"
             )
-        try:
-            return self.make(c[int(i)] for c, i in zip(self.choices, indices))
-        except IndexError as error:
-            raise InvalidArchitectureError(f"categorical index out of range in {list(indices)}") from error
+        for position, (allowed, index) in enumerate(zip(self.choices, indices)):
+            # Checked by hand: Python's negative indexing would read -1 as the last option.
+            if not 0 <= int(index) < len(allowed):
+                raise InvalidArchitectureError(
+                    f"categorical index {index} at position {position} of {list(indices)} is out of range; "
+                    f"indices at that position are between 0 and {len(allowed) - 1}"
+                )
+        return self.make(c[int(i)] for c, i in zip(self.choices, indices))

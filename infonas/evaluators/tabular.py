@@ -7,6 +7,7 @@ benchmark: NAS-Bench-201's table is one, a user's own table of results is anothe
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -73,14 +74,28 @@ class TabularBenchmark:
         if not path.is_file():
             raise TableError(f"benchmark table {path} does not exist; give the path of a CSV file with an "
                              f"{arch_column!r} column and one row per architecture")
-        with path.open(newline="") as handle:
-            reader = csv.reader(handle)
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise TableError(f"{path}: the file is empty; a benchmark table needs a header with an "
-                                 f"{arch_column!r} column and one row per architecture") from None
+        try:
+            # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte order mark, which must not end
+            # up in the first column's name.
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise TableError(f"{path}: a benchmark table is UTF-8 text, and this file is not UTF-8 text (byte "
+                             f"0x{error.object[error.start]:02x} at offset {error.start}); save it as UTF-8 "
+                             "CSV") from None
+        except OSError as error:
+            raise TableError(f"cannot read benchmark table {path} ({error.strerror or error}); check that it "
+                             "is a readable CSV file") from None
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            header = next(reader)
             rows = list(reader)
+        except StopIteration:
+            raise TableError(f"{path}: the file is empty; a benchmark table needs a header with an "
+                             f"{arch_column!r} column and one row per architecture") from None
+        except csv.Error as error:
+            raise TableError(f"{path}: the file is not a well-formed CSV file (line {reader.line_num}: {error}); "
+                             "write one row per line, fields separated by commas, quoting fields that hold "
+                             "commas, quotes or line breaks") from None
         header = [h.strip() for h in header]
         if arch_column not in header:
             raise TableError(f"{path}: no {arch_column!r} column; columns are {header}: name the column of "

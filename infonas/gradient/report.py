@@ -31,7 +31,7 @@ __all__ = ["COLLAPSE_SKIPS", "collapse_summary", "collapse_table", "format_colla
 COLLAPSE_SKIPS = 3
 #: The columns every epoch record has, in the table's order; the optional ones follow when measured.
 BASE_COLUMNS = ("epoch", "skip_share", "none_share", "arch", "supernet_valid_acc")
-OPTIONAL_COLUMNS = ("expected_flops", "eigenvalue", "conflict_fraction")
+OPTIONAL_COLUMNS = ("expected_flops", "derived_flops", "eigenvalue", "conflict_fraction")
 
 History = Sequence[Mapping[str, Any]]
 
@@ -120,8 +120,10 @@ def format_collapse_report(history: History, threshold: int = COLLAPSE_SKIPS) ->
     _check_records(history)
     optional = _optional_columns(history)
     # Header text and how each optional value is written, in natural units (FLOPs in MFLOPs).
-    headers = {"expected_flops": "E[MFLOPs]", "eigenvalue": "eigenvalue", "conflict_fraction": "conflicts %"}
-    formats = {"expected_flops": lambda v: f"{v * 1e-6:.4g}", "eigenvalue": lambda v: f"{v:.4g}",
+    headers = {"expected_flops": "E[MFLOPs]", "derived_flops": "argmax MFLOPs", "eigenvalue": "eigenvalue",
+               "conflict_fraction": "conflicts %"}
+    formats = {"expected_flops": lambda v: f"{v * 1e-6:.4g}", "derived_flops": lambda v: f"{v * 1e-6:.4g}",
+               "eigenvalue": lambda v: f"{v:.4g}",
                "conflict_fraction": lambda v: f"{100 * v:.1f}"}
     edges = len(NB201_EDGES)
     lines = ["epoch  skip  none  valid acc %" + "".join(f"  {headers[name]:>11}" for name in optional)
