@@ -109,7 +109,7 @@ def csv_header(path: str) -> list[str]:
     """The column names of a CSV file, ``arch`` excluded (empty for a missing or empty file: the
     table loader reports those errors properly)."""
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # as TabularBenchmark.from_csv reads it
             return [name.strip() for name in next(csv.reader(handle), []) if name.strip() != "arch"]
     except (OSError, UnicodeDecodeError, csv.Error):
         return []

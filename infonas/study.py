@@ -17,7 +17,14 @@ from typing import Any, Protocol
 
 from infonas.budget import Budget
 from infonas.evaluators import Evaluator, build_evaluator
-from infonas.exceptions import IncompatibleRunError, InvalidArgumentError, SpaceExhaustedError, StudyError
+from infonas.exceptions import (
+    IncompatibleRunError,
+    InvalidArchitectureError,
+    InvalidArgumentError,
+    RunStoreError,
+    SpaceExhaustedError,
+    StudyError,
+)
 from infonas.execution import Executor, SerialExecutor
 from infonas.objectives import ComputedMetrics, Objective
 from infonas.results import (
@@ -34,7 +41,7 @@ from infonas.strategies.base import Strategy, Suggestion
 from infonas.study_setup import build_strategy, computed_from_config, search_domain, study_config
 from infonas.trials import EvaluationResult, Trial, TrialStatus
 from search_spaces import get_space
-from search_spaces.base import SearchSpace
+from search_spaces.base import Architecture, SearchSpace
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +86,33 @@ def _round_size(study: Study, budget: Budget) -> int:
     return _batch_to_ask(requested, budget, finished)
 
 
+def _checked_result(study: Study, number: int, result: EvaluationResult) -> EvaluationResult:
+    """``result`` of trial ``number`` as a study records it: failed if a metric is not finite, with
+    the computed objectives added; ``StudyError`` if it is complete without the objective."""
+    result = result.checked()
+    missing = [o.name for o in study.objectives if o.name not in result.metrics]
+    if result.status is TrialStatus.COMPLETE and study.computed is not None and missing:
+        # Objectives known from the architecture are computed here, never measured or modelled.
+        arch = study._asked[number].arch
+        extra = {name: float(study.computed.values([arch], name)[0]) for name in missing if name in study.computed.names}
+        result = EvaluationResult({**result.metrics, **extra}, result.cost, result.status, result.error)
+    if result.status is TrialStatus.COMPLETE and study.objective not in result.metrics:
+        raise StudyError(f"result for trial {number} lacks the objective {study.objective!r}: {result.metrics}")
+    return result
+
+
+def _journalled_arch(space: SearchSpace, event: TrialAsked) -> Architecture:
+    """The architecture an ``asked`` event names; one that is not the space's means an edited or
+    damaged journal, which the error says (the space's own error would not name the journal)."""
+    try:
+        return space.parse(event.arch)
+    except InvalidArchitectureError as error:
+        raise InvalidArchitectureError(
+            f"the journal asks trial {event.trial} with a string that is not a {space.name} architecture ({error}); "
+            f"a run journals only its space's architectures, so journal.jsonl was edited or damaged: restore it "
+            f"from a backup, or delete the lines of trial {event.trial} from it (keep a copy)") from None
+
+
 def _pending_for(strategy: Strategy, pending: Sequence[Trial]) -> list:
     """What ``strategy.suggest`` is told is pending: multi-fidelity strategies also learn each fidelity."""
     if strategy.multi_fidelity:
@@ -118,10 +152,16 @@ class Study:
         self._finished: dict[int, Trial] = {}
         state = replay(store.events())
         for event in state.asked.values():
-            self._asked[event.trial] = Trial(event.trial, self.space.parse(event.arch), event.fidelity,
+            self._asked[event.trial] = Trial(event.trial, _journalled_arch(space, event), event.fidelity,
                                              asked_at=event.time, suggest_seconds=event.suggest_seconds)
         for event in state.finished:
             result = EvaluationResult(event.metrics, event.cost, event.status, event.error)
+            try:  # what tell checked before journalling it, so only an edited journal fails here
+                result = _checked_result(self, event.trial, result)
+            except StudyError as error:
+                raise RunStoreError(f"the journal's {error}; journal.jsonl was edited or damaged: delete the finished "
+                                    f"line of trial {event.trial} from it (keep a copy), and a resume evaluates the "
+                                    "trial again") from None
             self._record_finished(self._asked[event.trial].finished(result, event.time))
 
     @classmethod
@@ -209,15 +249,7 @@ class Study:
             raise StudyError(f"trial {number} is already finished; each trial is told once")
         if not isinstance(result, EvaluationResult):
             result = EvaluationResult(metrics={k: float(v) for k, v in result.items()}, cost=0.0)
-        result = result.checked()
-        missing = [o.name for o in self.objectives if o.name not in result.metrics]
-        if result.status is TrialStatus.COMPLETE and self.computed is not None and missing:
-            # Objectives known from the architecture are computed here, never measured or modelled.
-            arch = self._asked[number].arch
-            extra = {name: float(self.computed.values([arch], name)[0]) for name in missing if name in self.computed.names}
-            result = EvaluationResult({**result.metrics, **extra}, result.cost, result.status, result.error)
-        if result.status is TrialStatus.COMPLETE and self.objective not in result.metrics:
-            raise StudyError(f"result for trial {number} lacks the objective {self.objective!r}: {result.metrics}")
+        result = _checked_result(self, number, result)
         finished = self._asked[number].finished(result, time.time())
         self.store.append(TrialFinished(number, finished.status, finished.metrics, finished.cost, finished.error,
                                         finished.finished_at).to_json())

@@ -100,12 +100,14 @@ def parse_event(data: Mapping[str, Any]) -> Event:
             metrics = {str(k): float(v) for k, v in dict(data["metrics"]).items()}
             return TrialFinished(int(data["trial"]), TrialStatus(data["status"]), metrics, float(data["cost"]),
                                  data.get("error"), _optional_float(data, "time"))
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError) as error:  # OverflowError: int() of an Infinity
         raise RunStoreError(f"journal event {dict(data)!r} is malformed ({type(error).__name__}: {error}); "
                             "repair the run with `infonas repair RUN_DIR` (infonas.storage.repair(run_dir)), "
                             "which drops such events and keeps the rest") from None
     raise RunStoreError(f"unknown journal event kind {kind!r} in {dict(data)!r}; this version of infonas reads "
-                        f"{[TrialAsked.kind, TrialFinished.kind]} (format version {FORMAT_VERSION})")
+                        f"{[TrialAsked.kind, TrialFinished.kind]} (format version {FORMAT_VERSION}): read a run "
+                        "written by a newer infonas with that version; otherwise the line was edited or damaged, "
+                        "so delete it from the run's journal.jsonl (`infonas repair` keeps events it does not know)")
 
 
 @dataclass

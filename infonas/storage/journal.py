@@ -61,6 +61,8 @@ def parse_line(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"not UTF-8 ({err.reason} at byte {err.start})"
     except ValueError as err:
         return None, f"not valid JSON ({err})"
+    except RecursionError:  # json.loads recurses once per level of nesting
+        return None, "not valid JSON (nested deeper than Python's recursion limit)"
     if not isinstance(obj, dict):
         return None, f"JSON but not an object (got {type(obj).__name__})"
     return obj, None
