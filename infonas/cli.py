@@ -139,7 +139,8 @@ METRICS_DATASETS: dict[str, tuple[str, ...]] = {"nb201": ("cifar10", "cifar100",
 @click.option("--dataset", type=click.Choice(sorted({d for names in METRICS_DATASETS.values() for d in names})),
               help="The data set whose network is measured (default: cifar10 for nb201, mnist1d for macro).")
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--batch-size", type=int, default=1, show_default=True, help="Batch size for the latency measurement.")
+@click.option("--batch-size", type=POSITIVE_INT, default=1, show_default=True,
+              help="Batch size for the latency measurement.")
 def metrics(space_name: str, arch: str, dataset: str | None, device: str, batch_size: int) -> None:
     """Print an architecture's parameters, FLOPs (multiply-accumulates) and latency as JSON."""
     from search_spaces import get_space
@@ -161,6 +162,9 @@ def metrics(space_name: str, arch: str, dataset: str | None, device: str, batch_
         click.echo(json.dumps(calculator.compute(parsed)))
     except EXPECTED_ERRORS as error:
         fail(str(error))
+    except RuntimeError as error:  # torch's, e.g. a batch too large to allocate: its first line says which
+        fail(f"measuring the network on {device} with batch size {batch_size} failed "
+             f"({str(error).splitlines()[0] if str(error) else type(error).__name__}); try a smaller --batch-size")
 
 
 if __name__ == "__main__":  # pragma: no cover

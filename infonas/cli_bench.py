@@ -107,8 +107,9 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
         raise click.UsageError("--cheap-setup-cost is the cheap fidelity's one-off cost: give --cheap and --cheap-cost "
                                "too, or leave it out")
     try:
+        # "is not None": an empty --cheap is a column name too, refused here before the log is opened.
         benchmark = TabularBenchmark.from_csv(table, get_space(space_name),
-                                              required=[objective] + ([cheap] if cheap else []))
+                                              required=[objective] + ([cheap] if cheap is not None else []))
         started = time.perf_counter()
         log = open_for_command(out, "search", click.get_current_context().params)
         # The callback left canonical specs, whose values hold no ',' (infonas.bench.methods).
@@ -173,7 +174,7 @@ def bench_pareto(table: str, objectives: str, methods: str, seeds: int, budget: 
                                  param_hint="'--budget'")
     try:
         space = get_space(space_name)
-        benchmark = TabularBenchmark.from_csv(table, space, required=[cheap] if cheap else [])
+        benchmark = TabularBenchmark.from_csv(table, space, required=[cheap] if cheap is not None else [])
         check_objective_names(parsed, sorted(benchmark.metrics), measured_as="a table column")
         config = NetworkConfig.for_dataset(dataset, num_cells=num_cells or None, channels=channels or None)
         with_latency = any(o.name == "latency_ms" for o in parsed)

@@ -12,6 +12,7 @@ strategies only train. ``--data digits`` and ``--table`` keep the single-fidelit
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any, Self
@@ -247,7 +248,9 @@ def search(space_name: str, table: str | None, data: str, objective: str | None,
                              objectives=parsed, computed=computed, reference_point=reference)
         limits = _budget(Budget, study, table, main_job, budget, max_cost, max_seconds)
     except RunStoreError as error:
-        fail(f"{error}\nTo continue that run: infonas resume {run_dir}")
+        # One line, and the hint only where there is a run to continue (not for a directory that cannot be made).
+        held = os.path.isfile(os.path.join(run_dir, "config.json"))  # False, not OSError, for a name too long
+        fail(f"{error}" + (f"; to continue that run: infonas resume {run_dir}" if held else ""))
     except EXPECTED_ERRORS as error:
         fail(str(error))
     click.echo(f"searching {space.name} with {strategy} (seed {seed}); run directory {run_dir}", err=True)

@@ -24,10 +24,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from infonas.exceptions import InvalidArgumentError
 from search_spaces.base import Architecture, SearchSpace
 from search_spaces.nb201.network import NetworkConfig
 
-__all__ = ["ArchitectureMetrics", "count_flops", "count_parameters", "measure_latency_ms"]
+__all__ = ["ArchitectureMetrics", "checked_device", "count_flops", "count_parameters", "measure_latency_ms"]
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -38,6 +39,29 @@ def count_parameters(model: nn.Module) -> int:
         15
     """
     return sum(p.numel() for p in model.parameters())
+
+
+def checked_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device`` this process has; ``InvalidArgumentError`` for a name torch does
+    not know or a CUDA device that is not there (torch's own errors come later, as a ``RuntimeError``
+    or an ``AssertionError``).
+
+    Example:
+        >>> checked_device("cpu")
+        device(type='cpu')
+    """
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidArgumentError(f"a device is a torch device name such as cpu, cuda or cuda:0, got {device!r}: "
+                                   "pass one of those") from None
+    if parsed.type != "cuda":
+        return parsed
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if (parsed.index or 0) >= count:
+        raise InvalidArgumentError(f"device {device!r} is not on this machine, which has {count} CUDA device(s): "
+                                   + ("pass cpu" if not count else f"pass cpu or cuda:0 to cuda:{count - 1}"))
+    return parsed
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -104,7 +128,7 @@ def measure_latency_ms(
     """
     if repeats < 1 or warmup < 0 or batch_size < 1:
         raise ValueError(f"need repeats >= 1, warmup >= 0, batch_size >= 1; got {repeats}, {warmup}, {batch_size}")
-    device = torch.device(device)
+    device = checked_device(device)
     was_training = model.training
     model = model.to(device)
     x = torch.randn(batch_size, *input_shape, device=device)
@@ -150,7 +174,7 @@ class ArchitectureMetrics:
     ) -> None:
         self.space = space
         self.config = config
-        self.device = torch.device(device)
+        self.device = checked_device(device)
         self.batch_size = batch_size
         self.repeats = repeats
         self.warmup = warmup

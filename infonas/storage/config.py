@@ -155,10 +155,13 @@ def load_config(run_dir: Path) -> dict[str, Any]:
 
 def create_run_files(run_dir: Path, given: dict[str, Any]) -> bool:
     """Write the config files of a new run at ``run_dir``; ``False`` if a run exists there."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunStoreError(f"{run_dir} exists and is not a directory; choose another path")
-    if (run_dir / CONFIG_NAME).exists():
-        return False
+    try:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunStoreError(f"{run_dir} exists and is not a directory; choose another path")
+        if (run_dir / CONFIG_NAME).exists():
+            return False
+    except OSError as err:  # a name too long, a parent without permission
+        raise RunStoreError(f"cannot create run directory {run_dir} ({err.strerror}); choose another path") from None
     if (run_dir / JOURNAL_NAME).exists():
         # A journal without a config is not something this package leaves behind; adopting
         # it under a new config would mislabel its events.
@@ -185,7 +188,11 @@ def create_run_files(run_dir: Path, given: dict[str, Any]) -> bool:
 
 def stored_config(run_dir: Path, config: Mapping[str, Any] | None) -> dict[str, Any]:
     """The config of the existing run ``run_dir``, checked against its frozen copy and ``config``."""
-    if not run_dir.exists():
+    try:
+        exists = run_dir.exists()
+    except OSError as err:  # a name too long, a directory without permission: not "does not exist"
+        raise RunStoreError(f"cannot open run directory {run_dir} ({err.strerror}); check the path") from None
+    if not exists:
         raise RunStoreError(
             f"run directory {run_dir} does not exist; check the path, or create the run "
             f"with RunStore.create({str(run_dir)!r}, config)"
