@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import click
 
@@ -28,6 +29,18 @@ def _variant_specs(ctx: click.Context, param: click.Parameter, value: str) -> st
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
 
 
+
+def _resumable_run_options(command: Any) -> Any:
+    """--workers, --work-dir, --out and --quiet, as the gradient benchmarks take them."""
+    command = click.option("--quiet", is_flag=True)(command)
+    command = click.option("--out", type=click.Path(dir_okay=False), help=(
+        "Write the JSON results here; finished searches are kept beside it, so a rerun resumes."))(command)
+    command = click.option("--work-dir", type=click.Path(file_okay=False), help=(
+        "Checkpoints of the searches: a rerun resumes an interrupted search where it stopped."))(command)
+    return click.option("--workers", type=POSITIVE_INT, default=1, show_default=True,
+                        help="Searches run in this many processes.")(command)
+
+
 @click.command("collapse")
 @click.option("--table", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Ground-truth table (CSV) of the searched network, its build JSON beside it.")
@@ -39,12 +52,7 @@ def _variant_specs(ctx: click.Context, param: click.Parameter, value: str) -> st
 @click.option("--objective", default="test_acc", show_default=True, help="Table column judging the derived cells.")
 @click.option("--data", type=click.Choice(["mnist1d", "digits"]), default="mnist1d", show_default=True)
 @click.option("--channels", type=POSITIVE_INT, default=8, show_default=True)
-@click.option("--workers", type=POSITIVE_INT, default=1, show_default=True, help="Searches run in this many processes.")
-@click.option("--work-dir", type=click.Path(file_okay=False),
-              help="Checkpoints of the searches: a rerun resumes an interrupted search where it stopped.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here; finished searches are "
-              "kept beside it, so a rerun resumes.")
-@click.option("--quiet", is_flag=True)
+@_resumable_run_options
 def bench_collapse(table: str, variants: str, seeds: int, epochs: int, objective: str, data: str, channels: int,
                    workers: int, work_dir: str | None, out: str | None, quiet: bool) -> None:
     """DARTS collapse, with and without each remedy: skip and none shares of the argmax cell per epoch,
@@ -89,12 +97,7 @@ HINGE_DEFAULT = ("darts-1,darts-1[flops_weight=5],darts-1[flops_weight=5;tempera
               help="A ground-truth table's build JSON whose settings train the derived architectures (default: "
                    "TableSettings' defaults, those of benchmarks/data/nb201_mnist1d.json).")
 @click.option("--channels", type=POSITIVE_INT, help="Width of the searched and trained network (default: the table's).")
-@click.option("--workers", type=POSITIVE_INT, default=1, show_default=True, help="Searches run in this many processes.")
-@click.option("--work-dir", type=click.Path(file_okay=False),
-              help="Checkpoints of the searches: a rerun resumes an interrupted search where it stopped.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON results here; finished searches are "
-              "kept beside it, so a rerun resumes.")
-@click.option("--quiet", is_flag=True)
+@_resumable_run_options
 def bench_hinge(space: str, data: str, flops_budget: float | None, budget_quantile: float | None, variants: str,
                 seeds: int, epochs: int, table_json: str | None, channels: int | None, workers: int,
                 work_dir: str | None, out: str | None, quiet: bool) -> None:
