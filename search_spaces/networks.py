@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from infonas.exceptions import InvalidArgumentError
 
-__all__ = ["NETWORKS", "NetworkFactory", "costs_from_json", "measure_costs", "network_config", "register_network"]
+__all__ = ["COSTS", "NETWORKS", "NetworkFactory", "costs_from_json", "measure_costs", "network_config", "register_network"]
 
 
 class NetworkFactory(Protocol):
@@ -83,6 +83,40 @@ def network_config(space_name: str, input_shape: Sequence[int], *, num_cells: in
     return factory(tuple(input_shape), num_cells=num_cells, channels=channels, num_classes=num_classes)
 
 
+
+def _nb201_costs(space: Any, config: Any, latency: bool) -> Any:
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
+
+    return ArchitectureCosts.measure(space, config, latency=latency)
+
+
+def _nb201_costs_from_json(data: dict[str, Any], space: Any) -> Any:
+    from search_spaces.nb201.cost_tables import ArchitectureCosts
+
+    return ArchitectureCosts.from_json(data, space)
+
+
+def _macro_costs(space: Any, config: Any, latency: bool) -> Any:
+    if latency:
+        raise InvalidArgumentError("the macro space's computed costs are flops and params, and latency_ms was "
+                                   "asked for; measure latency on the trained networks or drop latency_ms")
+    from search_spaces.macro.cost_tables import MacroCosts
+
+    return MacroCosts.measure(config)
+
+
+def _macro_costs_from_json(data: dict[str, Any], space: Any) -> Any:
+    from search_spaces.macro.cost_tables import MacroCosts
+
+    return MacroCosts.from_json(data)
+
+
+#: Space name -> (measure(space, config, latency), from_json(data, space)) of its exact costs; NB201's
+#: edge-wise tables serve any space without an entry, as they did before spaces had their own.
+COSTS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "nb201": (_nb201_costs, _nb201_costs_from_json), "macro": (_macro_costs, _macro_costs_from_json)}
+
+
 def measure_costs(space: Any, config: Any, *, latency: bool = False) -> Any:
     """The exact costs of ``space``'s architectures in networks of ``config`` (``ComputedMetrics``:
     ``names`` and ``values(archs, name)``); ``latency`` adds a measured latency table (NB201 only).
@@ -93,24 +127,9 @@ def measure_costs(space: Any, config: Any, *, latency: bool = False) -> Any:
         >>> measure_costs(get_space("macro"), MacroNetworkConfig.for_dataset("digits")).names
         ('flops', 'params')
     """
-    if space.name == "macro":
-        if latency:
-            raise InvalidArgumentError("the macro space's computed costs are flops and params, and latency_ms was "
-                                       "asked for; measure latency on the trained networks or drop latency_ms")
-        from search_spaces.macro.cost_tables import MacroCosts
-
-        return MacroCosts.measure(config)
-    from search_spaces.nb201.cost_tables import ArchitectureCosts
-
-    return ArchitectureCosts.measure(space, config, latency=latency)
+    return COSTS.get(space.name, COSTS["nb201"])[0](space, config, latency)
 
 
 def costs_from_json(data: dict[str, Any], space: Any) -> Any:
     """Inverse of the ``to_json`` of what ``measure_costs`` returned for ``space``."""
-    if space.name == "macro":
-        from search_spaces.macro.cost_tables import MacroCosts
-
-        return MacroCosts.from_json(data)
-    from search_spaces.nb201.cost_tables import ArchitectureCosts
-
-    return ArchitectureCosts.from_json(data, space)
+    return COSTS.get(space.name, COSTS["nb201"])[1](data, space)
