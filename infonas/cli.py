@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
 from infonas.cli_bench import bench
 from infonas.cli_bench_gradient import bench_collapse, bench_hinge
-from infonas.cli_common import EXPECTED_ERRORS, POSITIVE_FLOAT, POSITIVE_INT, configure_logging, fail
+from infonas.cli_common import (
+    EXPECTED_ERRORS,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    configure_logging,
+    execution_from,
+    execution_options,
+    fail,
+)
 from infonas.cli_compare import compare
 from infonas.cli_gradient import gradient
 from infonas.cli_search import print_best, run_search, search
@@ -53,9 +62,13 @@ main.add_command(search)
 @click.option("--max-cost", type=POSITIVE_FLOAT, help="Stop once the summed evaluation cost reaches this.")
 @click.option("--max-seconds", type=POSITIVE_FLOAT, help="Stop after this many seconds of searching.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def resume(run_dir: str, budget: int | None, max_cost: float | None, max_seconds: float | None, quiet: bool) -> None:
-    """Continue a stopped or crashed search from its run directory."""
+@execution_options
+def resume(run_dir: str, budget: int | None, max_cost: float | None, max_seconds: float | None, quiet: bool,
+           **execution_choices: Any) -> None:
+    """Continue a stopped or crashed search from its run directory (trials it left running are
+    evaluated again, once), on any executor."""
     try:
+        execution = execution_from(**execution_choices)
         study = Study.load(run_dir)
     except EXPECTED_ERRORS as error:
         fail(str(error))
@@ -67,7 +80,7 @@ def resume(run_dir: str, budget: int | None, max_cost: float | None, max_seconds
         from infonas.budget import Budget
 
         limits = Budget(evaluations=budget, cost=max_cost, seconds=max_seconds)
-    run_search(study, limits, progress=not quiet)
+    run_search(study, limits, progress=not quiet, execution=execution)
     print_best(study)
 
 

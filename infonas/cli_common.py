@@ -158,3 +158,42 @@ def check_objective_names(objectives: Sequence[Any], measured: Sequence[str], me
     if unknown:
         raise click.BadParameter(f"{', '.join(map(repr, unknown))} is neither {measured_as} ({listed}) nor computed "
                                  f"({', '.join(COMPUTED_METRICS)})", param_hint="'--objectives'")
+
+
+def execution_options(command: Any) -> Any:
+    """``--executor``, ``--workers``, ``--ray-address``, ``--trial-timeout``, ``--retries``,
+    ``--max-failure-rate`` and ``--gpus-per-trial``: where a search's evaluations run and what
+    it does when they fail (``search`` and ``resume`` share them; ``execution_from`` reads them)."""
+    from infonas.execution.registry import EXECUTORS
+
+    options = [
+        click.option("--executor", type=click.Choice(list(EXECUTORS)), default="serial", show_default=True,
+                     help="Where evaluations run: in this process, in local worker processes, or on Ray "
+                          "(pip install 'infonas[ray]')."),
+        click.option("--workers", type=POSITIVE_INT, default=1, show_default=True,
+                     help="Evaluations run at once (pool and ray); a new trial is suggested as soon as one finishes."),
+        click.option("--ray-address", help="Join a running Ray cluster (e.g. auto, or HOST:6379) instead of starting "
+                                           "Ray on this machine."),
+        click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                     help="GPUs Ray reserves for each evaluation (ray)."),
+        click.option("--trial-timeout", type=POSITIVE_FLOAT,
+                     help="Stop an evaluation after this many seconds; it fails as a time-out (pool and ray)."),
+        click.option("--retries", default="", help="Evaluations again after a failure, KIND=COUNT comma-separated, "
+                                                   "kinds error, nan, timeout, worker_lost (default worker_lost=2, "
+                                                   "others 0)."),
+        click.option("--max-failure-rate", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+                     help="Stop with an error once at least 5 trials failed and they are more than this share."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def execution_from(executor: str, workers: int, ray_address: str | None, gpus_per_trial: float,
+                   trial_timeout: float | None, retries: str, max_failure_rate: float) -> dict[str, Any]:
+    """``Study.optimize`` keyword arguments from the ``execution_options``: checked before any work
+    (``InvalidArgumentError`` / ``UnsupportedError``, shown as one line)."""
+    from infonas.execution import FailureRateLimit, RetryPolicy, build_executor
+
+    return {"executor": build_executor(executor, workers, trial_timeout, ray_address, gpus_per_trial),
+            "retries": RetryPolicy.parse(retries), "failure_limit": FailureRateLimit(max_rate=max_failure_rate)}

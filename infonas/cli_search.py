@@ -27,6 +27,8 @@ from infonas.cli_common import (
     check_objective_names,
     check_strategy_names,
     csv_header,
+    execution_from,
+    execution_options,
     fail,
     parse_objectives_option,
     parse_reference_point,
@@ -55,10 +57,12 @@ MAIN_EVALUATIONS = 150
 MAIN_SEARCH_COST = 40.0
 
 
-def run_search(study: Any, budget: Any, progress: bool) -> None:
+def run_search(study: Any, budget: Any, progress: bool, execution: dict[str, Any] | None = None) -> None:
     """Prepare the evaluator when the strategy will use its cheap fidelity (train or resume the
-    supernet), then search to ``budget``; an expected error ends it with one line (finished
-    trials stay journalled). Multi-fidelity runs show both fidelities in the progress bar."""
+    supernet), then search to ``budget`` (``execution``: the executor and failure policies,
+    ``execution_from``); an expected error ends it with one line (finished trials stay
+    journalled). Multi-fidelity runs show both fidelities in the progress bar."""
+    execution = execution or {}
     try:
         if study.strategy.multi_fidelity and hasattr(study.evaluator, "prepare"):
             # Saved before the supernet trains (``optimize`` saves it too, later): a run killed
@@ -67,9 +71,9 @@ def run_search(study: Any, budget: Any, progress: bool) -> None:
             study.evaluator.prepare(progress=progress)
         if progress and len(study.evaluator.fidelities) > 1:
             with FidelityProgress(study, budget) as bar:
-                study.optimize(budget, progress=False, callbacks=[bar])
+                study.optimize(budget, progress=False, callbacks=[bar], **execution)
         else:
-            study.optimize(budget, progress=progress)
+            study.optimize(budget, progress=progress, **execution)
     except InfonasError as error:
         fail(str(error))
     if study.stop_reason:
@@ -180,11 +184,12 @@ def print_best(study: Any, k: int = 5) -> None:
 @click.option("--cheap-cost", type=POSITIVE_FLOAT,
               help="Cost of a cheap evaluation, in units of one target evaluation.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@execution_options
 def search(space_name: str, table: str | None, data: str, objective: str | None, minimize: bool,
            strategy: str | None, budget: int | None, max_cost: float | None, max_seconds: float | None, seed: int,
            batch_size: int, run_dir: str | None, epochs: int | None, supernet_epochs: int, channels: int | None,
            objectives: str | None, reference_point: str | None, cheap: str | None, cheap_cost: float | None,
-           quiet: bool) -> None:
+           quiet: bool, **execution_choices: Any) -> None:
     """Run a budgeted search and print the best architectures found.
 
     With no options, the main job: NAS-Bench-201 cells on MNIST-1D, a supernet's scores and full
@@ -202,6 +207,10 @@ def search(space_name: str, table: str | None, data: str, objective: str | None,
         objectives = MAIN_OBJECTIVES
     parsed, reference = check_search_options(table, objective, minimize, strategy, epochs, objectives,
                                              reference_point, cheap, cheap_cost, channels)
+    try:
+        execution = execution_from(**execution_choices)
+    except EXPECTED_ERRORS as error:
+        fail(str(error))
     if strategy is None:
         strategy = (PARETO_STRATEGY if parsed and len(parsed) > 1 else SINGLE_STRATEGY) if main_job \
             else DEFAULT_STRATEGY
@@ -254,7 +263,7 @@ def search(space_name: str, table: str | None, data: str, objective: str | None,
     except EXPECTED_ERRORS as error:
         fail(str(error))
     click.echo(f"searching {space.name} with {strategy} (seed {seed}); run directory {run_dir}", err=True)
-    run_search(study, limits, progress=not quiet)
+    run_search(study, limits, progress=not quiet, execution=execution)
     print_best(study)
 
 

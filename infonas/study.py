@@ -25,7 +25,14 @@ from infonas.exceptions import (
     SpaceExhaustedError,
     StudyError,
 )
-from infonas.execution import Executor, SerialExecutor
+from infonas.execution import (
+    EvaluationJob,
+    Executor,
+    FailureRateExceededError,
+    FailureRateLimit,
+    RetryPolicy,
+    SerialExecutor,
+)
 from infonas.objectives import ComputedMetrics, Objective
 from infonas.results import (
     best_trials,
@@ -90,6 +97,8 @@ def _checked_result(study: Study, number: int, result: EvaluationResult) -> Eval
     """``result`` of trial ``number`` as a study records it: failed if a metric is not finite, with
     the computed objectives added; ``StudyError`` if it is complete without the objective."""
     result = result.checked()
+    if result.status is TrialStatus.FAILED and result.failure is None:
+        result = dataclasses.replace(result, failure="error")  # a custom evaluator's failure without a kind
     missing = [o.name for o in study.objectives if o.name not in result.metrics]
     if result.status is TrialStatus.COMPLETE and study.computed is not None and missing:
         # Objectives known from the architecture are computed here, never measured or modelled.
@@ -153,9 +162,10 @@ class Study:
         state = replay(store.events())
         for event in state.asked.values():
             self._asked[event.trial] = Trial(event.trial, _journalled_arch(space, event), event.fidelity,
-                                             asked_at=event.time, suggest_seconds=event.suggest_seconds)
+                                             asked_at=event.time, suggest_seconds=event.suggest_seconds,
+                                             retry_of=event.retry_of)
         for event in state.finished:
-            result = EvaluationResult(event.metrics, event.cost, event.status, event.error)
+            result = EvaluationResult(event.metrics, event.cost, event.status, event.error, event.failure)
             try:  # what tell checked before journalling it, so only an edited journal fails here
                 result = _checked_result(self, event.trial, result)
             except StudyError as error:
@@ -252,7 +262,7 @@ class Study:
         result = _checked_result(self, number, result)
         finished = self._asked[number].finished(result, time.time())
         self.store.append(TrialFinished(number, finished.status, finished.metrics, finished.cost, finished.error,
-                                        finished.finished_at).to_json())
+                                        finished.finished_at, finished.failure).to_json())
         self._record_finished(finished)
         return finished
 
@@ -260,7 +270,9 @@ class Study:
 
     def optimize(self, budget: Budget | int | None = None, *, evaluations: int | None = None,
                  cost: float | None = None, seconds: float | None = None, progress: bool = False,
-                 callbacks: Sequence[Callable[[Study, Trial], None]] = (), executor: Executor | None = None) -> Study:
+                 callbacks: Sequence[Callable[[Study, Trial], None]] = (), executor: Executor | None = None,
+                 queue: int | None = None, retries: RetryPolicy | None = None,
+                 failure_limit: FailureRateLimit | None = None) -> Study:
         """Ask, evaluate and tell until the budget is spent; in-flight trials of a crash come first.
 
         ``budget`` (or ``evaluations``) counts finished trials over the study's whole life;
@@ -268,7 +280,16 @@ class Study:
         ``callbacks`` are called as ``callback(study, trial)`` after each told trial; one may
         call ``study.stop(reason)`` to end the loop there. A search space with nothing left to
         propose also ends it early. ``stop_reason`` says why a loop ended before its budget.
-        ``executor`` runs the evaluations (default: ``SerialExecutor``, in this process).
+
+        ``executor`` runs the evaluations (default: ``SerialExecutor``, in this process). An
+        asynchronous one (a pool, Ray) is kept ``workers + queue`` trials busy: as soon as a trial
+        finishes, the strategy suggests the next, conditioned on the trials still running
+        (``queue`` defaults to ``workers`` for several workers, so a worker that frees starts a
+        queued trial while the next is suggested; 0 for one, which then asks what a serial run
+        asks). Trials still running when the budget is spent or the loop stops are cancelled and
+        stay pending in the journal, for a resume to evaluate. A failed trial is retried as
+        ``retries`` allows (default ``RetryPolicy()``: a lost worker twice); the loop raises
+        ``FailureRateExceededError`` when ``failure_limit`` (default ``FailureRateLimit()``) is passed.
         """
         from tqdm.auto import tqdm
 
@@ -276,25 +297,62 @@ class Study:
         # Kept so that `infonas resume` can finish what was asked without being told again.
         self.store.write_snapshot("budget", dataclasses.asdict(budget))
         executor = SerialExecutor() if executor is None else executor
+        retries = RetryPolicy() if retries is None else retries
+        failure_limit = FailureRateLimit() if failure_limit is None else failure_limit
+        if queue is not None and (not isinstance(queue, int) or queue < 0):
+            raise InvalidArgumentError(f"queue must be an integer >= 0, got {queue!r}")
+        slots = 0
+        if executor.asynchronous:
+            slots = executor.workers + ((executor.workers if executor.workers > 1 else 0) if queue is None else queue)
         started = time.perf_counter()
         self.stop_reason = None
+        in_flight: dict[int, Trial] = {}
+        exhausted = False
 
         def spent() -> bool:
             return self.stop_reason is not None or budget.exhausted(
                 len(self._finished), self.spent_cost(), time.perf_counter() - started)
 
+        def evaluations_left() -> int | None:
+            return None if budget.evaluations is None else budget.evaluations - len(self._finished) - len(in_flight)
+
+        def submit(trials: Sequence[Trial]) -> None:
+            for trial in trials:
+                executor.submit(trial)
+                in_flight[trial.number] = trial
+
+        if executor.asynchronous and hasattr(self.evaluator, "prepare") and (
+                self.strategy.multi_fidelity or len(self.evaluator.fidelities) == 1):
+            # Trained once here (a supernet), so that workers load it rather than each train it.
+            self.evaluator.prepare(progress=progress)
         bar = tqdm(total=budget.evaluations, initial=min(len(self._finished), budget.evaluations or 0),
                    desc="search", unit="trial", disable=not progress, dynamic_ncols=True)
+        executor.start(self._job())
         try:
+            if not spent():
+                submit(self.pending)  # a crash's in-flight trials, evaluated again once
+                submit(self._missing_retries(retries, evaluations_left()))
             while not spent():
                 try:
-                    batch = self.pending or self.ask(_round_size(self, budget))
+                    if not in_flight:
+                        submit(self.ask(_round_size(self, budget)))
+                    left = evaluations_left()
+                    if len(in_flight) < slots and not exhausted and (left is None or left > 0):
+                        submit(self.ask(min(slots - len(in_flight), left or slots)))
                 except SpaceExhaustedError as error:
-                    self.stop_reason = str(error)
-                    logger.info("search stopped before its budget: %s", error)
-                    break
-                for trial, result in executor.run(lambda t: self.evaluator.evaluate(t.arch, t.fidelity), batch):
+                    if not in_flight:
+                        self.stop_reason = str(error)
+                        logger.info("search stopped before its budget: %s", error)
+                        break
+                    exhausted = True  # the running trials finish; nothing new is asked
+                for trial, result in executor.wait():
+                    in_flight.pop(trial.number, None)
+                    if trial.number in self._finished:  # a result that arrives twice is kept once
+                        logger.warning("trial %d finished twice; the second result is dropped", trial.number)
+                        continue
                     told = self.tell(trial, result)
+                    if told.status is TrialStatus.FAILED:
+                        self._after_failure(told, retries, failure_limit, evaluations_left(), submit, spent)
                     for callback in callbacks:
                         callback(self, told)
                     bar.update(1)
@@ -304,8 +362,51 @@ class Study:
                     if spent():
                         break
         finally:
+            executor.close()  # what still runs is cancelled; it stays pending in the journal
             bar.close()
         return self
+
+    def _job(self) -> EvaluationJob:
+        return EvaluationJob.of(self.space, self.evaluator, self.store.config.get("evaluator"))
+
+    def attempts(self, trial: Trial) -> int:
+        """How many times ``trial``'s evaluation has been tried: 1, plus one per retry before it."""
+        count = 1
+        while trial.retry_of is not None and trial.retry_of in self._asked:
+            trial, count = self._asked[trial.retry_of], count + 1
+        return count
+
+    def _ask_retry(self, failed: Trial) -> Trial:
+        """A new trial evaluating ``failed``'s architecture and fidelity again (journalled ``retry_of`` it)."""
+        number = _next_number(self)
+        trial = Trial(number, failed.arch, failed.fidelity, asked_at=time.time(), suggest_seconds=0.0,
+                      retry_of=failed.number)
+        self.store.append(TrialAsked(number, self.space.format(trial.arch), trial.fidelity, trial.asked_at, 0.0,
+                                     failed.number).to_json())
+        self._asked[number] = trial
+        return trial
+
+    def _missing_retries(self, retries: RetryPolicy, left: int | None) -> list[Trial]:
+        """Retries the policy owes to failed trials that have none yet (a crash came in between)."""
+        retried = {t.retry_of for t in self._asked.values() if t.retry_of is not None}
+        owed = [t for t in self._finished.values() if t.status is TrialStatus.FAILED and t.number not in retried
+                and retries.allows(t.failure, self.attempts(t))]
+        return [self._ask_retry(t) for t in owed[:left if left is not None else len(owed)]]
+
+    def _after_failure(self, failed: Trial, retries: RetryPolicy, limit: FailureRateLimit, left: int | None,
+                       submit: Callable[[Sequence[Trial]], None], spent: Callable[[], bool]) -> None:
+        logger.warning("trial %d failed (%s): %s", failed.number, failed.failure, failed.error)
+        finished = list(self._finished.values())
+        failures = [t for t in finished if t.status is TrialStatus.FAILED]
+        if limit.exceeded(len(failures), len(finished)):
+            first = failures[0]
+            raise FailureRateExceededError(
+                f"{len(failures)} of {len(finished)} finished trials failed, more than the tolerated rate "
+                f"{limit.max_rate} (checked once {limit.min_failed} have failed); the first, trial {first.number}, "
+                f"failed with {first.failure}: {first.error}. Fix the evaluator (the journal keeps every failure; "
+                f"`infonas report` lists them), or allow more failures (--max-failure-rate)")
+        if (left is None or left > 0) and not spent() and retries.allows(failed.failure, self.attempts(failed)):
+            submit([self._ask_retry(failed)])
 
     def stop(self, reason: str = "stopped by a callback") -> None:
         """End the running ``optimize`` loop after the current trial (from a callback)."""

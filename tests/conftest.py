@@ -30,6 +30,27 @@ def nb201_table_file() -> Path:
 
 
 @pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray instance for the session's Ray tests (4 CPU slots, no dashboard), shut down after
+    them; skips where Ray is not installed, or fails under INFONAS_REQUIRE_RAY=1 (as CI sets)."""
+    try:
+        import ray
+    except ImportError:
+        reason = "Ray is not installed (pip install 'infonas[ray]', which the [dev] extra includes)"
+        if os.environ.get("INFONAS_REQUIRE_RAY") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    import logging
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 def nb201_table(nb201_table_file):
     from infonas.evaluators.tabular import TabularBenchmark
     from search_spaces import NB201Space

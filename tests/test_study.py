@@ -316,8 +316,8 @@ def test_trials_best_and_report_share_one_record(tmp_path):
     study.optimize(5)
     records = study.trials()
     assert records == trials_json(study) == [study.record(t) for t in study.finished_trials()]
-    assert set(records[0]) == {"number", "arch", "fidelity", "status", "values", "cost", "error", "asked_at",
-                               "finished_at", "suggest_seconds"}
+    assert set(records[0]) == {"number", "arch", "fidelity", "status", "values", "cost", "error", "failure",
+                               "retry_of", "asked_at", "finished_at", "suggest_seconds"}
     assert all(r["asked_at"] <= r["finished_at"] and r["suggest_seconds"] >= 0 for r in records)
     # The journal holds the same facts: a reloaded study gives the same records.
     from infonas.storage import RunStore

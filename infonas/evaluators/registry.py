@@ -138,10 +138,49 @@ def _build_mnasnet(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
                          accuracy=spec["accuracy"], target_ms=spec["target_ms"], exponent=spec.get("exponent", -0.07))
 
 
+def sleep_spec(seconds: float, inner: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Spec of a ``SleepEvaluator``: ``seconds`` per evaluation, then ``inner``'s answer (or a synthetic score)."""
+    return {"kind": "sleep", "seconds": float(seconds), "inner": None if inner is None else dict(inner)}
+
+
+def faulty_spec(inner: Mapping[str, Any], rates: Mapping[str, float], *, seed: int = 0,
+                once_dir: str | Path | None = None, hang_seconds: float = 3600.0) -> dict[str, Any]:
+    """Spec of a ``FaultyEvaluator`` (injected faults at ``rates``; ``once_dir`` stored absolute)."""
+    return {"kind": "faulty", "inner": dict(inner), "rates": dict(rates), "seed": int(seed),
+            "once_dir": None if once_dir is None else str(Path(once_dir).resolve()), "hang_seconds": float(hang_seconds)}
+
+
+def _build_sleep(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
+    from infonas.evaluators.synthetic import SleepEvaluator
+
+    inner = spec.get("inner")
+    return SleepEvaluator(spec["seconds"], None if inner is None else build_evaluator(inner, space))
+
+
+def _build_faulty(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
+    from infonas.evaluators.synthetic import FaultyEvaluator
+
+    return FaultyEvaluator(build_evaluator(spec["inner"], space), spec["rates"], seed=spec.get("seed", 0),
+                           once_dir=spec.get("once_dir"), hang_seconds=spec.get("hang_seconds", 3600.0))
+
+
 #: Evaluator kind -> builder from (spec, space). Extend with ``register_evaluator``.
 EVALUATORS: dict[str, EvaluatorBuilder] = {"table": _build_table, "training": _build_training,
                                            "supernet": _build_supernet, "chain": _build_chain,
-                                           "mnasnet": _build_mnasnet}
+                                           "mnasnet": _build_mnasnet, "sleep": _build_sleep,
+                                           "faulty": _build_faulty}
+
+#: Kinds every process knows without registering anything: a worker process (a pool's, Ray's)
+#: rebuilds these from their spec; an evaluator of another kind is sent to workers pickled.
+BUILTIN_EVALUATOR_KINDS = frozenset(EVALUATORS)
+
+
+def is_portable_spec(spec: Mapping[str, Any]) -> bool:
+    """Whether a fresh process can rebuild ``spec`` (it and every nested spec are of built-in kinds)."""
+    if not isinstance(spec, Mapping) or spec.get("kind") not in BUILTIN_EVALUATOR_KINDS:
+        return False
+    nested = [spec.get(name) for name in ("cheap", "target", "base", "inner") if isinstance(spec.get(name), Mapping)]
+    return all(is_portable_spec(inner) for inner in nested)
 
 
 def register_evaluator(kind: str, builder: EvaluatorBuilder) -> None:

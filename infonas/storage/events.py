@@ -7,9 +7,10 @@ kind. Format version 1 (the only one so far) has two kinds:
 ``asked``      ``trial`` (int), ``arch`` (the space's string), ``fidelity`` (str)
                [``time``: seconds since the epoch; ``suggest_seconds``: wall-clock seconds of
                the ``suggest`` call that proposed it (a whole batch); both written since the
-               typed schema]
+               typed schema] [``retry_of``: the failed trial this one evaluates again]
 ``finished``   ``trial``, ``status`` (``TrialStatus`` value), ``metrics`` ({name: float}),
-               ``cost`` (float), ``error`` (str or null) [``time``]
+               ``cost`` (float), ``error`` (str or null) [``time``] [``failure``: the kind of a
+               failed trial, one of ``infonas.trials.FAILURE_KINDS``]
 =============  ==========================================================================
 
 Readers accept events without ``time`` (journals written before it existed) and ignore fields
@@ -47,11 +48,14 @@ class TrialAsked:
     fidelity: str
     time: float | None = None
     suggest_seconds: float | None = None
+    retry_of: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {"event": self.kind, "trial": self.trial, "arch": self.arch, "fidelity": self.fidelity}
         if self.suggest_seconds is not None:
             data["suggest_seconds"] = self.suggest_seconds
+        if self.retry_of is not None:
+            data["retry_of"] = self.retry_of
         return _with_time(data, self.time)
 
 
@@ -66,10 +70,13 @@ class TrialFinished:
     cost: float = 0.0
     error: str | None = None
     time: float | None = None
+    failure: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {"event": self.kind, "trial": self.trial, "status": self.status.value, "metrics": dict(self.metrics),
                 "cost": self.cost, "error": self.error}
+        if self.failure is not None:
+            data["failure"] = self.failure
         return _with_time(data, self.time)
 
 
@@ -94,12 +101,16 @@ def parse_event(data: Mapping[str, Any]) -> Event:
     kind = data.get("event")
     try:
         if kind == TrialAsked.kind:
+            retry_of = data.get("retry_of")
             return TrialAsked(int(data["trial"]), str(data["arch"]), str(data["fidelity"]),
-                              _optional_float(data, "time"), _optional_float(data, "suggest_seconds"))
+                              _optional_float(data, "time"), _optional_float(data, "suggest_seconds"),
+                              None if retry_of is None else int(retry_of))
         if kind == TrialFinished.kind:
             metrics = {str(k): float(v) for k, v in dict(data["metrics"]).items()}
+            failure = data.get("failure")
             return TrialFinished(int(data["trial"]), TrialStatus(data["status"]), metrics, float(data["cost"]),
-                                 data.get("error"), _optional_float(data, "time"))
+                                 data.get("error"), _optional_float(data, "time"),
+                                 None if failure is None else str(failure))
     except (KeyError, TypeError, ValueError, OverflowError) as error:  # OverflowError: int() of an Infinity
         raise RunStoreError(f"journal event {dict(data)!r} is malformed ({type(error).__name__}: {error}); "
                             "repair the run with `infonas repair RUN_DIR` (infonas.storage.repair(run_dir)), "

@@ -1,0 +1,184 @@
+"""The Ray executor: evaluations as Ray tasks, on a local Ray instance or on a cluster.
+
+``pip install 'infonas[ray]'``. Without ``address`` it starts Ray on this machine
+(``ray.init(num_cpus=..., include_dashboard=False)``); with one (``"auto"``, ``"HOST:6379"``) it
+joins a running cluster, whose nodes need infonas installed. Ray schedules, places and restarts;
+this module only keeps ``workers`` tasks running, so that a per-trial time limit counts from the
+moment a trial starts. A Ray worker process keeps the evaluator it built for a job, so each
+loads its data once. GPUs are Ray resources: ``gpus_per_trial`` reserves them for each task.
+
+Example:
+    >>> study.optimize(budget=40, executor=RayExecutor(workers=4))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import time
+from typing import Any
+
+from infonas.exceptions import InvalidArgumentError, UnsupportedError
+from infonas.execution.base import EvaluationJob, Finished, run_trial
+from infonas.execution.pool import check_workers
+from infonas.trials import EvaluationResult, Trial
+
+__all__ = ["RayExecutor", "import_ray"]
+
+logger = logging.getLogger(__name__)
+
+# Evaluators built in this Ray worker process, by job token: the worker-local cache that makes a
+# worker load its data once per job (state of a Ray worker, never of the driver).
+_worker_evaluators: dict[str, Any] = {}
+
+
+def _worker_evaluator(job: EvaluationJob) -> Any:
+    if job.token not in _worker_evaluators:
+        import torch
+
+        torch.set_num_threads(1)
+        _worker_evaluators.clear()  # a worker reused for a new job drops the old one's data
+        _worker_evaluators[job.token] = job.build()
+    return _worker_evaluators[job.token]
+
+
+def _evaluate_task(job: EvaluationJob, trial: Trial) -> tuple[EvaluationResult, float]:
+    return run_trial(_worker_evaluator(job), trial)
+
+
+def _warm_task(job: EvaluationJob) -> int:
+    _worker_evaluator(job)
+    time.sleep(0.2)  # held briefly, so the warm-up tasks land on different worker processes
+    return os.getpid()
+
+
+def import_ray() -> Any:
+    """``ray``, or ``UnsupportedError`` naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError:
+        raise UnsupportedError("the Ray executor needs Ray, which is not installed: pip install 'infonas[ray]' "
+                               "(or use --executor pool, which needs nothing more)") from None
+    return ray
+
+
+class RayExecutor:
+    """Evaluates trials as Ray tasks, ``workers`` at a time; ``trial_timeout`` ends a task that
+    runs too long (``failure`` ``timeout``); a worker process or node that dies fails its trial
+    with ``worker_lost`` (Ray starts new workers; the study's retry policy decides on a retry)."""
+
+    asynchronous = True
+
+    def __init__(self, workers: int = 2, trial_timeout: float | None = None, *, address: str | None = None,
+                 cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0) -> None:
+        check_workers(workers, trial_timeout)
+        if not cpus_per_trial >= 0 or not gpus_per_trial >= 0:
+            raise InvalidArgumentError(f"cpus_per_trial and gpus_per_trial must be >= 0, got {cpus_per_trial} and "
+                                       f"{gpus_per_trial}")
+        self.workers = workers
+        self.trial_timeout = trial_timeout
+        self.address = address
+        self.cpus_per_trial = float(cpus_per_trial)
+        self.gpus_per_trial = float(gpus_per_trial)
+        self.busy_seconds = 0.0
+        self._owns_ray = False
+        self._remote: Any = None
+        self._job_ref: Any = None
+        self._queue: collections.deque[Trial] = collections.deque()
+        self._running: dict[Any, tuple[Trial, float]] = {}
+
+    def start(self, job: EvaluationJob) -> None:
+        ray = import_ray()
+        self.close()
+        self.busy_seconds = 0.0
+        if not ray.is_initialized():
+            if self.address is None:
+                # Enough CPU slots for every worker even on a small machine: trials that wait on
+                # I/O or sleep should not queue behind the core count.
+                cpus = max(os.cpu_count() or 1, int(self.workers * max(self.cpus_per_trial, 1.0)))
+                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            else:
+                ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+            self._owns_ray = True
+        options = {"num_cpus": self.cpus_per_trial, "num_gpus": self.gpus_per_trial, "max_retries": 0}
+        self._remote = ray.remote(_evaluate_task).options(**options)
+        self._job_ref = ray.put(job)
+        warm = ray.remote(_warm_task).options(**options)
+        ray.get([warm.remote(self._job_ref) for _ in range(self.workers)])
+
+    def submit(self, trial: Trial) -> None:
+        if self._remote is None:
+            raise InvalidArgumentError("the executor was not started: call start(job) before submit()")
+        self._queue.append(trial)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self._queue and len(self._running) < self.workers:
+            trial = self._queue.popleft()
+            self._running[self._remote.remote(self._job_ref, trial)] = (trial, time.monotonic())
+
+    def wait(self) -> list[Finished]:
+        ray = import_ray()
+        while self._running:
+            timeout = None
+            if self.trial_timeout is not None:
+                oldest = min(started for _, started in self._running.values())
+                timeout = max(0.0, oldest + self.trial_timeout - time.monotonic())
+            ready, _ = ray.wait(list(self._running), num_returns=1, timeout=timeout)
+            if ready:  # collect everything else that is already done too
+                ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
+            finished = [(self._running.pop(ref)[0], self._result(ref)) for ref in ready]
+            finished += self._expire(ray)
+            self._dispatch()
+            if finished:
+                return finished
+        return []
+
+    def _expire(self, ray: Any) -> list[Finished]:
+        if self.trial_timeout is None:
+            return []
+        now, expired = time.monotonic(), []
+        for ref, (trial, started) in list(self._running.items()):
+            if now - started >= self.trial_timeout:
+                ray.cancel(ref, force=True)  # ends the worker process running it
+                del self._running[ref]
+                self.busy_seconds += self.trial_timeout
+                expired.append((trial, EvaluationResult.failed(
+                    f"the evaluation ran past trial_timeout={self.trial_timeout} s and was stopped", failure="timeout")))
+        return expired
+
+    def _result(self, ref: Any) -> EvaluationResult:
+        ray = import_ray()
+        lost = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.RayActorError,
+                ray.exceptions.OwnerDiedError, ray.exceptions.ObjectLostError)
+        try:
+            result, seconds = ray.get(ref)
+        except lost as error:
+            return EvaluationResult.failed(f"the Ray worker died during the evaluation ({type(error).__name__})",
+                                           failure="worker_lost")
+        except ray.exceptions.TaskCancelledError:
+            return EvaluationResult.failed("the evaluation was cancelled", failure="timeout")
+        except Exception as error:  # noqa: BLE001 - e.g. a result Ray could not deserialise
+            message = str(error).strip().splitlines()
+            return EvaluationResult.failed(f"{type(error).__name__}: {message[-1] if message else ''}", failure="error")
+        self.busy_seconds += seconds
+        return result
+
+    def cancel(self) -> None:
+        self._queue.clear()
+        if self._running:
+            ray = import_ray()
+            for ref in self._running:
+                ray.cancel(ref, force=True)
+        self._running.clear()
+
+    def close(self) -> None:
+        self.cancel()
+        if self._owns_ray:
+            import_ray().shutdown()
+            self._owns_ray = False
+        self._remote = self._job_ref = None
+
+    def __repr__(self) -> str:
+        return f"RayExecutor(workers={self.workers}, trial_timeout={self.trial_timeout}, address={self.address!r})"

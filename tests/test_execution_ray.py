@@ -1,0 +1,32 @@
+"""The Ray executor against the executor conformance suite, and a search on it, on a local Ray
+instance the tests start (``ray_cluster``)."""
+
+import pytest
+
+from infonas import Study
+from infonas.evaluators import build_evaluator, sleep_spec
+from infonas.execution.ray_executor import RayExecutor
+from infonas.testing.executors import ExecutorConformance
+from search_spaces import NB201Space
+
+
+class TestRayExecutor(ExecutorConformance):
+    # A task's time limit counts from its dispatch, so a worker Ray starts afresh (after the
+    # killed one) spends its start-up inside it: the limit stays well above that.
+    trial_timeout = 12.0
+
+    @pytest.fixture
+    def make_executor(self, ray_cluster):
+        return lambda workers, trial_timeout=None: RayExecutor(workers, trial_timeout)
+
+
+def test_a_search_on_ray_asks_what_a_serial_one_asks_with_one_worker(ray_cluster):
+    space = NB201Space()
+    spec = sleep_spec(0.0)
+    keys = []
+    for executor in [None, RayExecutor(1)]:
+        study = Study.create(None, space, build_evaluator(spec, space), "score", strategy="bo-ei", seed=4,
+                             evaluator_spec=spec, strategy_options={"n_init": 3})
+        study.optimize(6, executor=executor)
+        keys.append([t.arch.key for t in study.finished_trials()])
+    assert keys[0] == keys[1] and len(set(keys[0])) == 6
