@@ -84,13 +84,21 @@ bench() {
     compare_mnist1d) run "$1" infonas compare --space nb201 --data mnist1d --table "$MNIST1D_TABLE" \
       --methods bo-mf,bo-mes,darts-1,darts-2,gdas,drnas,rsps,rs --seeds 5 --budget-seconds 300 \
       --work-dir runs/bench-compare-mnist1d --quiet ;;
+    # Executors on the same bo-ei search, each evaluation sleeping 1 s then reading the table; run it on an
+    # idle machine (the driver's suggestions compete with nothing else for the cores).
+    executors) run "$1" infonas bench executors --sleep 1 --trials 40 --workers 4 --executors serial,pool,ray ;;
+    # A Ray search of 60 trials on a local cluster (ray start --head); its driver killed with SIGKILL at 10
+    # random moments and resumed, a worker running an evaluation killed at 10 others.
+    fault_soak) run "$1" infonas bench soak --work-dir "runs/bench-soak-$(date +%s)" --trials 60 --workers 4 \
+      --driver-kills 10 --worker-kills 10 ;;
     *) echo "unknown benchmark '$1'; choose from: $ALL" >&2; exit 2 ;;
   esac
 }
 
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
 surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4 main_job
-search_mnist1d search_mf_timing collapse_mnist1d flops_hinge_mnist1d flops_hinge_macro_mnist1d compare_mnist1d"
+search_mnist1d search_mf_timing collapse_mnist1d flops_hinge_mnist1d flops_hinge_macro_mnist1d compare_mnist1d
+executors fault_soak"
 for name in ${@:-$ALL}; do
   bench "$name"
 done

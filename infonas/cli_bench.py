@@ -394,3 +394,4 @@ def bench_prices(epochs: int, supernet_epochs: int, recalibration_batches: int) 
         fail(str(error))
     click.echo(f"--cheap-cost {prices['costs'][CHEAP]:.4g} --cheap-setup-cost {prices['setup_cost']:.4g} "
                f"--unit-seconds {prices['training_seconds']:.4g}")
+

@@ -22,17 +22,9 @@ from infonas.exceptions import (
     InvalidArchitectureError,
     InvalidArgumentError,
     RunStoreError,
-    SpaceExhaustedError,
     StudyError,
 )
-from infonas.execution import (
-    EvaluationJob,
-    Executor,
-    FailureRateExceededError,
-    FailureRateLimit,
-    RetryPolicy,
-    SerialExecutor,
-)
+from infonas.execution import EvaluationJob, Executor, FailureRateLimit, RetryPolicy, SerialExecutor
 from infonas.objectives import ComputedMetrics, Objective
 from infonas.results import (
     best_trials,
@@ -42,6 +34,7 @@ from infonas.results import (
     pareto_front,
     trials_dataframe,
 )
+from infonas.search_loop import SearchLoop, next_number
 from infonas.storage import InMemoryStore, RunStore
 from infonas.storage.events import FORMAT_VERSION, TrialAsked, TrialFinished, replay
 from infonas.strategies.base import Strategy, Suggestion
@@ -69,28 +62,6 @@ class Store(Protocol):
     def events(self) -> list[dict[str, Any]]: ...
     def write_snapshot(self, name: str, obj: Any) -> Any: ...
     def read_snapshot(self, name: str, default: Any = None) -> Any: ...
-
-
-def _batch_to_ask(batch_size: int, budget: Budget, finished: int) -> int:
-    """A full batch, or fewer when fewer evaluations than that are left in the budget."""
-    if budget.evaluations is None:
-        return batch_size
-    return max(1, min(batch_size, budget.evaluations - finished))
-
-
-def _next_number(study: Study) -> int:
-    # After the last number ever asked: a repaired journal may have lost one in the middle.
-    return max(study._asked, default=-1) + 1
-
-
-def _round_size(study: Study, budget: Budget) -> int:
-    """The next round's size: the batch size, or what the strategy's model step serves
-    (``Strategy.round_size``), within what the budget has left."""
-    finished = len(study._finished)
-    started = time.perf_counter()
-    requested = study.strategy.round_size(_batch_to_ask(study.batch_size, budget, finished), _next_number(study))
-    study._sizing_seconds = time.perf_counter() - started
-    return _batch_to_ask(requested, budget, finished)
 
 
 def _checked_result(study: Study, number: int, result: EvaluationResult) -> EvaluationResult:
@@ -232,7 +203,7 @@ class Study:
         """
         if n < 1:
             raise InvalidArgumentError(f"ask needs n >= 1, got {n}")
-        start = _next_number(self)
+        start = next_number(self)
         numbers = list(range(start, start + n))
         started = time.perf_counter()
         suggestions = self.strategy.suggest(numbers, pending=_pending_for(self.strategy, self.pending))
@@ -281,89 +252,18 @@ class Study:
         call ``study.stop(reason)`` to end the loop there. A search space with nothing left to
         propose also ends it early. ``stop_reason`` says why a loop ended before its budget.
 
-        ``executor`` runs the evaluations (default: ``SerialExecutor``, in this process). An
-        asynchronous one (a pool, Ray) is kept ``workers + queue`` trials busy: as soon as a trial
-        finishes, the strategy suggests the next, conditioned on the trials still running
-        (``queue`` defaults to ``workers`` for several workers, so a worker that frees starts a
-        queued trial while the next is suggested; 0 for one, which then asks what a serial run
-        asks). Trials still running when the budget is spent or the loop stops are cancelled and
-        stay pending in the journal, for a resume to evaluate. A failed trial is retried as
-        ``retries`` allows (default ``RetryPolicy()``: a lost worker twice); the loop raises
-        ``FailureRateExceededError`` when ``failure_limit`` (default ``FailureRateLimit()``) is passed.
+        ``executor`` runs the evaluations (default: ``SerialExecutor``, in this process); an
+        asynchronous one (pool, Ray) is kept ``workers + queue`` trials busy, suggesting as soon as
+        one finishes (``infonas.search_loop``). Failed trials are retried as ``retries`` allows;
+        past ``failure_limit`` the loop raises ``FailureRateExceededError``.
         """
-        from tqdm.auto import tqdm
-
         budget = Budget.coerce(budget, evaluations=evaluations, cost=cost, seconds=seconds)
         # Kept so that `infonas resume` can finish what was asked without being told again.
         self.store.write_snapshot("budget", dataclasses.asdict(budget))
-        executor = SerialExecutor() if executor is None else executor
-        retries = RetryPolicy() if retries is None else retries
-        failure_limit = FailureRateLimit() if failure_limit is None else failure_limit
-        if queue is not None and (not isinstance(queue, int) or queue < 0):
-            raise InvalidArgumentError(f"queue must be an integer >= 0, got {queue!r}")
-        slots = 0
-        if executor.asynchronous:
-            slots = executor.workers + ((executor.workers if executor.workers > 1 else 0) if queue is None else queue)
-        started = time.perf_counter()
-        self.stop_reason = None
-        in_flight: dict[int, Trial] = {}
-        exhausted = False
-
-        def spent() -> bool:
-            return self.stop_reason is not None or budget.exhausted(
-                len(self._finished), self.spent_cost(), time.perf_counter() - started)
-
-        def evaluations_left() -> int | None:
-            return None if budget.evaluations is None else budget.evaluations - len(self._finished) - len(in_flight)
-
-        def submit(trials: Sequence[Trial]) -> None:
-            for trial in trials:
-                executor.submit(trial)
-                in_flight[trial.number] = trial
-
-        if executor.asynchronous and hasattr(self.evaluator, "prepare") and (
-                self.strategy.multi_fidelity or len(self.evaluator.fidelities) == 1):
-            # Trained once here (a supernet), so that workers load it rather than each train it.
-            self.evaluator.prepare(progress=progress)
-        bar = tqdm(total=budget.evaluations, initial=min(len(self._finished), budget.evaluations or 0),
-                   desc="search", unit="trial", disable=not progress, dynamic_ncols=True)
-        executor.start(self._job())
-        try:
-            if not spent():
-                submit(self.pending)  # a crash's in-flight trials, evaluated again once
-                submit(self._missing_retries(retries, evaluations_left()))
-            while not spent():
-                try:
-                    if not in_flight:
-                        submit(self.ask(_round_size(self, budget)))
-                    left = evaluations_left()
-                    if len(in_flight) < slots and not exhausted and (left is None or left > 0):
-                        submit(self.ask(min(slots - len(in_flight), left or slots)))
-                except SpaceExhaustedError as error:
-                    if not in_flight:
-                        self.stop_reason = str(error)
-                        logger.info("search stopped before its budget: %s", error)
-                        break
-                    exhausted = True  # the running trials finish; nothing new is asked
-                for trial, result in executor.wait():
-                    in_flight.pop(trial.number, None)
-                    if trial.number in self._finished:  # a result that arrives twice is kept once
-                        logger.warning("trial %d finished twice; the second result is dropped", trial.number)
-                        continue
-                    told = self.tell(trial, result)
-                    if told.status is TrialStatus.FAILED:
-                        self._after_failure(told, retries, failure_limit, evaluations_left(), submit, spent)
-                    for callback in callbacks:
-                        callback(self, told)
-                    bar.update(1)
-                    best = self.best()
-                    bar.set_postfix_str(f"cost {self.spent_cost():.4g} | best "
-                                        + (f"{best[0].metrics[self.objective]:.4g}" if best else "-"), refresh=False)
-                    if spent():
-                        break
-        finally:
-            executor.close()  # what still runs is cancelled; it stays pending in the journal
-            bar.close()
+        SearchLoop(self, budget, SerialExecutor() if executor is None else executor, queue=queue,
+                   retries=RetryPolicy() if retries is None else retries,
+                   failure_limit=FailureRateLimit() if failure_limit is None else failure_limit,
+                   callbacks=callbacks).run(progress)
         return self
 
     def _job(self) -> EvaluationJob:
@@ -376,37 +276,15 @@ class Study:
             trial, count = self._asked[trial.retry_of], count + 1
         return count
 
-    def _ask_retry(self, failed: Trial) -> Trial:
+    def ask_retry(self, failed: Trial) -> Trial:
         """A new trial evaluating ``failed``'s architecture and fidelity again (journalled ``retry_of`` it)."""
-        number = _next_number(self)
+        number = next_number(self)
         trial = Trial(number, failed.arch, failed.fidelity, asked_at=time.time(), suggest_seconds=0.0,
                       retry_of=failed.number)
         self.store.append(TrialAsked(number, self.space.format(trial.arch), trial.fidelity, trial.asked_at, 0.0,
                                      failed.number).to_json())
         self._asked[number] = trial
         return trial
-
-    def _missing_retries(self, retries: RetryPolicy, left: int | None) -> list[Trial]:
-        """Retries the policy owes to failed trials that have none yet (a crash came in between)."""
-        retried = {t.retry_of for t in self._asked.values() if t.retry_of is not None}
-        owed = [t for t in self._finished.values() if t.status is TrialStatus.FAILED and t.number not in retried
-                and retries.allows(t.failure, self.attempts(t))]
-        return [self._ask_retry(t) for t in owed[:left if left is not None else len(owed)]]
-
-    def _after_failure(self, failed: Trial, retries: RetryPolicy, limit: FailureRateLimit, left: int | None,
-                       submit: Callable[[Sequence[Trial]], None], spent: Callable[[], bool]) -> None:
-        logger.warning("trial %d failed (%s): %s", failed.number, failed.failure, failed.error)
-        finished = list(self._finished.values())
-        failures = [t for t in finished if t.status is TrialStatus.FAILED]
-        if limit.exceeded(len(failures), len(finished)):
-            first = failures[0]
-            raise FailureRateExceededError(
-                f"{len(failures)} of {len(finished)} finished trials failed, more than the tolerated rate "
-                f"{limit.max_rate} (checked once {limit.min_failed} have failed); the first, trial {first.number}, "
-                f"failed with {first.failure}: {first.error}. Fix the evaluator (the journal keeps every failure; "
-                f"`infonas report` lists them), or allow more failures (--max-failure-rate)")
-        if (left is None or left > 0) and not spent() and retries.allows(failed.failure, self.attempts(failed)):
-            submit([self._ask_retry(failed)])
 
     def stop(self, reason: str = "stopped by a callback") -> None:
         """End the running ``optimize`` loop after the current trial (from a callback)."""

@@ -3,9 +3,11 @@
 ``pip install 'infonas[ray]'``. Without ``address`` it starts Ray on this machine
 (``ray.init(num_cpus=..., include_dashboard=False)``); with one (``"auto"``, ``"HOST:6379"``) it
 joins a running cluster, whose nodes need infonas installed. Ray schedules, places and restarts;
-this module only keeps ``workers`` tasks running, so that a per-trial time limit counts from the
-moment a trial starts. A Ray worker process keeps the evaluator it built for a job, so each
+this module only tracks which tasks can have started, so that a per-trial time limit counts
+from then. A Ray worker process keeps the evaluator it built for a job, so each
 loads its data once. GPUs are Ray resources: ``gpus_per_trial`` reserves them for each task.
+Trials go to Ray as soon as they are submitted (Ray queues them), so a worker that frees starts
+the next one without waiting for the driver.
 
 Example:
     >>> study.optimize(budget=40, executor=RayExecutor(workers=4))  # doctest: +SKIP
@@ -13,13 +15,12 @@ Example:
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import time
 from typing import Any
 
-from infonas.exceptions import InvalidArgumentError, UnsupportedError
+from infonas.exceptions import InvalidArgumentError, StudyError, UnsupportedError
 from infonas.execution.base import EvaluationJob, Finished, run_trial
 from infonas.execution.pool import check_workers
 from infonas.trials import EvaluationResult, Trial
@@ -64,7 +65,8 @@ def import_ray() -> Any:
 
 
 class RayExecutor:
-    """Evaluates trials as Ray tasks, ``workers`` at a time; ``trial_timeout`` ends a task that
+    """Evaluates trials as Ray tasks, ``workers`` at a time (on a cluster given by ``address``,
+    as many as its resources allow of those submitted); ``trial_timeout`` ends a task that
     runs too long (``failure`` ``timeout``); a worker process or node that dies fails its trial
     with ``worker_lost`` (Ray starts new workers; the study's retry policy decides on a retry)."""
 
@@ -85,8 +87,8 @@ class RayExecutor:
         self._owns_ray = False
         self._remote: Any = None
         self._job_ref: Any = None
-        self._queue: collections.deque[Trial] = collections.deque()
-        self._running: dict[Any, tuple[Trial, float]] = {}
+        #: Submitted tasks in submission order, with when their clock started (``None``: still queued).
+        self._running: dict[Any, tuple[Trial, float | None]] = {}
 
     def start(self, job: EvaluationJob) -> None:
         ray = import_ray()
@@ -94,12 +96,18 @@ class RayExecutor:
         self.busy_seconds = 0.0
         if not ray.is_initialized():
             if self.address is None:
-                # Enough CPU slots for every worker even on a small machine: trials that wait on
-                # I/O or sleep should not queue behind the core count.
-                cpus = max(os.cpu_count() or 1, int(self.workers * max(self.cpus_per_trial, 1.0)))
+                # CPU slots for exactly `workers` trials, whatever the core count: Ray then runs that
+                # many at once and queues the rest (trials that sleep or wait on I/O need no core).
+                cpus = max(1, round(self.workers * max(self.cpus_per_trial, 1.0)))
                 ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             else:
-                ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+                try:
+                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+                except (ConnectionError, RuntimeError, ValueError) as error:
+                    raise StudyError(f"could not join the Ray cluster at {self.address!r} ({type(error).__name__}: "
+                                     f"{error}); start it with `ray start --head` on its head node and give the "
+                                     "address that command prints, or drop --ray-address to start Ray on this "
+                                     "machine") from None
             self._owns_ray = True
         options = {"num_cpus": self.cpus_per_trial, "num_gpus": self.gpus_per_trial, "max_retries": 0}
         self._remote = ray.remote(_evaluate_task).options(**options)
@@ -110,27 +118,38 @@ class RayExecutor:
     def submit(self, trial: Trial) -> None:
         if self._remote is None:
             raise InvalidArgumentError("the executor was not started: call start(job) before submit()")
-        self._queue.append(trial)
-        self._dispatch()
+        # Handed to Ray at once, so a worker that frees starts the next trial without waiting for
+        # this process (busy suggesting); its time limit counts once it can have started.
+        self._running[self._remote.remote(self._job_ref, trial)] = (trial, None)
+        self._promote()
 
-    def _dispatch(self) -> None:
-        while self._queue and len(self._running) < self.workers:
-            trial = self._queue.popleft()
-            self._running[self._remote.remote(self._job_ref, trial)] = (trial, time.monotonic())
+    def _promote(self) -> None:
+        """Start the clocks of the oldest waiting tasks while fewer than ``workers`` are counted as running.
+
+        Ray runs equal tasks in the order submitted, so a task starts when one before it ends: a
+        clock started on seeing that is late by at most the time to notice, so a limit is never early."""
+        counted = sum(started is not None for _, started in self._running.values())
+        now = time.monotonic()
+        for ref, (trial, started) in self._running.items():
+            if counted >= self.workers:
+                break
+            if started is None:
+                self._running[ref] = (trial, now)
+                counted += 1
 
     def wait(self) -> list[Finished]:
         ray = import_ray()
         while self._running:
             timeout = None
             if self.trial_timeout is not None:
-                oldest = min(started for _, started in self._running.values())
+                oldest = min(started for _, started in self._running.values() if started is not None)
                 timeout = max(0.0, oldest + self.trial_timeout - time.monotonic())
             ready, _ = ray.wait(list(self._running), num_returns=1, timeout=timeout)
             if ready:  # collect everything else that is already done too
                 ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
             finished = [(self._running.pop(ref)[0], self._result(ref)) for ref in ready]
             finished += self._expire(ray)
-            self._dispatch()
+            self._promote()
             if finished:
                 return finished
         return []
@@ -140,7 +159,7 @@ class RayExecutor:
             return []
         now, expired = time.monotonic(), []
         for ref, (trial, started) in list(self._running.items()):
-            if now - started >= self.trial_timeout:
+            if started is not None and now - started >= self.trial_timeout:
                 ray.cancel(ref, force=True)  # ends the worker process running it
                 del self._running[ref]
                 self.busy_seconds += self.trial_timeout
@@ -166,7 +185,6 @@ class RayExecutor:
         return result
 
     def cancel(self) -> None:
-        self._queue.clear()
         if self._running:
             ray = import_ray()
             for ref in self._running:
