@@ -385,9 +385,42 @@ def render_compare(results: dict[str, Any], options: dict[str, str]) -> list[str
             f"{results['budget_seconds']:g} s of search per method and seed.")]
 
 
+def render_executors(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    """One row per executor of ``infonas bench executors``: throughput, idle fraction, speed-up, start-up."""
+    rows = []
+    for name, entry in results["executors"].items():
+        speedup = f"{entry['speedup']:.2f}x" if "speedup" in entry else "–"
+        rows.append([f"`{name}`", str(entry["workers"]), f"{entry['trials_per_minute']:.1f}", speedup,
+                     f"{entry['idle_fraction']:.0%}", f"{entry['suggest_seconds']:.1f}", f"{entry['start_seconds']:.1f}"])
+    return _table(["executor", "workers", "trials per minute", "speed-up over serial", "worker idle fraction",
+                   "suggestion s (sum)", "start-up s (apart)"], rows) + [
+        "", (f"{results['trials']} trials of `{results['strategy']}` (seed {results['seed']}), each evaluation "
+            f"sleeping {results['sleep']:g} s then reading the table.")]
+
+
+def render_soak(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    """The counts of ``infonas bench soak``: kills, resumes, results lost or duplicated, failures."""
+    kinds = ", ".join(f"{kind} {count}" for kind, count in results["failures_by_kind"].items()) or "none"
+    rows = [["driver killed (SIGKILL), then resumed", str(results["driver_kills"])],
+            ["worker running an evaluation killed (SIGKILL)", str(results["worker_kills"])],
+            ["trials finished (complete)", f"{results['finished']} ({results['complete']})"],
+            ["finished results lost", str(results["lost"])],
+            ["results journalled twice", str(results["duplicated"])],
+            ["failed trials, by kind", f"{results['failures']} ({kinds})"],
+            ["failures without a kind and reason", str(results["failures_without_reason"])],
+            ["failures retried", str(results["failures_retried"])]]
+    return _table(["what", "count"], rows) + [
+        "", (f"{results['trials']} trials of `{results['strategy']}` on {results['workers']} Ray workers, each "
+            f"evaluation sleeping {results['sleep']:g} s; {results['wall_seconds']:.0f} s in all.")]
+
+
 def kind(results: dict[str, Any]) -> str:
-    """Which benchmark wrote ``results``: ``fidelity``, ``hinge``, ``collapse``, ``compare``, ``main-job``,
+    """Which benchmark wrote ``results``: ``executors``, ``soak``, ``fidelity``, ``hinge``, ``collapse``, ``compare``, ``main-job``,
     ``memory``, ``surrogate``, ``pareto``, ``multi-fidelity`` or ``search``."""
+    if "executors" in results and "sleep" in results:
+        return "executors"
+    if "driver_kills" in results and "lost" in results:
+        return "soak"
     if "signals" in results and "ceiling" in results:
         return "fidelity"
     if "variants" in results and "smallest_flops" in results and "flops_budget" in results:
@@ -407,7 +440,7 @@ def kind(results: dict[str, Any]) -> str:
     if "optimum" in results and "methods" in results:
         return "multi-fidelity" if results.get("cheap") else "search"
     raise RenderError("this file is not the JSON of an infonas bench command (search, pareto, surrogate, fidelity, "
-                      "memory, main-job, collapse, hinge) or of infonas compare (its keys: "
+                      "memory, main-job, collapse, hinge, executors, soak) or of infonas compare (its keys: "
                       f"{', '.join(sorted(results)[:8])}); name a benchmark's results file in the marker")
 
 
@@ -415,6 +448,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] = {
     "search": render_search, "multi-fidelity": render_multi_fidelity, "pareto": render_pareto,
     "surrogate": render_surrogate, "fidelity": render_fidelity, "memory": render_memory,
     "main-job": render_main_job, "collapse": render_collapse, "compare": render_compare, "hinge": render_hinge,
+    "executors": render_executors, "soak": render_soak,
 }
 
 

@@ -67,6 +67,22 @@ def table_optimum(study: Study) -> float | None:
     return float(values.max() if study.maximize else values.min())
 
 
+def failure_lines(finished: list[Any]) -> list[str]:
+    """The failed trials by kind, with how many were retried, and the last one's reason (none: no line)."""
+    failed = [t for t in finished if t.status.value == "failed"]
+    if not failed:
+        return []
+    kinds: dict[str, int] = {}
+    for trial in failed:
+        kinds[trial.failure or "error"] = kinds.get(trial.failure or "error", 0) + 1
+    retried = {t.retry_of for t in finished if t.retry_of is not None}
+    last = failed[-1]
+    reason = " ".join((last.error or "no reason recorded").split())
+    return [f"failures   {len(failed)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), "
+            f"{len(retried & {t.number for t in failed})} retried; last: trial {last.number}, "
+            f"{reason[:100]}{'...' if len(reason) > 100 else ''}"]
+
+
 def summary_text(study: Study, top: int = 5) -> str:
     """A plain-text summary: counts, cost, incumbents and, on a table, the regret."""
     finished = study.finished_trials()
@@ -82,6 +98,7 @@ def summary_text(study: Study, top: int = 5) -> str:
          f"{len(study.pending)} pending"),
         f"cost       {study.spent_cost():.6g}",
     ]
+    lines.extend(failure_lines(finished))
     fidelities = fidelity_summary(study)
     setup, seconds = fidelities["setup"]["cost"], fidelities["setup"]["seconds"]
     if setup > 0:

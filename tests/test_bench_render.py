@@ -65,6 +65,8 @@ def results_dir(tmp_path_factory, synthetic_table_file) -> Path:
            "--methods", "rs,nsga2", "--seeds", 2, "--budget", 12, "--out", folder / "pareto_params.json")
     invoke("bench", "surrogate", *common, "--objective", "acc", "--train-sizes", "8,16", "--seeds", 1, "--models",
            "hamming", "--out", folder / "surrogate.json")
+    invoke("bench", "executors", "--table", table, "--objective", "acc", "--sleep", 0, "--trials", 3, "--workers", 2,
+           "--executors", "serial,pool", "--strategy", "rs", "--out", folder / "executors.json")
     return folder
 
 
@@ -88,6 +90,9 @@ stale table
 <!-- results:surrogate.json columns=kendall_tau,fit_predict_seconds -->
 <!-- /results -->
 
+<!-- results:executors.json -->
+<!-- /results -->
+
 Text after.
 """
 
@@ -107,7 +112,7 @@ def test_every_table_kind_renders_with_its_provenance(results_dir):
     assert "stale table" not in text
     for name, kind, rows in [("search_bayesian.json", "search", 2), ("search_full.json", "search", 2),
                              ("search_mf.json", "multi-fidelity", 1), ("pareto_params.json", "pareto", 2),
-                             ("surrogate.json", "surrogate", 1)]:
+                             ("surrogate.json", "surrogate", 1), ("executors.json", "executors", 2)]:
         results = _load(results_dir, name)
         assert render_readme.kind(results) == kind
         block = _block(text, name)
@@ -450,3 +455,19 @@ def test_hinge_rows_show_seeds_within_the_budget_and_at_the_smallest_network(tmp
                    "flops_hinge_macro.json")
     assert len([line for line in block if line.startswith("| `")]) == 2
     assert block[-1].startswith("_From `benchmarks/results/flops_hinge_macro.json`: `infonas bench fidelity")
+
+
+def test_executor_rows_and_soak_counts_render_from_their_files(results_dir):
+    results = _load(results_dir, "executors.json")
+    rows = [line for line in _block(render_readme.render(FIXTURE_README, results_dir), "executors.json")
+            if line.startswith("| `")]
+    assert [row.split("|")[1].strip() for row in rows] == ["`serial`", "`pool`"]
+    assert rows[1].split("|")[4].strip() == f"{results['executors']['pool']['speedup']:.2f}x"
+    soak = {"trials": 60, "workers": 4, "sleep": 1.0, "strategy": "bo-ei", "driver_kills": 10, "worker_kills": 9,
+            "finished": 61, "complete": 52, "lost": 0, "duplicated": 0, "failures": 9,
+            "failures_by_kind": {"worker_lost": 9}, "failures_without_reason": 0, "failures_retried": 8,
+            "wall_seconds": 200.0}
+    assert render_readme.kind(soak) == "soak"
+    lines = render_readme.render_soak(soak, {})
+    assert "| worker running an evaluation killed (SIGKILL) | 9 |" in lines
+    assert "| failed trials, by kind | 9 (worker_lost 9) |" in lines

@@ -107,6 +107,9 @@ def test_a_lost_worker_is_retried_and_a_mostly_failing_search_stops_with_the_rea
     assert all(order.index(t.number) >= 10 - 4 for t in lost if t.number not in retries)
     records = json.loads(CliRunner().invoke(main, ["report", str(tmp_path / "run"), "--json", "--no-plots"]).output)
     assert {r["failure"] for r in records if r["status"] == "failed"} == {"worker_lost"}
+    text = CliRunner().invoke(main, ["report", str(tmp_path / "run"), "--no-plots"]).output
+    assert f"failures   {len(lost)} (worker_lost {len(lost)}), {len(retries)} retried; last: trial" in text
+    assert "worker process died" in text
 
     bad = faulty_spec(sleep_spec(0.0), {"error": 0.8}, seed=1)
     failing = Study.create(tmp_path / "bad", space, build_evaluator(bad, space), "score", strategy="rs", seed=0,
@@ -182,3 +185,15 @@ def test_kill_9_of_an_async_search_then_resume_loses_and_duplicates_nothing(tmp_
     assert all({e["trial"]: e["metrics"] for e in after}[n] == metrics for n, metrics in before.items())
     keys = [r["arch"] for r in json.loads(invoke("report", run, "--json", "--no-plots").output)]
     assert len(keys) == len(set(keys))
+
+
+def test_one_pool_worker_asks_what_a_serial_run_asks_for_every_bayesian_strategy(tiny, space):
+    for strategy, case in CASES.items():
+        asked = []
+        for executor in [None, PoolExecutor(1)]:
+            study = Study.create(None, space, tiny, None if "objectives" in case else "acc", strategy=strategy,
+                                 seed=7, strategy_options=case["strategy_options"], objectives=case.get("objectives"),
+                                 computed=_costs(space) if case.get("costs") else None)
+            study.optimize(8, executor=executor)
+            asked.append([(t.arch.key, t.fidelity) for t in study.finished_trials()])
+        assert asked[0] == asked[1], strategy

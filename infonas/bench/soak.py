@@ -69,6 +69,16 @@ def _busy_workers() -> list[int]:
     return [int(line.split()[0]) for line in listing.splitlines() if re.search(r"ray::_evaluate_task\b", line)]
 
 
+def _wait_for(condition: Any, driver: _Driver, started: float, timeout: float, what: str) -> None:
+    """Poll ``condition`` every 20 ms, restarting the driver if it ended (as a user would resume)."""
+    while not condition():
+        if not driver.running():
+            driver.start()
+        if time.perf_counter() - started > timeout:
+            raise InfonasError(f"the soak waited {timeout:g} s for its {what}; see {driver.log}")
+        time.sleep(0.02)
+
+
 class _Driver:
     """The search's driver process: ``infonas resume`` on the soak's Ray cluster."""
 
@@ -129,25 +139,32 @@ def fault_soak(work_dir: str | Path, *, trials: int = 60, workers: int = 4, driv
     started = time.perf_counter()
     try:
         driver.start()
+        finished_before = 0
         for step in plan:
-            while len(_finished(run_dir)) < step["after_finished"]:
-                if not driver.running():
-                    driver.start()  # it ended (a failure-rate stop, say): resume, as a user would
-                if time.perf_counter() - started > timeout:
-                    raise InfonasError(f"the soak did not reach {step['after_finished']} finished trials in "
-                                       f"{timeout:g} s; see {driver.log}")
-                time.sleep(0.05)
+            # Each kill lands in a running search: after a trial finished since the last kill, and
+            # while a worker is evaluating (not while a restarted driver is still starting).
+            target = max(step["after_finished"], finished_before + 1)
+            what = f"{step['kind']} kill after {target} finished trials"
+            _wait_for(lambda target=target: len(_finished(run_dir)) >= target, driver, started, timeout, what)
+            _wait_for(lambda: bool(_busy_workers()), driver, started, timeout, what)
             time.sleep(step["delay"])
+            busy = _busy_workers()
+            if step["kind"] == "worker" and not busy:  # the delay outlasted every evaluation: catch the next
+                _wait_for(lambda: bool(_busy_workers()), driver, started, timeout, what)
+                busy = _busy_workers()
             seen.update({e["trial"]: e["metrics"] for e in _finished(run_dir)})
-            event = {**step, "finished_at_kill": len(seen), "seconds": time.perf_counter() - started}
+            event = {**step, "finished_at_kill": len(seen), "evaluating_at_kill": len(busy),
+                     "seconds": time.perf_counter() - started}
             if step["kind"] == "driver":
                 driver.kill()
                 driver.start()
             else:
-                busy = _busy_workers()
-                event["killed_pid"] = rng.choice(busy) if busy else None
-                if busy:
+                event["killed_pid"] = rng.choice(busy)
+                try:
                     os.kill(event["killed_pid"], signal.SIGKILL)
+                except ProcessLookupError:  # it finished between the listing and the kill
+                    event["killed_pid"] = None
+            finished_before = len(seen)
             events.append(event)
             logger.info("soak: %s", event)
         while driver.running() or len([e for e in _finished(run_dir)]) < trials:
