@@ -73,6 +73,9 @@ def _wait_for(condition: Any, driver: _Driver, started: float, timeout: float, w
     """Poll ``condition`` every 20 ms, restarting the driver if it ended (as a user would resume)."""
     while not condition():
         if not driver.running():
+            if len(_finished(driver.run_dir)) >= driver.trials:
+                raise InfonasError(f"the search finished its {driver.trials} trials before the soak's {what}: give "
+                                   "more --trials or fewer kills")
             driver.start()
         if time.perf_counter() - started > timeout:
             raise InfonasError(f"the soak waited {timeout:g} s for its {what}; see {driver.log}")
@@ -83,6 +86,8 @@ class _Driver:
     """The search's driver process: ``infonas resume`` on the soak's Ray cluster."""
 
     def __init__(self, run_dir: Path, trials: int, workers: int, address: str, log: Path) -> None:
+        self.run_dir = run_dir
+        self.trials = trials
         self.command = [sys.executable, "-m", "infonas.cli", "resume", str(run_dir), "--budget", str(trials),
                         "--executor", "ray", "--workers", str(workers), "--ray-address", address, "--quiet"]
         self.log = log
@@ -120,9 +125,10 @@ def fault_soak(work_dir: str | Path, *, trials: int = 60, workers: int = 4, driv
     rng = random.Random(seed)
     kinds = ["driver"] * driver_kills + ["worker"] * worker_kills
     rng.shuffle(kinds)
-    # Distinct moments, in finished trials, spread over the search (retries add trials, so the
-    # last moment stays well inside the budget).
-    moments = sorted(rng.sample(range(2, max(3, trials - 5)), len(kinds)))
+    # Distinct moments over the first three quarters of the search: each kill waits for a trial
+    # finished since the last one, so later moments slip, and the search must still be running.
+    last = max(len(kinds) + 3, int(0.75 * trials))
+    moments = sorted(rng.sample(range(2, last), len(kinds)))
     plan = [{"kind": kind, "after_finished": at, "delay": rng.uniform(0.1, 0.9) * sleep}
             for kind, at in zip(kinds, moments)]
 
