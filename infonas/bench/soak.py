@@ -125,8 +125,8 @@ def fault_soak(work_dir: str | Path, *, trials: int = 60, workers: int = 4, driv
     rng = random.Random(seed)
     kinds = ["driver"] * driver_kills + ["worker"] * worker_kills
     rng.shuffle(kinds)
-    # Distinct moments over the first three quarters of the search: each kill waits for a trial
-    # finished since the last one, so later moments slip, and the search must still be running.
+    # Distinct moments over the first three quarters of the search: a kill waits for a worker to
+    # be evaluating, so moments slip a little, and the search must still be running then.
     last = max(len(kinds) + 3, int(0.75 * trials))
     moments = sorted(rng.sample(range(2, last), len(kinds)))
     plan = [{"kind": kind, "after_finished": at, "delay": rng.uniform(0.1, 0.9) * sleep}
@@ -145,11 +145,10 @@ def fault_soak(work_dir: str | Path, *, trials: int = 60, workers: int = 4, driv
     started = time.perf_counter()
     try:
         driver.start()
-        finished_before = 0
         for step in plan:
-            # Each kill lands in a running search: after a trial finished since the last kill, and
-            # while a worker is evaluating (not while a restarted driver is still starting).
-            target = max(step["after_finished"], finished_before + 1)
+            # Each kill lands in a running search: while a worker is evaluating (not while a
+            # restarted driver is still starting, when there is nothing to kill mid-evaluation).
+            target = step["after_finished"]
             what = f"{step['kind']} kill after {target} finished trials"
             _wait_for(lambda target=target: len(_finished(run_dir)) >= target, driver, started, timeout, what)
             _wait_for(lambda: bool(_busy_workers()), driver, started, timeout, what)
@@ -170,7 +169,6 @@ def fault_soak(work_dir: str | Path, *, trials: int = 60, workers: int = 4, driv
                     os.kill(event["killed_pid"], signal.SIGKILL)
                 except ProcessLookupError:  # it finished between the listing and the kill
                     event["killed_pid"] = None
-            finished_before = len(seen)
             events.append(event)
             logger.info("soak: %s", event)
         while driver.running() or len([e for e in _finished(run_dir)]) < trials:
