@@ -227,15 +227,17 @@ def bench_surrogate(table: str, objective: str, cheap: str | None, train_sizes: 
     if not sizes or min(sizes) < 1:
         raise click.BadParameter(f"expected comma-separated whole numbers of at least 1, got {train_sizes!r}",
                                  param_hint="'--train-sizes'")
+    names = parse_list(models)  # here: a usage error raised once the log is open would leave it behind
     try:
+        # "is not None": an empty --cheap is a column name too (none has it), refused before the log is opened.
         benchmark = TabularBenchmark.from_csv(table, get_space(space_name),
-                                              required=[objective] + ([cheap] if cheap else []))
+                                              required=[objective] + ([cheap] if cheap is not None else []))
         started = time.perf_counter()
         log = open_for_command(out, "surrogate", click.get_current_context().params)
         results = run_surrogate_benchmark(
             benchmark.archs, benchmark.column(objective), objective,
-            cheap=benchmark.column(cheap) if cheap else None, train_sizes=sizes, seeds=seeds,
-            models=parse_list(models), space=benchmark.space, progress=not quiet, log=log)
+            cheap=benchmark.column(cheap) if cheap is not None else None, train_sizes=sizes, seeds=seeds,
+            models=names, space=benchmark.space, progress=not quiet, log=log)
     except EXPECTED_ERRORS as error:
         fail(str(error))
     _finish_benchmark(results, started, out, format_surrogate_table, log)

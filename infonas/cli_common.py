@@ -92,9 +92,19 @@ def check_strategy_names(names: list[str], option: str) -> None:
                                  f"{', '.join(sorted(STRATEGIES))}", param_hint=f"'{option}'")
 
 
+# Every character str.splitlines() breaks at, as the escape repr() writes for it.
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def fail(message: str) -> NoReturn:
-    """End the command with ``Error: message`` on stderr and exit status 1."""
-    raise click.ClickException(message)
+    """End the command with ``Error: message`` on stderr and exit status 1, on one line: a line
+    break inside ``message`` (a user's path may hold one) is written as its escape, ``\\n``.
+
+    Example::
+
+        fail(f"cannot read {path}: no such file")  # a newline in path shows as \\n
+    """
+    raise click.ClickException(message.translate(_LINE_BREAKS))
 
 
 def parse_list(text: str) -> list[str]:

@@ -215,3 +215,40 @@ def test_the_cli_fails_on_an_unknown_target(tmp_path):
     assert result.exit_code == 1 and len(errors) == 1, result.output
     assert "got 'accuracy'" in errors[0] and "--target" in errors[0] and "test_acc" in errors[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    ("test_acc,params\n1,2\n".encode("utf-16"), r"not UTF-8 text \(byte 0xff at offset 0\); save it as UTF-8 CSV"),
+    (b"test_acc,note\n1,caf\xe9\n", r"not UTF-8 text \(byte 0xe9 at offset 19\)"),
+    (b"test_acc,params\n" + b"x" * 200_000 + b",1\n", r"not a well-formed CSV file \(line 2: field larger than"),
+    (None, "does not exist or is not a file"),
+])
+def test_an_unreadable_table_is_one_table_error_naming_it(tmp_path, data, says):
+    """Regression: a file in another encoding raised a bare ``UnicodeDecodeError`` message naming no
+    file, and a malformed CSV escaped as a ``csv.Error`` traceback."""
+    from click.testing import CliRunner
+
+    from infonas.cli import main
+    from infonas.exceptions import TableError
+
+    path = tmp_path / "table.csv"
+    if data is not None:
+        path.write_bytes(data)
+    with pytest.raises(TableError, match=says):
+        read_table_columns(path)
+    out = tmp_path / "f.json"
+    result = CliRunner().invoke(main, ["bench", "fidelity", "--table", str(path), "--out", str(out)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exc_info
+    assert len(result.output.splitlines()) == 1 and str(path) in result.output, result.output
+    assert result.output.startswith("Error: ") and "Traceback" not in result.output and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["table.csv"] if data is not None else [])
+
+
+def test_a_table_with_a_byte_order_mark_reads_its_first_column(tmp_path):
+    """Regression: Excel's "CSV UTF-8" byte order mark was read into the first column's name, so
+    ``test_acc`` was no column (``'\\ufefftest_acc'`` was)."""
+    path = tmp_path / "table.csv"
+    path.write_bytes("test_acc,params\n1,4\n2,3\n3,2\n4,1\n".encode("utf-8-sig"))
+    columns = read_table_columns(path)
+    assert list(columns) == ["test_acc", "params"] and columns["test_acc"].tolist() == [1, 2, 3, 4]
+    assert fidelity_report(columns, "test_acc")["signals"]["params"]["kendall_tau"] == -1.0

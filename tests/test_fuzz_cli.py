@@ -376,3 +376,52 @@ def test_metrics_of_a_valid_architecture_with_a_bad_device_or_batch(tables, tmp_
                                               tables)
     check_refused(result, unchanged)
     assert says in result.output
+
+
+# ----- bench surrogate, bench fidelity -----
+
+BENCH_SURROGATE = {"--objective": NAMES, "--cheap": NAMES, "--train-sizes": LISTS | INTS, "--seeds": INTS,
+                   "--models": st.one_of(LISTS, st.sampled_from(["hamming", "wl+hamming", "onehot-rbf", "wl[x]"])),
+                   "--space": NAMES, "--out": PATHS, "--quiet": None}
+BENCH_SURROGATE_VALID = {"--objective": "acc", "--cheap": "acc_cheap", "--train-sizes": "3", "--seeds": "1",
+                         "--models": "hamming", "--space": "nb201", "--out": "out.json", "--quiet": None}
+
+
+@settings(FUZZ, max_examples=40)
+@given(data=st.data())
+def test_bench_surrogate_and_fidelity_with_a_missing_table(tables, tmp_root, data):
+    if data.draw(st.booleans()):
+        args = ["bench", "surrogate", "--table", tables["missing"],
+                *options(data.draw, BENCH_SURROGATE_VALID, BENCH_SURROGATE, ("--objective",))]
+    else:
+        valid = {"--target": "acc", "--signals": "acc_cheap", "--ceiling-column": "acc", "--out": "out.json",
+                 "--plot": "out.png", "--bootstrap": "0"}
+        fuzzed = {"--target": NAMES, "--signals": LISTS, "--ceiling-column": NAMES, "--out": PATHS, "--plot": PATHS,
+                  "--bootstrap": INTS}
+        args = ["bench", "fidelity", "--table", tables["missing"], *options(data.draw, valid, fuzzed)]
+    check_refused(*run_in_a_fresh_folder(args, tmp_root, tables))
+
+
+@pytest.mark.parametrize("option, says", [
+    (["--cheap", ""], "missing metric column(s) ['']"),
+    (["--models", ""], "expected a comma-separated list"),
+    (["--models", ",,"], "expected a comma-separated list"),
+])
+def test_bench_surrogate_with_an_empty_column_or_model_list_leaves_no_log(tables, tmp_root, option, says):
+    """Regression: ``--cheap ''`` was taken for no cheap column (an empty name is falsy) and the
+    benchmark ran without it; an empty ``--models`` was refused only after ``out.json.partial.jsonl``
+    was made, and the file stayed."""
+    result, unchanged = run_in_a_fresh_folder(
+        ["bench", "surrogate", "--table", tables["tiny"], "--objective", "acc", "--train-sizes", "3", "--seeds", "1",
+         "--models", "hamming", "--out", "out.json", "--quiet", *option], tmp_root, tables)
+    check_refused(result, unchanged)
+    assert says in result.output
+
+
+@pytest.mark.parametrize("command", [["report"], ["bench", "fidelity", "--table"],
+                                     ["bench", "surrogate", "--objective", "acc", "--table"]])
+def test_an_error_naming_a_path_with_a_line_break_is_one_line(tables, tmp_root, command):
+    """Regression: a message quoting a path that holds a newline came out as two lines."""
+    result, unchanged = run_in_a_fresh_folder([*command, "no\nsuch\rrun"], tmp_root, tables)
+    check_refused(result, unchanged)
+    assert "no\\nsuch\\rrun" in result.output.splitlines()[-1]

@@ -178,7 +178,12 @@ def test_a_damaged_journal_loads_or_is_refused_in_one_line(run_template, data):
             assert report.backup.read_bytes() == journal_bytes  # the damaged original, byte for byte
         else:
             assert journal.read_bytes() == journal_bytes
-        RunStore.open(run).events()  # a repaired journal is one the strict reader accepts
+        kept = RunStore.open(run).events()  # a repaired journal is one the strict reader accepts
+        # and holds only events that name their kind, asking only the space's architectures
+        assert all(isinstance(e.get("event"), str) for e in kept)
+        for event in kept:
+            if event["event"] == "asked":
+                NB201Space().parse(event["arch"])
         assert repair(run).backup is None  # and needs no second repair
         repaired = _open_or_refuse(lambda: Study.load(run))
         if repaired is not None:

@@ -1,7 +1,7 @@
-"""Bad benchmark tables, fuzzed: ``TabularBenchmark.from_csv`` on arbitrary bytes and on CSVs with
-random headers, bad architecture strings, non-numeric or non-finite cells, in several encodings,
-either loads a valid table or raises ``TableError`` (an ``InfonasError``) in one line: never
-another exception."""
+"""Bad benchmark tables, fuzzed: ``TabularBenchmark.from_csv`` (and ``bench fidelity``'s reader) on
+arbitrary bytes and on CSVs with random headers, bad architecture strings, non-numeric or
+non-finite cells, in several encodings, either loads a valid table or raises ``TableError`` (an
+``InfonasError``) in one line: never another exception."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infonas.bench.fidelity import read_table_columns
 from infonas.evaluators.tabular import TabularBenchmark
 from infonas.exceptions import InfonasError, TableError
 from search_spaces import NB201Space
@@ -130,6 +131,24 @@ def test_random_csvs(data):
 def test_a_valid_table_truncated_or_with_garbage_in_front(prefix, cut):
     valid = f"arch,acc\n{CELL},1.0\n{CELL2},2.0\n".encode()
     load(prefix + valid[:cut])
+
+
+@settings(FUZZ, max_examples=100)
+@given(data=st.one_of(st.binary(max_size=300), csv_tables()))
+def test_the_fidelity_reader_reads_or_refuses_in_one_line(data):
+    """``bench fidelity``'s reader (numeric columns only, no architecture rules) on the same files:
+    columns of one float per data row, or one ``TableError`` naming the file."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "table.csv"
+        path.write_bytes(data)
+        try:
+            columns = read_table_columns(path)
+        except TableError as error:
+            assert "\n" not in str(error) and str(path) in str(error), str(error)
+            return
+    assert len({values.shape for values in columns.values()}) <= 1
+    assert all(values.dtype == np.float64 and values.ndim == 1 for values in columns.values())
+    assert "\ufeff" not in "".join(columns)  # a byte order mark is no part of a name
 
 
 # ----- regressions for what the fuzzing found -----

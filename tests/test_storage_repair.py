@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from infonas.exceptions import RunStoreError
+from infonas.exceptions import InfonasError, RunStoreError
 from infonas.storage import RunStore, repair
 from infonas.storage.events import TrialAsked, TrialFinished, replay
 from infonas.storage.salvage import SalvagedStore, line_ranges, salvage
@@ -148,3 +149,75 @@ def test_a_damaged_run_reads_read_only_through_its_salvage(tmp_path: Path) -> No
         with pytest.raises(RunStoreError, match="read-only"):
             write()
     assert store.journal_path.read_bytes() == original and not (store.path / "plots").exists()
+
+
+@pytest.fixture
+def table_run(tmp_path: Path) -> Path:
+    """A finished 3-trial local search over a 12-row NB201 table, made by the CLI."""
+    from click.testing import CliRunner
+
+    from infonas.cli import main
+    from search_spaces import NB201Space
+
+    space = NB201Space()
+    cells = sorted({space.format(space.sample(np.random.default_rng(seed))) for seed in range(12)})
+    table = tmp_path / "table.csv"
+    table.write_text("arch,acc\n" + "".join(f"{cell},{50 + i}\n" for i, cell in enumerate(cells)))
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["search", "--table", str(table), "--objective", "acc", "--strategy", "ls",
+                                       "--budget", "3", "--run-dir", str(run), "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_objects_that_name_no_event_kind_are_dropped_and_the_run_loads(table_run: Path) -> None:
+    """Regression: ``{}`` or ``{"event": 3}`` were kept as 'events of a newer writer', and
+    ``Study.load`` still refused the repaired run (``unknown journal event kind None``)."""
+    from infonas.study import Study
+
+    journal = table_run / "journal.jsonl"
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join([lines[0], b"{}", b'{"event": 3}', b'{"event": "note"}', *lines[1:]]))
+    report = repair(table_run)
+    assert [(d.line, d.reason) for d in report.dropped] == [
+        (2, 'not a journal event (its "event" field is missing)'),
+        (3, 'not a journal event (its "event" field is 3, not a string)')]
+    kinds = [e["event"] for e in RunStore.open(table_run).events()]
+    assert kinds.count("note") == 1 and len(kinds) == 7  # a kind a newer infonas may write is kept
+    journal.write_bytes(journal.read_bytes().replace(b'{"event": "note"}\n', b""))
+    assert len(Study.load(table_run).finished_trials()) == 3
+
+
+def test_an_asked_architecture_outside_the_space_is_dropped_with_its_result(table_run: Path) -> None:
+    """Regression: repair kept an ``asked`` line whose architecture the run's space cannot parse,
+    and ``Study.load`` refused the repaired run."""
+    from infonas.study import Study
+
+    journal = table_run / "journal.jsonl"
+    events = [json.loads(line) for line in journal.read_bytes().splitlines()]
+    assert [e["event"] for e in events[2:4]] == ["asked", "finished"] and events[2]["trial"] == 1
+    events[2]["arch"] = events[2]["arch"].replace("~0|", "~7|", 1)
+    journal.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in events))
+    with pytest.raises(InfonasError, match="not a nb201 architecture"):
+        Study.load(table_run)
+    view = SalvagedStore.of(RunStore.open(table_run))  # a report reads what a repair would keep
+    assert view is not None and len(view.events()) == 4
+    report = repair(table_run)
+    assert [d.line for d in report.dropped] == [3, 4]
+    assert report.dropped[0].reason.startswith("asks trial 1 with a string that is not a nb201 architecture (")
+    assert report.dropped[1].reason == "finishes trial 1, whose asked line was lost"
+    study = Study.load(table_run)
+    assert sorted(t.number for t in study.finished_trials()) == [0, 2]
+
+
+@pytest.mark.parametrize("config", [{"seed": 0}, {"format_version": 1, "space": ["not", "a", "name"]},
+                                    {"format_version": 999, "space": "nb201"}])
+def test_a_journal_of_no_study_this_infonas_reads_keeps_what_is_not_a_trial_event(tmp_path: Path, config) -> None:
+    """A plain ``RunStore``'s events are its caller's; a study's run of an unknown space or a newer
+    format cannot be checked against its space: only the trial-event rules apply."""
+    store = RunStore.create(tmp_path / "run", config)
+    for event in ({**_asked(0), "arch": "|x|"}, {}, {"event": 3}, {"event": "asked", "trial": 1}):
+        store.append(event)
+    store.close()
+    report = repair(store.path)
+    assert report.kept == (1, 2, 3) and [d.line for d in report.dropped] == [4]

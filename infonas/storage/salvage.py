@@ -5,12 +5,17 @@ refuse the run. :func:`repair` keeps every line that still makes sense and drops
 
 * a line that is not a JSON object, or the torn last line of a crash, is dropped;
 * an ``asked`` or ``finished`` event that does not parse (a field missing or mistyped) is dropped;
+* in a study's run (its ``config.json`` has this infonas' ``format_version`` and a known
+  ``space``), an object without a string ``"event"`` field (``{}``, ``{"event": 3}``) is no
+  event of any writer, and an ``asked`` event whose architecture is not one of the space's is
+  none ``Study.load`` can replay: both are dropped;
 * a trial asked twice keeps its first ``asked`` line; asked twice with *different*
   architectures (two processes wrote the run at once), none of its events can be trusted, so
   all are dropped;
 * a ``finished`` event is kept only if its trial's ``asked`` line was kept before it, and only
   the first one of a trial (as replay reads it);
-* any other JSON object (not a trial event) is kept unchanged.
+* any other JSON object (a kind a newer infonas may write, or in a plain ``RunStore``, an event
+  of its caller's) is kept unchanged.
 
 Kept lines are written back byte for byte; the original moves to ``journal.jsonl.corrupt-<n>``.
 
@@ -28,12 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infonas.exceptions import RunStoreError
-from infonas.storage.config import CONFIG_NAME, FROZEN_NAME
-from infonas.storage.events import TrialAsked, TrialFinished, parse_event
+from infonas.exceptions import InfonasError, InvalidArchitectureError, RunStoreError
+from infonas.storage.config import CONFIG_NAME, FROZEN_NAME, load_config
+from infonas.storage.events import FORMAT_VERSION, TrialAsked, TrialFinished, parse_event
 from infonas.storage.files import atomic_write_bytes, fsync_dir
 from infonas.storage.journal import CORRUPT_SUFFIX, CREATED_NAME, JOURNAL_NAME, excerpt, parse_line
 from infonas.storage.lock import RunLock
+from search_spaces import SearchSpace, get_space
 
 __all__ = ["DroppedLine", "RepairReport", "Salvage", "SalvagedStore", "line_ranges", "lost_journal_error", "repair",
            "repair_journal", "salvage"]
@@ -119,8 +125,43 @@ def _split(data: bytes) -> list[tuple[int, bytes, bool]]:
     return out
 
 
-def salvage(data: bytes) -> Salvage:
-    """The usable part of the journal bytes ``data`` (see the module docstring for the rules)."""
+def _study_space(config: dict[str, Any]) -> SearchSpace | None:
+    """The search space of a study's run whose ``config`` this infonas replays; ``None`` for any
+    other run (a plain ``RunStore``'s events are its caller's, so only trial events are checked)."""
+    if config.get("format_version") != FORMAT_VERSION:
+        return None
+    try:
+        return get_space(config["space"])
+    except (InfonasError, KeyError, TypeError):
+        return None
+
+
+def _typed(obj: dict[str, Any], space: SearchSpace | None) -> tuple[Any, str | None]:
+    """``(typed event or None, None)`` for an object to keep (a trial event, or one that is not),
+    ``(None, reason)`` for one replay never can use; ``space``: the run is a study's (see above)."""
+    kind = obj.get("event")
+    if not isinstance(kind, str) and space is not None:
+        # A newer writer's events still name their kind; an object that names none is damage.
+        shown = "missing" if "event" not in obj else f"{excerpt(kind)}, not a string"
+        return None, f"not a journal event (its \"event\" field is {shown})"
+    if kind not in (TrialAsked.kind, TrialFinished.kind):
+        return None, None
+    try:
+        typed = parse_event(obj)
+    except RunStoreError as err:
+        return None, f"unusable {kind} event ({excerpt(str(err).split(';')[0])})"
+    if isinstance(typed, TrialAsked) and space is not None:
+        try:
+            space.parse(typed.arch)
+        except InvalidArchitectureError as err:
+            return None, (f"asks trial {typed.trial} with a string that is not a {space.name} architecture "
+                          f"({excerpt(str(err))})")
+    return typed, None
+
+
+def salvage(data: bytes, space: SearchSpace | None = None) -> Salvage:
+    """The usable part of the journal bytes ``data`` (see the module docstring for the rules);
+    ``space``: the journal is a study's, whose asked architectures are of that space."""
     lines = _split(data)
     parsed: list[tuple[int, bytes, dict[str, Any] | None, Any, str | None]] = []
     for number, raw, complete in lines:
@@ -129,11 +170,10 @@ def salvage(data: bytes) -> Salvage:
             reason = _TORN  # what readers ignore after a crash: not damage
             obj = None
         typed = None
-        if obj is not None and obj.get("event") in (TrialAsked.kind, TrialFinished.kind):
-            try:
-                typed = parse_event(obj)
-            except RunStoreError as err:
-                obj, reason = None, f"unusable {obj.get('event')} event ({excerpt(str(err).split(';')[0])})"
+        if obj is not None:
+            typed, reason = _typed(obj, space)
+            if reason is not None:
+                obj = None
         parsed.append((number, raw, obj, typed, reason))
 
     asks: dict[int, list[int]] = {}
@@ -242,7 +282,11 @@ def repair_journal(run_dir: Path) -> RepairReport:
         return RepairReport(0, 0, None, journal=journal)
     except OSError as err:
         raise RunStoreError(f"cannot read journal {journal}: {err}; check its permissions") from err
-    result = salvage(data)
+    try:
+        space = _study_space(load_config(run_dir))
+    except RunStoreError:  # an unreadable config: salvage what needs no config
+        space = None
+    result = salvage(data, space)
     if not result.dropped:
         return RepairReport(len(result.events), 0, None, tuple(result.kept), journal=journal)
     # The original is kept under a new name first, and only then is the salvaged journal
@@ -306,7 +350,7 @@ class SalvagedStore:
             return None
         except OSError as err:
             raise RunStoreError(f"cannot read journal {store.path / JOURNAL_NAME}: {err}") from err
-        result = salvage(data)
+        result = salvage(data, _study_space(store.config))
         return cls(store, result) if result.damaged else None
 
     @property
