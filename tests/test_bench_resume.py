@@ -263,3 +263,14 @@ def test_a_failing_job_in_the_pool_keeps_the_other_jobs_results(tmp_path, tiny_t
                  log=log)
     assert sorted(log.done) == [("fine", 0), ("fine", 1)]
     assert sorted(JobLog.open(tmp_path / "out.json", "demo", {}).done) == [("fine", 0), ("fine", 1)]
+
+
+def test_a_new_log_is_written_from_its_first_record_so_a_refused_command_leaves_nothing(tmp_path):
+    from infonas.bench.resume import JobLog, partial_path
+
+    out = tmp_path / "deep" / "out.json"
+    log = JobLog.open(out, "search", {"seeds": 2})
+    assert not partial_path(out).exists() and not (tmp_path / "deep").exists()
+    log.record(("rs", 0), {"queries": 3})
+    again = JobLog.open(out, "search", {"seeds": 2})
+    assert again.done == {("rs", 0): {"queries": 3}} and again.resumed == 1

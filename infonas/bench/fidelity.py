@@ -30,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import math
@@ -65,36 +64,6 @@ PRECISION_PERCENTS: tuple[int, ...] = (5, 10)
 MIN_ROWS = 3
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    """The stripped header and the rows of the CSV file at ``path``.
-
-    The decoding and the errors follow ``TabularBenchmark.from_csv`` (whose reading is inline there,
-    with rules of its own after it: an ``arch`` column, one field per column).
-    """
-    if not path.is_file():
-        raise TableError(f"table {path} does not exist or is not a file; give the path of a CSV file, as "
-                         "infonas bench table --out writes it")
-    try:
-        # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte order mark, which must not end up
-        # in the first column's name.
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise TableError(f"{path}: a table is UTF-8 text, and this file is not UTF-8 text (byte "
-                         f"0x{error.object[error.start]:02x} at offset {error.start}); save it as UTF-8 CSV") from None
-    except OSError as error:
-        raise TableError(f"cannot read table {path} ({error.strerror or error}); check that it is a readable "
-                         "CSV file") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [name.strip() for name in next(reader, [])]
-        rows = list(reader)
-    except csv.Error as error:
-        raise TableError(f"{path}: the file is not a well-formed CSV file (line {reader.line_num}: {error}); "
-                         "write one row per line, fields separated by commas, quoting fields that hold "
-                         "commas, quotes or line breaks") from None
-    return header, rows
-
-
 def read_table_columns(path: str | Path) -> dict[str, np.ndarray]:
     """The numeric columns of the CSV table at ``path``, by name, in file order.
 
@@ -103,7 +72,9 @@ def read_table_columns(path: str | Path) -> dict[str, np.ndarray]:
     ``TabularBenchmark.from_csv`` reads it (UTF-8, a byte order mark dropped); a file that is
     missing, not UTF-8 or not well-formed CSV is one ``TableError`` naming it and the fix.
     """
-    header, rows = _read_csv(Path(path))
+    from infonas.evaluators.tabular import read_csv
+
+    header, rows = read_csv(path, "a header row (arch,test_acc,...), as infonas bench table --out writes it")
     if not header or not any(header):
         raise TableError(f"a table needs a header row of column names; {path} has none: write it as "
                          "infonas bench table --out does (arch,test_acc,...)")

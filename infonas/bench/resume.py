@@ -72,10 +72,8 @@ class JobLog:
             return log
         if log.path.exists():
             log._read()
-        else:
-            log.path.parent.mkdir(parents=True, exist_ok=True)
-            log._append(log._header())
-            fsync_dir(log.path.parent)
+        # A new log is written from its first record on (header first), not here: a command refused
+        # after opening its log, before any job, leaves nothing behind.
         return log
 
     def _read(self) -> None:
@@ -96,8 +94,7 @@ class JobLog:
             except json.JSONDecodeError as error:
                 raise RunStoreError(f"{self.path} must hold one JSON object per line, but line {number} does "
                                     f"not ({error.msg}); {fix}") from None
-        if not records:  # killed before the header was written
-            self._append(self._header())
+        if not records:  # killed before the header was written: the first record writes it
             return
         header = records[0]
         if header.get("benchmark") != self.benchmark or header.get("format") != FORMAT:
@@ -132,12 +129,18 @@ class JobLog:
         if self.path is None:
             return
         line = (json.dumps(record) + "\n").encode()
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        if new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            line = (json.dumps(self._header()) + "\n").encode() + line
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         try:
             write_all(fd, line)
             os.fsync(fd)  # a job counts as done only once it is on disk
         finally:
             os.close(fd)
+        if new:
+            fsync_dir(self.path.parent)
 
     def record(self, key: Key, run: Any) -> None:
         """Keep the result of job ``key`` (written before this returns)."""

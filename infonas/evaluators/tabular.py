@@ -27,6 +27,38 @@ def _as_float(text: str) -> float | None:
         return None
 
 
+def read_csv(path: str | Path, needs: str = "a header row of column names") -> tuple[list[str], list[list[str]]]:
+    """The stripped header and the rows of the CSV file at ``path``; ``TableError`` in one line
+    naming the file for a missing, unreadable, empty, non-UTF-8 or malformed one (``needs`` says
+    what the table should hold). Example: ``header, rows = read_csv("table.csv")``."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"benchmark table {path} does not exist or is not a file; give the path of a CSV file "
+                         f"with {needs}")
+    try:
+        # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte order mark, which must not end
+        # up in the first column's name.
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise TableError(f"{path}: a benchmark table is UTF-8 text, and this file is not UTF-8 text (byte "
+                         f"0x{error.object[error.start]:02x} at offset {error.start}); save it as UTF-8 "
+                         "CSV") from None
+    except OSError as error:
+        raise TableError(f"cannot read benchmark table {path} ({error.strerror or error}); check that it "
+                         "is a readable CSV file") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+        rows = list(reader)
+    except StopIteration:
+        raise TableError(f"{path}: the file is empty; a benchmark table needs {needs}") from None
+    except csv.Error as error:
+        raise TableError(f"{path}: the file is not a well-formed CSV file (line {reader.line_num}: {error}); "
+                         "write one row per line, fields separated by commas, quoting fields that hold "
+                         "commas, quotes or line breaks") from None
+    return [h.strip() for h in header], rows
+
+
 class TabularBenchmark:
     """Recorded metrics per architecture, validated on load.
 
@@ -71,31 +103,7 @@ class TabularBenchmark:
         Errors name the file, the row (1-based data row, header excluded) and the column.
         """
         path = Path(path)
-        if not path.is_file():
-            raise TableError(f"benchmark table {path} does not exist; give the path of a CSV file with an "
-                             f"{arch_column!r} column and one row per architecture")
-        try:
-            # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte order mark, which must not end
-            # up in the first column's name.
-            text = path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise TableError(f"{path}: a benchmark table is UTF-8 text, and this file is not UTF-8 text (byte "
-                             f"0x{error.object[error.start]:02x} at offset {error.start}); save it as UTF-8 "
-                             "CSV") from None
-        except OSError as error:
-            raise TableError(f"cannot read benchmark table {path} ({error.strerror or error}); check that it "
-                             "is a readable CSV file") from None
-        reader = csv.reader(io.StringIO(text, newline=""))
-        try:
-            header = next(reader)
-            rows = list(reader)
-        except StopIteration:
-            raise TableError(f"{path}: the file is empty; a benchmark table needs a header with an "
-                             f"{arch_column!r} column and one row per architecture") from None
-        except csv.Error as error:
-            raise TableError(f"{path}: the file is not a well-formed CSV file (line {reader.line_num}: {error}); "
-                             "write one row per line, fields separated by commas, quoting fields that hold "
-                             "commas, quotes or line breaks") from None
+        header, rows = read_csv(path, f"a header with an {arch_column!r} column and one row per architecture")
         header = [h.strip() for h in header]
         if arch_column not in header:
             raise TableError(f"{path}: no {arch_column!r} column; columns are {header}: name the column of "
