@@ -300,7 +300,7 @@ class _ChainEvaluator(Evaluator):
 def test_an_exhausted_space_ends_optimize_cleanly(strategy, caplog):
     space = _ChainSpace.build()
     study = Study.create(None, space, _ChainEvaluator(), "score", strategy=strategy, seed=0)
-    with caplog.at_level("INFO", logger="infonas.study"):
+    with caplog.at_level("INFO", logger="infonas.search_loop"):
         study.optimize(40)
     keys = [t.arch.key for t in study.finished_trials()]
     assert len(keys) == len(set(keys)) <= space.size

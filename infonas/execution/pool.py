@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import multiprocessing
 from typing import Any
 
@@ -72,6 +73,8 @@ class PoolExecutor:
         self.busy_seconds = 0.0
         self._pool: Any = None
         self._futures: dict[concurrent.futures.Future, Trial] = {}
+        self._order: dict[concurrent.futures.Future, int] = {}
+        self._submitted = itertools.count()
 
     def start(self, job: EvaluationJob) -> None:
         from pebble import ProcessPool
@@ -94,15 +97,20 @@ class PoolExecutor:
     def submit(self, trial: Trial) -> None:
         if self._pool is None:
             raise InvalidArgumentError("the executor was not started: call start(job) before submit()")
-        self._futures[self._pool.schedule(_evaluate_in_worker, args=(trial,), timeout=self.trial_timeout)] = trial
+        future = self._pool.schedule(_evaluate_in_worker, args=(trial,), timeout=self.trial_timeout)
+        self._futures[future] = trial
+        self._order[future] = next(self._submitted)
 
     def wait(self) -> list[Finished]:
         if not self._futures:
             return []
         done, _ = concurrent.futures.wait(list(self._futures), return_when=concurrent.futures.FIRST_COMPLETED)
         finished = []
-        for future in done:
+        # In the order submitted (``done`` is a set): trials that finished together are told in a
+        # fixed order, so one worker tells what a serial run tells, in the same order.
+        for future in sorted(done, key=lambda f: self._order[f]):
             trial = self._futures.pop(future)
+            del self._order[future]
             finished.append((trial, self._result(future)))
         return finished
 
@@ -127,6 +135,7 @@ class PoolExecutor:
         for future in self._futures:
             future.cancel()  # pebble ends the worker of a running task
         self._futures.clear()
+        self._order.clear()
 
     def close(self) -> None:
         self.cancel()

@@ -145,8 +145,9 @@ class RayExecutor:
                 oldest = min(started for _, started in self._running.values() if started is not None)
                 timeout = max(0.0, oldest + self.trial_timeout - time.monotonic())
             ready, _ = ray.wait(list(self._running), num_returns=1, timeout=timeout)
-            if ready:  # collect everything else that is already done too
-                ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
+            if ready:  # collect everything else that is already done too, in the order submitted
+                done = set(ray.wait(list(self._running), num_returns=len(self._running), timeout=0)[0])
+                ready = [ref for ref in self._running if ref in done]
             finished = [(self._running.pop(ref)[0], self._result(ref)) for ref in ready]
             finished += self._expire(ray)
             self._promote()
