@@ -143,23 +143,26 @@ def repair(run_dir: str) -> None:
 # ----- metrics -----
 
 #: The data sets whose network ``infonas metrics`` measures, per space (the first is the default):
-#: NB201's presets (``NetworkConfig.for_dataset``), the macro network's (``MacroNetworkConfig``).
+#: NB201's presets (``NetworkConfig.for_dataset``), the macro network's (``MacroNetworkConfig``), the
+#: DARTS network's (``DartsNetworkConfig``).
 METRICS_DATASETS: dict[str, tuple[str, ...]] = {"nb201": ("cifar10", "cifar100", "digits", "mnist1d"),
-                                                "macro": ("mnist1d", "digits")}
+                                                "macro": ("mnist1d", "digits"), "darts": ("mnist1d", "digits")}
 
 
 @main.command()
 @click.option("--space", "space_name", default="nb201", show_default=True)
-@click.option("--arch", required=True, help="Architecture string, e.g. NB201's |op~0|+|op~0|op~1|+|...|, or the "
-              "macro space's |d2,x0.75,k3,k5,k7|d1,x1,k5,k3,k3|d3,x0.5,k7,k7,k7|.")
+@click.option("--arch", required=True, help="Architecture string, e.g. NB201's |op~0|+|op~0|op~1|+|...|, the "
+              "macro space's |d2,x0.75,k3,k5,k7|d1,x1,k5,k3,k3|d3,x0.5,k7,k7,k7|, or the darts space's "
+              "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...], ...).")
 @click.option("--dataset", type=click.Choice(sorted({d for names in METRICS_DATASETS.values() for d in names})),
-              help="The data set whose network is measured (default: cifar10 for nb201, mnist1d for macro).")
+              help="The data set whose network is measured (default: cifar10 for nb201, mnist1d for macro and darts).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--batch-size", type=POSITIVE_INT, default=1, show_default=True,
               help="Batch size for the latency measurement.")
 def metrics(space_name: str, arch: str, dataset: str | None, device: str, batch_size: int) -> None:
     """Print an architecture's parameters, FLOPs (multiply-accumulates) and latency as JSON."""
     from search_spaces import get_space
+    from search_spaces.darts.network import DartsNetworkConfig
     from search_spaces.macro.network import MacroNetworkConfig
     from search_spaces.metrics import ArchitectureMetrics
     from search_spaces.nb201.network import NetworkConfig
@@ -173,7 +176,8 @@ def metrics(space_name: str, arch: str, dataset: str | None, device: str, batch_
             fail(f"the {space.name} space's networks are defined for the data sets {list(datasets)}, "
                  f"got --dataset {dataset}; pass --dataset {datasets[0]}")
         parsed = space.parse(arch)
-        config = (MacroNetworkConfig if space.name == "macro" else NetworkConfig).for_dataset(dataset)
+        configs = {"macro": MacroNetworkConfig, "darts": DartsNetworkConfig}
+        config = configs.get(space.name, NetworkConfig).for_dataset(dataset)
         calculator = ArchitectureMetrics(space, config, device=device, batch_size=batch_size)
         click.echo(json.dumps(calculator.compute(parsed)))
     except EXPECTED_ERRORS as error:

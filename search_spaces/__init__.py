@@ -10,11 +10,12 @@ Example:
 
 from infonas.exceptions import InvalidArgumentError
 from search_spaces.base import Architecture, InvalidArchitectureError, SearchSpace
+from search_spaces.darts import DartsSpace
 from search_spaces.macro import MacroSpace
 from search_spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Space
 
 #: Space name -> space class; ``get_space(name)`` builds ``SPACES[name]()``. Extend with ``register_space``.
-SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space, "macro": MacroSpace}
+SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space, "macro": MacroSpace, "darts": DartsSpace}
 
 
 def register_space(name: str, cls: type[SearchSpace]) -> None:
@@ -59,6 +60,7 @@ __all__ = [
     "NB201_OPS",
     "SPACES",
     "Architecture",
+    "DartsSpace",
     "InvalidArchitectureError",
     "MacroSpace",
     "NB201Space",

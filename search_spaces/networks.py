@@ -5,11 +5,13 @@ which network family a space builds; ``network_config(space, input_shape, ...)``
 whose ``build(arch)`` makes the network, whatever the space. NB201 cells get ``NetworkConfig``
 (``num_cells`` cells per stage, ``channels`` in the first), macro architectures get
 ``MacroNetworkConfig`` (``channels`` is its base ``C``; ``num_cells`` is ignored, since a macro
-architecture chooses its own depth per stage). ``register_network`` adds a space.
+architecture chooses its own depth per stage), DARTS genotypes ``DartsNetworkConfig`` (``num_cells``
+normal cells per stage, ``channels`` per node of the first stage). ``register_network`` adds a space.
 
 The exact costs (FLOPs, parameters) a search can take as objectives come the same way:
-``measure_costs(space, config)`` gives NB201's ``ArchitectureCosts`` or the macro space's
-``MacroCosts``, and ``costs_from_json`` reads back what a run directory saved.
+``measure_costs(space, config)`` gives NB201's ``ArchitectureCosts``, the macro space's
+``MacroCosts`` or the DARTS space's ``DartsCosts``, and ``costs_from_json`` reads back what a run
+directory saved.
 
 Example:
     >>> config = network_config("macro", (1, 40), num_cells=1, channels=8, num_classes=10)
@@ -49,8 +51,14 @@ def _macro(input_shape: tuple[int, ...], *, num_cells: int, channels: int, num_c
     return MacroNetworkConfig.for_input(input_shape, channels, num_classes)
 
 
+def _darts(input_shape: tuple[int, ...], *, num_cells: int, channels: int, num_classes: int) -> Any:
+    from search_spaces.darts.network import DartsNetworkConfig
+
+    return DartsNetworkConfig.for_input(input_shape, num_cells, channels, num_classes)
+
+
 #: Space name -> network-config factory. Extend with ``register_network``.
-NETWORKS: dict[str, Callable[..., Any]] = {"nb201": _nb201, "macro": _macro}
+NETWORKS: dict[str, Callable[..., Any]] = {"nb201": _nb201, "macro": _macro, "darts": _darts}
 
 
 def register_network(name: str, factory: NetworkFactory | Callable[..., Any]) -> None:
@@ -111,10 +119,26 @@ def _macro_costs_from_json(data: dict[str, Any], space: Any) -> Any:
     return MacroCosts.from_json(data)
 
 
+def _darts_costs(space: Any, config: Any, latency: bool) -> Any:
+    if latency:
+        raise InvalidArgumentError("the DARTS space's computed costs are flops and params, and latency_ms was "
+                                   "asked for; measure latency on the trained networks or drop latency_ms")
+    from search_spaces.darts.cost_tables import DartsCosts
+
+    return DartsCosts.measure(config)
+
+
+def _darts_costs_from_json(data: dict[str, Any], space: Any) -> Any:
+    from search_spaces.darts.cost_tables import DartsCosts
+
+    return DartsCosts.from_json(data)
+
+
 #: Space name -> (measure(space, config, latency), from_json(data, space)) of its exact costs; NB201's
 #: edge-wise tables serve any space without an entry, as they did before spaces had their own.
 COSTS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
-    "nb201": (_nb201_costs, _nb201_costs_from_json), "macro": (_macro_costs, _macro_costs_from_json)}
+    "nb201": (_nb201_costs, _nb201_costs_from_json), "macro": (_macro_costs, _macro_costs_from_json),
+    "darts": (_darts_costs, _darts_costs_from_json)}
 
 
 def measure_costs(space: Any, config: Any, *, latency: bool = False) -> Any:

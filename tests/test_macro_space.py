@@ -152,7 +152,7 @@ def test_network_registry_builds_each_spaces_network() -> None:
     assert macro == MacroNetworkConfig(6, 1, 8, 8, 7)  # num_cells has no say in a macro network
     assert network_config("nb201", [1, 40], num_cells=2, channels=4, num_classes=10) == \
         NetworkConfig.for_input((1, 40), 2, 4, 10)
-    with pytest.raises(InvalidArgumentError, match=r"none for 'nb101'; the spaces with one are \['macro', 'nb201'"):
+    with pytest.raises(InvalidArgumentError, match=r"none for 'nb101'; the spaces with one are \['darts', 'macro', 'nb201'"):
         network_config("nb101", (1, 8, 8), num_cells=1, channels=4, num_classes=10)
     register_network("macro", NETWORKS["macro"])  # the same factory again: allowed
     with pytest.raises(InvalidArgumentError, match="already has"):

@@ -91,7 +91,7 @@ def test_graph_pruning(space):
 
 def test_get_space_unknown():
     assert isinstance(get_space("nb201"), NB201Space)
-    with pytest.raises(InvalidArgumentError, match=r"unknown search space 'nb301'.*\['macro', 'nb201'\].*register_space") as info:
+    with pytest.raises(InvalidArgumentError, match=r"unknown search space 'nb301'.*\['darts', 'macro', 'nb201'\].*register_space") as info:
         get_space("nb301")
     assert isinstance(info.value, InfonasError) and isinstance(info.value, ValueError)
 
@@ -111,7 +111,7 @@ def test_register_space(monkeypatch):
         register_space("other", Wide)
     with pytest.raises(TypeError, match="SearchSpace subclass"):
         register_space("nothing", object)
-    assert sorted(search_spaces.SPACES) == ["macro", "nb201", "nb201-wide"]
+    assert sorted(search_spaces.SPACES) == ["darts", "macro", "nb201", "nb201-wide"]
 
 
 @pytest.mark.table
