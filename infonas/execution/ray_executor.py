@@ -3,8 +3,8 @@
 ``pip install 'infonas[ray]'``. Without ``address`` it starts Ray on this machine
 (``ray.init(num_cpus=..., include_dashboard=False)``); with one (``"auto"``, ``"HOST:6379"``) it
 joins a running cluster, whose nodes need infonas installed. Ray schedules, places and restarts;
-this module only tracks which tasks can have started, so that a per-trial time limit counts
-from then. A Ray worker process keeps the evaluator it built for a job, so each
+the worker stops an evaluation that runs past the per-trial time limit (an alarm in the worker,
+counted from the evaluation's start), and the driver ends the worker of one that does not stop. A Ray worker process keeps the evaluator it built for a job, so each
 loads its data once. GPUs are Ray resources: ``gpus_per_trial`` reserves them for each task.
 Trials go to Ray as soon as they are submitted (Ray queues them), so a worker that frees starts
 the next one without waiting for the driver.
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -44,8 +46,31 @@ def _worker_evaluator(job: EvaluationJob) -> Any:
     return _worker_evaluators[job.token]
 
 
-def _evaluate_task(job: EvaluationJob, trial: Trial) -> tuple[EvaluationResult, float]:
-    return run_trial(_worker_evaluator(job), trial)
+class _TrialTimeout(BaseException):
+    """Raised by the worker's alarm inside an evaluation past its limit; a ``BaseException``, so the
+    evaluator's own ``except Exception`` does not take it for the architecture's failure."""
+
+
+def _expire(signum: int, frame: Any) -> None:
+    raise _TrialTimeout
+
+
+def _evaluate_task(job: EvaluationJob, trial: Trial, timeout: float | None) -> tuple[EvaluationResult, float]:
+    evaluator = _worker_evaluator(job)  # built before the clock starts: a fresh worker's start-up is not the trial's
+    if timeout is None or threading.current_thread() is not threading.main_thread():
+        return run_trial(evaluator, trial)
+    # The limit counts in the worker from the evaluation's start; the driver's own deadline (later)
+    # only ends a worker stuck where no signal reaches Python.
+    previous = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return run_trial(evaluator, trial)
+    except _TrialTimeout:
+        return EvaluationResult.failed(f"the evaluation ran past trial_timeout={timeout} s and was stopped",
+                                       failure="timeout"), timeout
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _warm_task(job: EvaluationJob) -> int:
@@ -120,7 +145,7 @@ class RayExecutor:
             raise InvalidArgumentError("the executor was not started: call start(job) before submit()")
         # Handed to Ray at once, so a worker that frees starts the next trial without waiting for
         # this process (busy suggesting); its time limit counts once it can have started.
-        self._running[self._remote.remote(self._job_ref, trial)] = (trial, None)
+        self._running[self._remote.remote(self._job_ref, trial, self.trial_timeout)] = (trial, None)
         self._promote()
 
     def _promote(self) -> None:
@@ -143,7 +168,7 @@ class RayExecutor:
             timeout = None
             if self.trial_timeout is not None:
                 oldest = min(started for _, started in self._running.values() if started is not None)
-                timeout = max(0.0, oldest + self.trial_timeout - time.monotonic())
+                timeout = max(0.0, oldest + self._hard_limit() - time.monotonic())
             ready, _ = ray.wait(list(self._running), num_returns=1, timeout=timeout)
             if ready:  # collect everything else that is already done too, in the order submitted
                 done = set(ray.wait(list(self._running), num_returns=len(self._running), timeout=0)[0])
@@ -155,17 +180,24 @@ class RayExecutor:
                 return finished
         return []
 
+    def _hard_limit(self) -> float:
+        """The driver's deadline for a task, past the worker's own alarm at ``trial_timeout``: the
+        driver cannot see when a task really started (a fresh worker's start-up may come first)."""
+        assert self.trial_timeout is not None
+        return 2 * self.trial_timeout + 30.0
+
     def _expire(self, ray: Any) -> list[Finished]:
         if self.trial_timeout is None:
             return []
         now, expired = time.monotonic(), []
         for ref, (trial, started) in list(self._running.items()):
-            if started is not None and now - started >= self.trial_timeout:
+            if started is not None and now - started >= self._hard_limit():
                 ray.cancel(ref, force=True)  # ends the worker process running it
                 del self._running[ref]
-                self.busy_seconds += self.trial_timeout
+                self.busy_seconds += self._hard_limit()
                 expired.append((trial, EvaluationResult.failed(
-                    f"the evaluation ran past trial_timeout={self.trial_timeout} s and was stopped", failure="timeout")))
+                    f"the evaluation ran past trial_timeout={self.trial_timeout} s, did not stop, and its worker was "
+                    "ended", failure="timeout")))
         return expired
 
     def _result(self, ref: Any) -> EvaluationResult:
