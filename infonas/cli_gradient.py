@@ -6,13 +6,17 @@ is refused in one line. With ``--table`` the derived cell is looked up in a grou
 (by canonical key, so an isomorphic row counts) and its regret against the table's best is shown.
 ``--space macro`` searches the macro space (per stage a depth, a width and a kernel per block)
 instead of the NB201 cell and prints the derived architecture's exact FLOPs and parameters; the
-remedies that name skip or none operations are refused there.
+remedies that name skip or none operations are refused there. ``--space darts`` searches the DARTS
+normal and reduction cells (the original DARTS setting, CPU-scaled) and prints the derived genotype
+as the reference code's ``genotype()`` does (each node's stronger edge first), its exact costs and
+per epoch the normal cell's skips; the FLOPs budget's terms are refused there too.
 
 Example (a shell)::
 
     infonas gradient --method darts-2 --epochs 30 --table benchmarks/data/nb201_mnist1d.csv --json darts2.json
     infonas gradient --method darts-2 --epochs 30 --table benchmarks/data/nb201_mnist1d.csv  # resumes, reprints
     infonas gradient --space macro --method gdas --epochs 10 --flops-budget 2e5 --flops-weight 5
+    infonas gradient --space darts --method darts-1 --epochs 10 --data digits
 """
 
 from __future__ import annotations
@@ -107,14 +111,15 @@ def table_score(table: Any, arch: Any) -> tuple[float, float, str] | None:
               help="darts-1/darts-2 (first/second order), gdas (hard Gumbel), snas (soft Gumbel), drnas (Dirichlet), "
                    "pdarts (progressive pruning).")
 @click.option("--space", type=click.Choice(sorted(SPACE_OPTIONS)), default="nb201", show_default=True,
-              help="nb201 (the cell) or macro (per stage a depth, a width and a kernel per block).")
+              help="nb201 (the cell), macro (per stage a depth, a width and a kernel per block) or darts (the "
+                   "DARTS normal and reduction cells).")
 @click.option("--data", type=click.Choice(["mnist1d", "digits"]), default="mnist1d", show_default=True,
               help="Embedded data set, split into training (weights) and validation (architecture) halves.")
 @click.option("--epochs", type=POSITIVE_INT, default=50, show_default=True, help="Search epochs.")
 @click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
 @click.option("--run-dir", type=click.Path(file_okay=False),
               help="Checkpoint directory; the same command again resumes it (default: runs/gradient-METHOD-seedS, "
-                   "runs/gradient-macro-METHOD-seedS for the macro space).")
+                   "runs/gradient-SPACE-METHOD-seedS for the macro and darts spaces).")
 @click.option("--channels", type=POSITIVE_INT, help="Supernet width (default 8, the table's network).")
 @click.option("--table", type=click.Path(dir_okay=False),
               help=f"Ground-truth CSV (e.g. benchmarks/data/nb201_mnist1d.csv): print the cell's {TABLE_METRIC} "
@@ -148,6 +153,10 @@ def gradient(method: str, space: str, data: str, epochs: int, seed: int, run_dir
     settings = build_settings(method, epochs, seed, channels, max_skips, stop_at_skips, l1, skip_drop_path,
                               temperature, flops_budget, flops_weight, space, fit_budget)
     adapter = gradient_space(space)
+    try:
+        adapter.check_settings(settings)
+    except InfonasError as error:
+        raise OptionError(str(error)) from None
     prefix = "gradient" if space == "nb201" else f"gradient-{space}"
     run_dir = run_dir or str(DEFAULT_RUNS_DIR / f"{prefix}-{method}-seed{seed}")
     benchmark = None
@@ -178,12 +187,13 @@ def gradient(method: str, space: str, data: str, epochs: int, seed: int, run_dir
         result = search.search(progress=not quiet)
     except EXPECTED_ERRORS as error:
         fail(str(error))
-    payload = _print_result(result, adapter.space, run_dir, benchmark)
+    genotype = _reference_genotype(search) if space == "darts" else None
+    payload = _print_result(result, adapter.space, run_dir, benchmark, genotype)
     if space == "nb201":
         click.echo("\n" + format_collapse_report(result.history))
     else:
         payload.update(_print_costs(result.arch, costs, settings.flops_budget))
-        click.echo("\n" + format_macro_history(result.history))
+        click.echo("\n" + (format_darts_history if space == "darts" else format_macro_history)(result.history))
     if json_path is not None:
         try:
             write_json(json_path, {"settings": settings.to_json(), **payload})
@@ -192,16 +202,32 @@ def gradient(method: str, space: str, data: str, epochs: int, seed: int, run_dir
         click.echo(f"wrote {json_path}")
 
 
-def _print_result(result: Any, space: Any, run_dir: str, benchmark: Any) -> dict[str, Any]:
-    """Print the cell, the seconds, the early stop and the table's score; return them for ``--json``."""
+def _reference_genotype(search: Any) -> str:
+    """The derived genotype as the reference ``genotype()`` prints it: each node's stronger edge first
+    (``space.format`` writes the same cells with each node's smaller input first)."""
+    from infonas.supernet.darts import derive_genotype
+    from search_spaces.darts import format_genotype
+
+    return format_genotype(derive_genotype(search.relaxation.expected_weights(search.alpha, search.mask).detach()))
+
+
+def _print_result(result: Any, space: Any, run_dir: str, benchmark: Any, genotype: str | None = None
+                  ) -> dict[str, Any]:
+    """Print the cell, the seconds, the early stop and the table's score; return them for ``--json``
+    (with ``genotype``, a DARTS search's genotype in the reference order, printed and kept too)."""
     arch = space.format(result.arch)
     click.echo(f"\nrun directory: {run_dir}")
-    click.echo(f"derived {'cell' if space.name == 'nb201' else 'architecture'}: {arch}")
+    if genotype is not None:
+        click.echo(f"derived genotype: {genotype}")
+    else:
+        click.echo(f"derived {'cell' if space.name == 'nb201' else 'architecture'}: {arch}")
     click.echo(f"search seconds: {result.search_seconds:.1f} ({result.epochs_done} epochs)")
     click.echo(f"stopped early: {result.stopped_early or 'no'}")
     payload: dict[str, Any] = {"arch": arch, "search_seconds": result.search_seconds,
                                "epochs_done": result.epochs_done, "stopped_early": result.stopped_early,
                                "history": result.history}
+    if genotype is not None:
+        payload["genotype"] = genotype
     if benchmark is not None:
         score = table_score(benchmark, result.arch)
         if score is None:
@@ -242,4 +268,26 @@ def format_macro_history(history: Any) -> str:
                              for key in ("expected_flops", "derived_flops"))
         lines.append(f"{record['epoch']:>5}  {depths:<6}  {widths:<14}  {float(record['supernet_valid_acc']):>11.2f}"
                      f"  {expected:>9}  {derived:>6}  {record['arch']}")
+    return "\n".join(lines)
+
+
+def format_darts_history(history: Any) -> str:
+    """Per epoch of a DARTS search: the derived genotype's skips and convolutions in the normal cell
+    and skips in the reduction cell, the supernet's validation accuracy (%), the mixture's expected
+    MFLOPs, and the genotype's exact MFLOPs and parameters where measured.
+
+    Example:
+        >>> print(format_darts_history([{"epoch": 1, "normal_skips": 2, "normal_convs": 5, "reduce_skips": 1,
+        ...                              "supernet_valid_acc": 50.0, "derived_params": 4010.0}]))
+        epoch  normal skips  normal convs  reduce skips  valid acc %  E[MFLOPs]  MFLOPs  params
+            1             2             5             1        50.00          -       -    4010
+    """
+    lines = ["epoch  normal skips  normal convs  reduce skips  valid acc %  E[MFLOPs]  MFLOPs  params"]
+    for record in history:
+        expected, derived = (f"{record[key] * 1e-6:.4g}" if key in record else "-"
+                             for key in ("expected_flops", "derived_flops"))
+        params = f"{record['derived_params']:.0f}" if "derived_params" in record else "-"
+        lines.append(f"{record['epoch']:>5}  {record['normal_skips']:>12}  {record['normal_convs']:>12}  "
+                     f"{record['reduce_skips']:>12}  {float(record['supernet_valid_acc']):>11.2f}  {expected:>9}  "
+                     f"{derived:>6}  {params:>6}")
     return "\n".join(lines)

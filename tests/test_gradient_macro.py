@@ -44,9 +44,9 @@ def test_the_adapters_cover_the_settings_spaces():
     for name, adapter in GRADIENT_SPACES.items():
         assert adapter.name == name and adapter.alpha_shape[1] == SPACE_OPTIONS[name]
     assert gradient_space("nb201").alpha_shape == (6, 5) and gradient_space("macro").alpha_shape == (15, 3)
-    with pytest.raises(InvalidArgumentError, match=r"space must be one of \['macro', 'nb201'\], got 'darts'"):
-        gradient_space("darts")
-    with pytest.raises(InvalidArgumentError, match=r"space must be one of \['macro', 'nb201'\], got 'cell'"):
+    with pytest.raises(InvalidArgumentError, match=r"space must be one of \['darts', 'macro', 'nb201'\], got 'nb301'"):
+        gradient_space("nb301")
+    with pytest.raises(InvalidArgumentError, match=r"space must be one of \['darts', 'macro', 'nb201'\], got 'cell'"):
         GradientSettings(space="cell")
 
 

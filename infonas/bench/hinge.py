@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 #: Architectures sampled (with ``BUDGET_SEED``) for a budget given as a quantile of their exact FLOPs.
 BUDGET_SAMPLES = 2000
 BUDGET_SEED = 0
+#: The spaces whose searches take the hinge: the darts space refuses it (``DartsGradientSpace``).
+HINGE_SPACES: tuple[str, ...] = ("macro", "nb201")
 #: The benchmark's default variants: no hinge, the hinge, the hinge on an annealed softmax (which it
 #: prices, so its expected FLOPs tend to the derived architecture's), and the fit under B alone.
 HINGE_VARIANTS: tuple[str, ...] = (
@@ -224,8 +226,8 @@ def run_hinge_benchmark(space: str, variants: Sequence[str] = HINGE_VARIANTS, se
     ``training`` (default ``TableSettings()``, the committed mnist1d table's recipe) trains every
     derived architecture on ``data``; its ``channels`` (and ``num_cells``) size the searched
     network too, so the FLOPs, the budget and the accuracy are of one network."""
-    if space not in SPACE_OPTIONS:
-        raise InvalidArgumentError(f"space must be one of {sorted(SPACE_OPTIONS)}, got {space!r}; pick one of them")
+    if space not in HINGE_SPACES:
+        raise InvalidArgumentError(f"space must be one of {sorted(HINGE_SPACES)}, got {space!r}; pick one of them")
     if (flops_budget is None) == (budget_quantile is None):
         raise InvalidArgumentError(f"give exactly one of flops_budget and budget_quantile, got {flops_budget} and "
                                    f"{budget_quantile}: the budget in FLOPs, or its quantile over sampled "

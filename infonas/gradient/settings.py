@@ -24,7 +24,7 @@ __all__ = ["METHODS", "NB201_ONLY", "REMEDY_VARIANTS", "SPACE_OPTIONS", "Gradien
 
 #: The spaces a gradient search runs on (``infonas.gradient.spaces`` adapts each) and how many
 #: options each of their positions has (P-DARTS keeps at most that many).
-SPACE_OPTIONS: dict[str, int] = {"nb201": 5, "macro": 3}
+SPACE_OPTIONS: dict[str, int] = {"nb201": 5, "macro": 3, "darts": 8}
 #: Settings only the NB201 cell has a meaning for, and why: refused (unless at their default) on other spaces.
 NB201_ONLY: dict[str, str] = {
     "skip_drop_path": "drops the skip operation", "max_skips": "caps skip operations",
@@ -38,7 +38,8 @@ class GradientSettings:
     """One gradient search, every knob a field.
 
     Space: ``space`` (``"nb201"``: the NB201 cell; ``"macro"``: per stage a depth, a width and a
-    kernel per block, see ``search_spaces.macro``; the settings of ``NB201_ONLY`` are refused there).
+    kernel per block, see ``search_spaces.macro``; ``"darts"``: the DARTS normal and reduction
+    cells, see ``search_spaces.darts``; the settings of ``NB201_ONLY`` are refused on the last two).
 
     Method: ``relaxation`` (``"softmax"``: DARTS; ``"gumbel-hard"``: GDAS; ``"gumbel-soft"``: SNAS;
     ``"dirichlet"``: DrNAS), ``relaxation_options`` (its keyword arguments, e.g. temperatures),

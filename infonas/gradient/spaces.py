@@ -5,7 +5,7 @@ and asks the adapter of ``GradientSettings.space`` for what depends on the space
 for an input shape, the expected cost of mixing weights (exact at one-hot rows), the
 architecture that expected weights discretise to, and the per-epoch figures that show where the
 search is heading (NB201: the argmax cell's share of skip and none edges, the collapse of DARTS;
-macro: the argmax's depth and width per stage). ``derive`` is the discretisation a search
+macro: the argmax's depth and width per stage; darts: the derived normal cell's skips and convolutions). ``derive`` is the discretisation a search
 reports: the argmax, fitted under the FLOPs budget by ``fit_budget`` when
 ``GradientSettings.discretise_within_budget`` asks for it.
 
@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -35,10 +36,14 @@ from infonas.exceptions import InvalidArgumentError
 from infonas.gradient.relaxation import derive_choices, op_shares
 from infonas.gradient.settings import GradientSettings
 from search_spaces.base import Architecture, SearchSpace
+from search_spaces.darts import PRIMITIVES, DartsSpace
+from search_spaces.darts.genotype import DARTS_STEPS
+from search_spaces.darts.space import CONV_OPS, DARTS_CELLS
 from search_spaces.macro import MacroSpace
 from search_spaces.nb201 import NB201_OPS, NB201Space
 
-__all__ = ["GRADIENT_SPACES", "GradientSpace", "MacroGradientSpace", "NB201GradientSpace", "gradient_space"]
+__all__ = ["GRADIENT_SPACES", "DartsGradientSpace", "GradientSpace", "MacroGradientSpace", "NB201GradientSpace",
+           "gradient_space"]
 
 ExpectedCostFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -93,6 +98,9 @@ class GradientSpace(ABC):
     def may_switch(self, choices: list[int], position: int, option: int, settings: GradientSettings) -> bool:
         """Whether ``fit_budget`` may give ``position`` the ``option`` (the discretisation's own rules)."""
         return True
+
+    def check_settings(self, settings: GradientSettings) -> None:
+        """Raise ``InvalidArgumentError`` for settings this space cannot honour (none here)."""
 
     def derive(self, expected: torch.Tensor, settings: GradientSettings, costs: Any = None) -> Architecture:
         """The architecture a search reports: ``discretise``'s, then (``discretise_within_budget``)
@@ -271,8 +279,103 @@ class MacroGradientSpace(GradientSpace):
         return "depths " + ",".join(map(str, record["depths"]))
 
 
+class DartsGradientSpace(GradientSpace):
+    """The DARTS cells: 2 x 14 edges x 8 operations (the normal cell's edges first, in
+    ``infonas.supernet.darts.EDGES`` order), discretised by the reference ``genotype()``
+    (``derive_genotype``: per node the two edges of largest non-``none`` weight, each with its best
+    non-``none`` operation). Its expected FLOPs price the supernet's mixture of all 14 edges, but a
+    genotype keeps 8 of them, so the FLOPs hinge and ``discretise_within_budget`` are refused.
+
+    Example:
+        >>> from search_spaces.darts import DARTS_V2
+        >>> adapter = gradient_space("darts")
+        >>> adapter.alpha_shape, adapter.figures(adapter.space.parse(DARTS_V2))
+        ((28, 8), {'normal_skips': 2, 'normal_convs': 6, 'reduce_skips': 3})
+    """
+
+    name = "darts"
+    costs_hint = "DartsCosts.measure(DartsNetworkConfig.for_dataset(data, channels=...))"
+
+    @property
+    def space(self) -> DartsSpace:
+        return DartsSpace()
+
+    @property
+    def alpha_shape(self) -> tuple[int, int]:
+        return len(DARTS_CELLS) * sum(node + 2 for node in range(DARTS_STEPS)), len(PRIMITIVES)
+
+    def check_settings(self, settings: GradientSettings) -> None:
+        """Refuse the FLOPs budget's terms (see the class docstring), in one line."""
+        for name in ("flops_weight", "discretise_within_budget"):
+            if getattr(settings, name):
+                raise InvalidArgumentError(
+                    f"{name}={getattr(settings, name)!r} is refused on space 'darts': a FLOPs budget needs the "
+                    "derived network's expected FLOPs, but the relaxation mixes all 14 edges of a cell while the "
+                    "derived genotype keeps its 2 strongest per node, so no exact expectation exists; leave "
+                    f"{name} at its default (or search space 'macro' or 'nb201')")
+
+    def supernet(self, input_shape: tuple[int, ...], settings: GradientSettings, num_classes: int) -> nn.Module:
+        from infonas.supernet.darts import DartsSupernet
+        from search_spaces.darts.network import DartsNetworkConfig
+
+        self.check_settings(settings)  # every search builds its supernet first
+        return DartsSupernet(DartsNetworkConfig.for_input(input_shape, settings.num_cells, settings.channels,
+                                                          num_classes))
+
+    def costs(self, data: str, settings: GradientSettings) -> Any:
+        from search_spaces.darts.network import DartsNetworkConfig
+
+        return _darts_costs(DartsNetworkConfig.for_dataset(data, num_cells=settings.num_cells,
+                                                           channels=settings.channels))
+
+    def expected_cost(self, costs: Any, metric: str) -> ExpectedCostFn:
+        """``w -> base + sum_{e, o} w[e, o] cost(e, o)``: the supernet's mixture priced edge by edge
+        (``edge_costs``), exact at one-hot rows that keep a genotype's edges and ``none`` elsewhere;
+        reported per epoch, never a search term (``check_settings``)."""
+        from infonas.supernet.darts import edge_costs
+
+        if metric not in ("flops", "params"):
+            raise InvalidArgumentError(f"the darts space's costs are 'flops' and 'params', got {metric!r}; pass one "
+                                       "of those")
+        table, base = edge_costs(costs, metric), float(costs.base[metric])
+        return lambda weights: base + (weights * table.to(weights)).sum((-2, -1))
+
+    def discretise(self, expected: torch.Tensor, settings: GradientSettings) -> Architecture:
+        from infonas.supernet.darts import derive_genotype
+
+        return self.space.from_genotype(derive_genotype(expected))
+
+    def derive(self, expected: torch.Tensor, settings: GradientSettings, costs: Any = None) -> Architecture:
+        self.check_settings(settings)
+        return self.discretise(expected, settings)
+
+    def cost_figures(self, expected: torch.Tensor, arch: Architecture, costs: Any,
+                     settings: GradientSettings) -> dict[str, float]:
+        """The derived genotype's exact ``derived_flops`` and ``derived_params``."""
+        return {"derived_flops": float(costs.value(arch, "flops")), "derived_params": float(costs.value(arch, "params"))}
+
+    def figures(self, arch: Architecture) -> dict[str, Any]:
+        """The collapse of DARTS shows in the normal cell: its skips replace its convolutions."""
+        normal, reduce = ([op for node in nodes for _, op in node] for nodes in self.space.cells(arch))
+        return {"normal_skips": normal.count("skip_connect"), "normal_convs": sum(op in CONV_OPS for op in normal),
+                "reduce_skips": reduce.count("skip_connect")}
+
+    def progress_text(self, record: dict[str, Any]) -> str:
+        return f"skips {record['normal_skips']}/8"
+
+
+@functools.lru_cache(maxsize=4)
+def _darts_costs(config: Any) -> Any:
+    """``DartsCosts.measure(config)``, once per process: counting takes seconds, and the tables of a
+    frozen config never change (every search of a benchmark on one config shares them)."""
+    from search_spaces.darts.cost_tables import DartsCosts
+
+    return DartsCosts.measure(config)
+
+
 #: Adapters by ``GradientSettings.space``.
-GRADIENT_SPACES: dict[str, GradientSpace] = {"nb201": NB201GradientSpace(), "macro": MacroGradientSpace()}
+GRADIENT_SPACES: dict[str, GradientSpace] = {"nb201": NB201GradientSpace(), "macro": MacroGradientSpace(),
+                                             "darts": DartsGradientSpace()}
 
 
 def gradient_space(name: str) -> GradientSpace:
