@@ -14,7 +14,7 @@ import click
 
 from infonas.cli_bench import _finish_benchmark
 from infonas.cli_common import EXPECTED_ERRORS, POSITIVE_FLOAT, POSITIVE_INT, fail
-from infonas.gradient.settings import REMEDY_VARIANTS, SPACE_OPTIONS
+from infonas.gradient.settings import HINGE_SPACES, REMEDY_VARIANTS
 
 
 def _variant_specs(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -82,7 +82,7 @@ HINGE_DEFAULT = ("darts-1,darts-1[flops_weight=5],darts-1[flops_weight=5;tempera
 
 
 @click.command("hinge")
-@click.option("--space", type=click.Choice(sorted(SPACE_OPTIONS)), default="macro", show_default=True,
+@click.option("--space", type=click.Choice(sorted(HINGE_SPACES)), default="macro", show_default=True,
               help="nb201 (the cell) or macro (per stage a depth, a width and a kernel per block).")
 @click.option("--data", type=click.Choice(["mnist1d", "digits"]), default="mnist1d", show_default=True)
 @click.option("--flops-budget", type=POSITIVE_FLOAT, help="The budget B in exact FLOPs of the searched network.")

@@ -42,7 +42,7 @@ from infonas.bench.methods import MethodSpec, parse_method, parse_methods
 from infonas.bench.resume import JobLog
 from infonas.bench.table import TableSettings
 from infonas.exceptions import InvalidArgumentError
-from infonas.gradient.settings import METHODS, SPACE_OPTIONS, GradientSettings
+from infonas.gradient.settings import HINGE_SPACES, METHODS, SPACE_OPTIONS, GradientSettings
 
 __all__ = ["BUDGET_SAMPLES", "HINGE_VARIANTS", "budget_at_quantile", "check_variants", "flops_range",
            "format_hinge_table", "run_hinge_benchmark", "run_one_hinge", "trained_test_accuracy"]
@@ -52,8 +52,6 @@ logger = logging.getLogger(__name__)
 #: Architectures sampled (with ``BUDGET_SEED``) for a budget given as a quantile of their exact FLOPs.
 BUDGET_SAMPLES = 2000
 BUDGET_SEED = 0
-#: The spaces whose searches take the hinge: the darts space refuses it (``DartsGradientSpace``).
-HINGE_SPACES: tuple[str, ...] = ("macro", "nb201")
 #: The benchmark's default variants: no hinge, the hinge, the hinge on an annealed softmax (which it
 #: prices, so its expected FLOPs tend to the derived architecture's), and the fit under B alone.
 HINGE_VARIANTS: tuple[str, ...] = (

@@ -31,6 +31,9 @@ NB201_ONLY: dict[str, str] = {
     "stop_at_skips": "counts skip operations", "exclude_none": "names the none operation",
     "latency_weight": "needs the NB201 operation latency table", "num_cells": "repeats NB201 cells",
 }
+#: The spaces whose gradient searches take the FLOPs hinge (``bench hinge --space``): the darts
+#: space refuses hardware terms (``DartsGradientSpace``).
+HINGE_SPACES: tuple[str, ...] = ("macro", "nb201")
 
 
 @dataclasses.dataclass(frozen=True)
