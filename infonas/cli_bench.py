@@ -84,14 +84,16 @@ def bench() -> None:
                    "suggestion time is then charged in those units, and its share of wall-clock reported.")
 @click.option("--workers", type=POSITIVE_INT, default=1, show_default=True, help="Seeds run in this many processes.")
 @click.option("--space", "space_name", default="nb201", show_default=True)
+@click.option("--pool", type=click.Choice(["enumerate", "sampled"]), help="Candidate pool of every Bayesian method "
+              "(pool=... added to its spec); default: enumerate where the space allows (at most 100,000 cells).")
 @click.option("--full-budget", is_flag=True,
               help="Search the whole budget after the optimum too (times suggestions at every observation count).")
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Write the JSON results here; finished seeds are kept beside it, so a rerun resumes.")
 @click.option("--quiet", is_flag=True)
-def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds: int, budget: float,
-                 cheap: str | None, cheap_cost: float | None, cheap_setup_cost: float | None, unit_seconds: float | None,
-                 workers: int, space_name: str, full_budget: bool, out: str | None, quiet: bool) -> None:
+def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds: int, budget: float, cheap: str | None,
+                 cheap_cost: float | None, cheap_setup_cost: float | None, unit_seconds: float | None, workers: int,
+                 space_name: str, pool: str | None, full_budget: bool, out: str | None, quiet: bool) -> None:
     """Run each method SEEDS times within BUDGET; report queries and cost to the optimum, and regret."""
     from infonas.bench.resume import open_for_command
     from infonas.bench.search import format_search_table, run_search_benchmark
@@ -113,11 +115,10 @@ def bench_search(table: str, objective: str, minimize: bool, methods: str, seeds
         started = time.perf_counter()
         log = open_for_command(out, "search", click.get_current_context().params)
         # The callback left canonical specs, whose values hold no ',' (infonas.bench.methods).
-        results = run_search_benchmark(benchmark, objective, methods.split(","), seeds,
-                                       budget if cheap else int(budget),
-                                       maximize=not minimize, progress=not quiet, cheap=cheap,
-                                       cheap_cost=cheap_cost, workers=workers, stop_at_optimum=not full_budget,
-                                       log=log, cheap_setup_cost=cheap_setup_cost or 0.0, unit_seconds=unit_seconds)
+        results = run_search_benchmark(benchmark, objective, methods.split(","), seeds, budget if cheap else int(budget),
+                                       maximize=not minimize, progress=not quiet, cheap=cheap, cheap_cost=cheap_cost,
+                                       workers=workers, stop_at_optimum=not full_budget, log=log, pool=pool,
+                                       cheap_setup_cost=cheap_setup_cost or 0.0, unit_seconds=unit_seconds)
     except EXPECTED_ERRORS as error:
         fail(str(error))
     _finish_benchmark(results, started, out, format_search_table, log, workers)

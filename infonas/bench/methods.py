@@ -25,7 +25,7 @@ from typing import Any
 from infonas.exceptions import InvalidArgumentError
 
 __all__ = ["MethodSpec", "check_options", "check_unique", "parse_method", "parse_methods", "parse_value",
-           "strategy_options"]
+           "strategy_options", "with_option"]
 
 _SPEC = re.compile(r"^\s*([^\[\];=,\s]+)\s*(?:\[(.*)\])?\s*$", re.DOTALL)
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -98,6 +98,24 @@ def parse_method(spec: str, names: Collection[str] | None = None) -> MethodSpec:
         options[key] = parse_value(raw)
         texts.append(f"{key}={raw}")
     return MethodSpec(f"{name}[{';'.join(texts)}]", name, options)
+
+
+def with_option(spec: MethodSpec, key: str, value: bool | float | str) -> MethodSpec:
+    """``spec`` with option ``key=value`` added last (its label too), or ``spec`` itself where it
+    sets ``key`` already: a spec's own option wins over one given for every method.
+
+    Example:
+        >>> with_option(parse_method("bo-ei[warp=none]"), "pool", "sampled").label
+        'bo-ei[warp=none;pool=sampled]'
+        >>> with_option(parse_method("bo-ei[pool=enumerate]"), "pool", "sampled").label
+        'bo-ei[pool=enumerate]'
+    """
+    if key in spec.options:
+        return spec
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    texts = [spec.label[len(spec.strategy) + 1:-1]] if spec.options else []
+    return MethodSpec(f"{spec.strategy}[{';'.join([*texts, f'{key}={text}'])}]", spec.strategy,
+                      {**spec.options, key: value})
 
 
 def _split(text: str) -> list[str]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from infonas.bench.common import median_seconds, run_jobs, suggest_seconds, worker_table
-from infonas.bench.methods import MethodSpec, check_options, check_unique, parse_method
+from infonas.bench.methods import MethodSpec, check_options, check_unique, parse_method, strategy_options, with_option
 from infonas.bench.resume import JobLog
 from infonas.bench.stats import StepRecorder, percentile, step_seconds_summary, timing_cells
 from infonas.budget import Budget
@@ -139,16 +139,28 @@ def _evaluator(table: TabularBenchmark, objective: str, cheap: str | None, cheap
 
 
 def _check_methods(table: TabularBenchmark, objective: str, methods: Sequence[str], maximize: bool,
-                   cheap: str | None, cheap_cost: float | None) -> list[MethodSpec]:
+                   cheap: str | None, cheap_cost: float | None,
+                   pool: str | None = None) -> tuple[list[MethodSpec], dict[str, str | None]]:
     """The specs of ``methods``, each listed once, their options accepted by their strategies
-    (checked before any job runs, so a typo costs no benchmark time)."""
+    (checked before any job runs, so a typo costs no benchmark time), and the candidate pool each
+    scores (``None`` for a strategy without one). ``pool`` is given to every strategy that takes
+    the option and whose spec does not set it (``with_option``: the label then says so too)."""
     specs = [parse_method(method) for method in methods]
     check_unique(specs)
     evaluator = _evaluator(table, objective, cheap, cheap_cost)
+    checked, pools = [], {}
     for spec in specs:
-        check_options(spec, lambda options, spec=spec: _study(table, evaluator, objective, spec.strategy, options,
-                                                              0, maximize).strategy)
-    return specs
+        def build(options: dict[str, Any], spec: MethodSpec = spec) -> Any:
+            return _study(table, evaluator, objective, spec.strategy, options, 0, maximize).strategy
+
+        strategy = check_options(spec, build)
+        if pool is not None and "pool" in strategy_options(type(strategy)) and "pool" not in spec.options:
+            spec = with_option(spec, "pool", pool)
+            strategy = check_options(spec, build)
+        checked.append(spec)
+        pools[spec.label] = getattr(strategy, "pool", None)
+    check_unique(checked)
+    return checked, pools
 
 
 def _search_worker(table_path: str, space_name: str, objective: str, budget: float, maximize: bool,
@@ -162,7 +174,7 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
                          budget: float, maximize: bool = True, progress: bool = True, cheap: str | None = None,
                          cheap_cost: float | None = None, workers: int = 1, stop_at_optimum: bool = True,
                          log: JobLog | None = None, cheap_setup_cost: float = 0.0,
-                         unit_seconds: float | None = None) -> dict[str, Any]:
+                         unit_seconds: float | None = None, pool: str | None = None) -> dict[str, Any]:
     """Each method, ``seeds`` times, on ``table``; JSON-ready results.
 
     A method is a strategy name or a spec ``NAME[KEY=VALUE;...]`` of constructor options
@@ -190,6 +202,11 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
     suggesting up to the optimum, in those units, and ``suggest_share`` is each seed's share of
     wall-clock spent suggesting, ``S / (S + unit_seconds * cost)`` with ``S`` its summed
     suggestion seconds.
+
+    ``pool`` (``"enumerate"`` or ``"sampled"``) is the candidate pool of every method whose strategy
+    takes one (``pool=`` added to its spec, unless the spec sets it); ``None`` leaves each its
+    default. Each method's record says which pool it scored (``pool``; ``None`` for strategies
+    without one), and ``results["pool"]`` what was asked.
     """
     if cheap is not None and not (cheap_cost and cheap_cost > 0):
         raise ValueError("a cheap fidelity needs a positive cheap_cost (in units of one target evaluation)")
@@ -202,12 +219,12 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
     if cheap is not None:
         table.require(cheap)
     _, optimum = searchable(table, objective, cheap).best(objective, maximize)
-    specs = _check_methods(table, objective, methods, maximize, cheap, cheap_cost)
+    specs, pools = _check_methods(table, objective, methods, maximize, cheap, cheap_cost, pool)
     results: dict[str, Any] = {"objective": objective, "optimum": optimum, "budget": budget, "seeds": seeds,
                                "cheap": cheap, "cheap_cost": cheap_cost, "cheap_setup_cost": cheap_setup_cost,
                                "candidates": len(searchable(table, objective, cheap)),
                                "budget_unit": "cost" if cheap else "evaluations", "stops_at_optimum": stop_at_optimum,
-                               "unit_seconds": unit_seconds,
+                               "unit_seconds": unit_seconds, "pool": pool,
                                "methods": {}}
     jobs = [(spec.label, seed) for spec in specs for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: run_one_search(table, objective, method, seed, budget, maximize, cheap,
@@ -220,6 +237,7 @@ def run_search_benchmark(table: TabularBenchmark, objective: str, methods: Seque
         record = {
             "strategy": spec.strategy,
             "options": spec.options,
+            "pool": pools[spec.label],
             "queries_to_optimum": [run["queries_to_optimum"] for run in per_seed],
             "cost_to_optimum": [run["cost_to_optimum"] for run in per_seed],
             "final_regret": [run["final_regret"] for run in per_seed],

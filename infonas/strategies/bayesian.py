@@ -21,8 +21,9 @@ from infonas.acquisition import (
     SINGLE_OBJECTIVE,
     PoolPosterior,
     acquisition_for,
+    log_expected_improvement,
 )
-from infonas.acquisition.candidates import candidate_pool
+from infonas.acquisition.candidates import DEFAULT_POOL_BUDGET, candidate_pool, check_pool_budget, pool_mode
 from infonas.exceptions import SpaceExhaustedError
 from infonas.strategies.base import Strategy, Suggestion
 from infonas.surrogates.base import uses_wl
@@ -101,21 +102,54 @@ def balanced_design(space: SearchSpace, n: int, rng: np.random.Generator) -> lis
     return [space.from_categorical([int(column[i]) for column in columns]) for i in range(n)]
 
 
-def pool_posterior(surrogate: Surrogate, pool: Sequence[Architecture]) -> PoolPosterior:
-    """The surrogate's posterior of ``f`` over ``pool``: marginals in one pass, joints on request, and
-    its learned observation-noise variance, which noisy MES and augmented EI discount a look by.
+def pool_posterior(surrogate: Surrogate, pool: Sequence[Architecture],
+                   marginals: tuple[torch.Tensor, torch.Tensor] | None = None) -> PoolPosterior:
+    """The surrogate's posterior of ``f`` over ``pool``: marginals in one pass (or ``marginals``,
+    mean and variance already predicted over ``pool``), joints on request, and its learned
+    observation-noise variance, which noisy MES and augmented EI discount a look by.
 
     All on the scale of the surrogate's targets (the strategy's surrogates have no ``upper_bound``).
     """
-    prediction = surrogate.predict(pool)
+    if marginals is None:
+        prediction = surrogate.predict(pool)
+        marginals = prediction.mean, prediction.variance
+    mean, variance = marginals
 
     def joint(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
             posterior = surrogate.posterior([pool[int(i)] for i in indices])
             return posterior.mean.reshape(-1), posterior.distribution.covariance_matrix
 
-    return PoolPosterior(prediction.mean, prediction.variance.clamp_min(1e-12).sqrt(), joint,
-                         noise=surrogate.noise_variance)
+    return PoolPosterior(mean, variance.clamp_min(1e-12).sqrt(), joint, noise=surrogate.noise_variance)
+
+
+class ScoredMarginals:
+    """What a sampled pool's guide predicted, kept by canonical key: the acquisition over the final
+    pool then reuses it instead of predicting every candidate again.
+
+    Example:
+        >>> from search_spaces import NB201Space
+        >>> space = NB201Space()
+        >>> a, b = space.sample(np.random.default_rng(0)), space.sample(np.random.default_rng(1))
+        >>> kept = ScoredMarginals()
+        >>> kept.add([a, b], torch.tensor([1.0, 2.0]))
+        >>> kept.over([b, a])[0].tolist()
+        [2.0, 1.0]
+    """
+
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {}
+        self._parts: list[tuple[torch.Tensor, ...]] = []
+
+    def add(self, archs: Sequence[Architecture], *values: torch.Tensor) -> None:
+        """Record ``values`` (each with one row per architecture) for ``archs``."""
+        self._index.update({arch.key: len(self._index) + i for i, arch in enumerate(archs)})
+        self._parts.append(values)
+
+    def over(self, pool: Sequence[Architecture]) -> tuple[torch.Tensor, ...]:
+        """The recorded values of every architecture of ``pool``, in its order."""
+        rows = torch.tensor([self._index[arch.key] for arch in pool], dtype=torch.long)
+        return tuple(torch.cat([part[k] for part in self._parts])[rows] for k in range(len(self._parts[0])))
 
 
 def believe(surrogate: Surrogate, archs: list[Architecture], targets: np.ndarray,
@@ -147,6 +181,11 @@ class BayesianStrategy(Strategy):
         h_values: WL iterations to choose from by marginal likelihood.
         maxiter: optimiser iterations of each hyperparameter fit.
         h_every: choose ``h`` afresh every this many complete trials (three fits instead of one).
+        pool: the candidates an acquisition scores (``infonas.acquisition.candidates``):
+            ``"enumerate"`` (the whole space; the default where it has at most ``ENUMERATION_LIMIT``
+            architectures) or ``"sampled"`` (local search from the incumbents, the best complete
+            target-fidelity trials, guided pointwise; the default above the limit).
+        pool_budget: candidates a sampled pool scores per suggestion, refinement included.
 
     ``h`` is chosen on the data prefix at schedule points ``n_init, n_init + h_every, ...``: a
     function of the journal alone, so a resumed run recomputes the same choice.
@@ -156,8 +195,11 @@ class BayesianStrategy(Strategy):
 
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
                  kernel: str = "wl+hamming+additive", acquisition: str = "mes", n_init: int = 5, warp: str = "copula",
-                 h_values: Sequence[int] = (0, 1, 2), maxiter: int = 25, h_every: int = 10, **context: Any) -> None:
+                 h_values: Sequence[int] = (0, 1, 2), maxiter: int = 25, h_every: int = 10, pool: str | None = None,
+                 pool_budget: int = DEFAULT_POOL_BUDGET, **context: Any) -> None:
         super().__init__(space, objective, seed, maximize, **context)
+        self.pool = pool_mode(space, pool)
+        self.pool_budget = check_pool_budget(pool_budget)
         if n_init < 1:
             raise ValueError(f"n_init must be at least 1, got {n_init}")
         if warp not in WARPS:
@@ -227,16 +269,29 @@ class BayesianStrategy(Strategy):
 
     def _acquire(self, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray,
                  pending: list[Architecture], exclude: set[str]) -> Architecture:
-        incumbents = [archs[i] for i in np.argsort(-values, kind="stable")[:5]]
-        pool = candidate_pool(self.space, exclude, rng, incumbents=incumbents)
-        if not pool:
-            raise SpaceExhaustedError(empty_pool_message(self.space, exclude))
         targets = self.warp(values)
         surrogate = self._surrogate(seed=int(rng.integers(2**31)))
         surrogate.fit(archs, targets, h=self._wl_iterations(archs, values))
         if pending:
             believe(surrogate, archs, targets, pending)
         self.surrogate = surrogate
+        best = float(targets.max())
+        kept = ScoredMarginals()
+
+        def guide(batch: list[Architecture]) -> torch.Tensor:
+            # LogEI, whatever the acquisition: pointwise, so a candidate's score needs no pool
+            # (MES's f* and Thompson draws do); the acquisition then scores the final pool.
+            prediction = surrogate.predict(batch)
+            kept.add(batch, prediction.mean, prediction.variance)
+            std = prediction.variance.clamp_min(1e-12).sqrt()
+            return log_expected_improvement(PoolPosterior(prediction.mean, std, None), best, None)
+
+        incumbents = [archs[i] for i in np.argsort(-values, kind="stable")[:5]]
+        pool = candidate_pool(self.space, exclude, rng, incumbents, pool=self.pool, score=guide,
+                              budget=self.pool_budget)
+        if not pool:
+            raise SpaceExhaustedError(empty_pool_message(self.space, exclude))
+        posterior = pool_posterior(surrogate, pool, kept.over(pool) if self.pool == "sampled" else None)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        scores = self.acquisition(pool_posterior(surrogate, pool), float(targets.max()), generator)
+        scores = self.acquisition(posterior, best, generator)
         return pool[int(torch.argmax(scores))]

@@ -53,7 +53,8 @@ class MultiFidelityStrategy(FidelityPlanning, BayesianStrategy):
         screen_keep, screen_extras: exact moments and acquisition run over the ``screen_keep``
             pool cells of highest screening bound plus ``screen_extras`` random others
             (``screen_pool``).
-        Other arguments are ``BayesianStrategy``'s (kernel, warp, h_values, maxiter).
+        Other arguments are ``BayesianStrategy``'s (kernel, warp, h_values, maxiter, pool, pool_budget; a
+            sampled pool starts from the best target results).
 
     Costs are the evaluator's fixed costs, or, for a fidelity whose cost is measured per
     evaluation (seconds of training), the mean cost observed at it so far. A pending
@@ -118,13 +119,16 @@ class MultiFidelityStrategy(FidelityPlanning, BayesianStrategy):
         rng = self.rng_for(number)
         archs, values, fidelities = self.fidelity_data()
         target = self.target_index
-        incumbents = [archs[i] for i in np.argsort(-values, kind="stable")[:5]]
-        universe = candidate_pool(self.space, set(), rng, incumbents=incumbents)
         warped = self.warp_per_fidelity(values, fidelities)
         h, state = self._hyperparameters(archs, values, fidelities)
         surrogate = self._new_surrogate(0).condition(archs, warped, fidelities, h=h, hyperparameters=state)
         believe_pending(surrogate, archs, warped, fidelities, pending)
         self.surrogate = surrogate
+        universe = self._universe(rng, surrogate, archs, values, fidelities, taken)
+        if not universe:
+            raise SpaceExhaustedError(f"bo-mf proposes architectures not yet evaluated at the target fidelity; none of "
+                                      f"{self.space.name!r} is left outside the evaluated and the {len(taken)} pending: "
+                                      "stop the search, or search a larger space")
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         X = surrogate.encode(universe, target)
         kept = screen_pool(surrogate, X, self.screen_keep, self.screen_extras, generator)
@@ -155,6 +159,24 @@ class MultiFidelityStrategy(FidelityPlanning, BayesianStrategy):
         f_star = max_value_samples(posterior, best, generator, self.num_max_samples)
         picks = greedy_fidelity_batch(belief, target, f_star, self.costs(), admissible, self.cheap_batch)
         return [(universe[i], j) for i, j in picks]
+
+    def _universe(self, rng: np.random.Generator, surrogate: MultiFidelitySurrogate, archs: list[Architecture],
+                  values: np.ndarray, fidelities: np.ndarray, taken: set[str]) -> list[Architecture]:
+        """The candidates of a step: every canonical key (the admissibility mask then rules out what
+        is evaluated or pending), or a sampled pool of keys neither evaluated at the target nor
+        pending, from the best target results, guided by the target's ``mu + 3 sigma`` (what
+        ``screen_pool`` ranks by, on the same scale up to an affine map)."""
+        target = self.target_index
+        at_target = np.flatnonzero(fidelities == target)
+        incumbents = [archs[i] for i in at_target[np.argsort(-values[at_target], kind="stable")[:5]]]
+
+        def guide(batch: list[Architecture]) -> torch.Tensor:
+            prediction = surrogate.predict(batch, fidelity=target)
+            return prediction.mean + 3 * prediction.variance.clamp_min(0).sqrt()
+
+        exclude = set() if self.pool == "enumerate" else self.seen_at[target] | taken
+        return candidate_pool(self.space, exclude, rng, incumbents, pool=self.pool, score=guide,
+                              budget=self.pool_budget)
 
     def _hyperparameters(self, archs: list[Architecture], values: np.ndarray,
                          fidelities: np.ndarray) -> tuple[int | None, dict[str, torch.Tensor]]:

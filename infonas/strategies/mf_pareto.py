@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from infonas.acquisition.candidates import candidate_pool
+from infonas.acquisition.candidates import candidate_pool, front_gain
 from infonas.acquisition.gaussian import joint_draws
 from infonas.acquisition.mf_pareto import front_caps, greedy_pareto_batch, screen_candidates
 from infonas.exceptions import InvalidArgumentError, SpaceExhaustedError, UnsupportedError
+from infonas.pareto import pareto_mask
 from infonas.strategies.cost_aware import believe_pending
 from infonas.strategies.fidelity_plans import FidelityPlanning
 from infonas.strategies.multi_objective import ParetoStrategy
@@ -62,7 +63,8 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
         cheap_random_share: the probability that a trial after the initial design is a random
             unseen cell at the cheapest fidelity (``FidelityPlanning._interleaved``); 0, the
             default, keeps every trial a model step (``bo-mf`` defaults to 0.1).
-        Other arguments are ``BayesianStrategy``'s (kernel, warp, h_values, maxiter; ``h_every`` unused).
+        Other arguments are ``BayesianStrategy``'s (kernel, warp, h_values, maxiter, pool, pool_budget;
+            ``h_every`` unused); a sampled pool starts from the members of the front observed at the target.
 
     Costs are the evaluator's fixed ones, or the mean observed at a fidelity whose cost is
     measured per evaluation. A pending architecture is not proposed again at any fidelity; a
@@ -119,19 +121,18 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
         rng = self.rng_for(number)
         archs, values, fidelities = self.fidelity_data()
         target = self.target_index
-        incumbents = [archs[i] for i in np.argsort(-values, kind="stable")[:5]]
-        # Architectures seen only cheaply stay candidates: their target value is still unknown.
-        pool = candidate_pool(self.space, self.seen_at[target] | taken, rng, incumbents=incumbents)
-        if not pool:
-            raise SpaceExhaustedError(
-                f"{self.name} proposes architectures not yet evaluated at the target fidelity; every candidate of "
-                f"{self.space.name!r} is evaluated there or pending ({len(taken)} pending): stop the search, "
-                "or search a larger space")
         warped = self.warp_per_fidelity(values, fidelities)
         h, state = self._schedule.hyperparameters(archs, values, fidelities)
         surrogate = self._new_surrogate(0).condition(archs, warped, fidelities, h=h, hyperparameters=state)
         believe_pending(surrogate, archs, warped, fidelities, pending)
         self.surrogate = surrogate
+        # Architectures seen only cheaply stay candidates: their target value is still unknown.
+        pool = self._target_pool(rng, surrogate, archs, warped, fidelities, self.seen_at[target] | taken)
+        if not pool:
+            raise SpaceExhaustedError(
+                f"{self.name} proposes architectures not yet evaluated at the target fidelity; every candidate of "
+                f"{self.space.name!r} is evaluated there or pending ({len(taken)} pending): stop the search, "
+                "or search a larger space")
         # Screening needs the target's marginals only: the joint moments of every fidelity (and the
         # rank-one beliefs) are computed over the screened candidates alone.
         marginals = surrogate.pool_moments(pool)
@@ -152,6 +153,25 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
         picks = greedy_pareto_batch(belief, target, front_caps(known[screened], draws, front_known), self.costs(),
                                     admissible, self.cheap_batch)
         return [(candidates[i], j) for i, j in picks]
+
+    def _target_pool(self, rng: np.random.Generator, surrogate: MultiFidelitySurrogate, archs: list[Architecture],
+                     warped: np.ndarray, fidelities: np.ndarray, exclude: set[str]) -> list[Architecture]:
+        """The candidates of a step: enumerated, or sampled from the members of the front observed at
+        the target and guided by ``front_gain`` of ``(mu + 3 sigma at the target, computed)``."""
+        at_target = np.flatnonzero(fidelities == self.target_index)
+        front_archs = [archs[i] for i in at_target]
+        observed = torch.cat([torch.as_tensor(warped[at_target], dtype=torch.float64).reshape(-1, 1),
+                              self.known_values(front_archs)], dim=-1)
+        incumbents = [front_archs[int(i)] for i in torch.nonzero(pareto_mask(observed)).reshape(-1)]
+
+        def guide(batch: list[Architecture]) -> torch.Tensor:
+            prediction = surrogate.predict(batch, fidelity=self.target_index)
+            optimistic = prediction.mean + 3 * prediction.variance.clamp_min(0).sqrt()
+            return front_gain(torch.cat([optimistic.reshape(-1, 1), self.known_values(batch)], dim=-1), observed)
+
+        return candidate_pool(self.space, exclude, rng, incumbents, pool=self.pool, score=guide,
+                              budget=self.pool_budget)
+
 
 class FitSchedule:
     """Hyperparameters of the multi-fidelity GP, fitted at ``refit_points`` of the data count.

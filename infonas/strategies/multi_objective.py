@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from infonas.acquisition.candidates import candidate_pool
+from infonas.acquisition.candidates import candidate_pool, front_gain
 from infonas.acquisition.pareto import screen_for_front
 from infonas.exceptions import SpaceExhaustedError, UnsupportedError
 from infonas.objectives import Objective
+from infonas.pareto import pareto_mask
 from infonas.strategies.base import Suggestion
-from infonas.strategies.bayesian import BayesianStrategy, believe, empty_pool_message
+from infonas.strategies.bayesian import BayesianStrategy, ScoredMarginals, believe, empty_pool_message
 from infonas.surrogates.gp import Surrogate
 from search_spaces.base import Architecture, SearchSpace
 
@@ -43,7 +44,8 @@ class ParetoStrategy(BayesianStrategy):
             their optimistic vectors ``(mu + 3 sigma, computed)`` (the rest can hardly improve
             the front); ``None`` scores the whole pool.
         num_samples: posterior samples (MC samples of NEHVI, front samples of PFES).
-        Other arguments are ``BayesianStrategy``'s.
+        Other arguments are ``BayesianStrategy``'s; a sampled pool (``pool="sampled"``) starts from
+        the members of the observed front, guided by ``front_gain`` of the optimistic vectors.
 
     Example:
         >>> from search_spaces.nb201.cost_tables import ArchitectureCosts
@@ -117,11 +119,28 @@ class ParetoStrategy(BayesianStrategy):
             surrogates.append(surrogate.fit(archs, self.warp(values[:, j]), h=h))
         return surrogates
 
+    def _pool(self, rng: np.random.Generator, surrogates: list[Surrogate], archs: list[Architecture],
+              warped: np.ndarray, exclude: set[str]) -> tuple[list[Architecture], tuple | None]:
+        """The candidates of a step and, when sampled, their ``(mean, std)`` (``n x modelled``):
+        enumerated, or sampled from the incumbents (the members of the observed front) and guided
+        by ``front_gain`` of the optimistic vectors ``(mu + 3 sigma, computed)``."""
+        observed = torch.cat([torch.as_tensor(warped, dtype=torch.float64), self.known_values(archs)], dim=-1)
+        incumbents = [archs[int(i)] for i in torch.nonzero(pareto_mask(observed)).reshape(-1)]
+        kept = ScoredMarginals()
+
+        def guide(batch: list[Architecture]) -> torch.Tensor:
+            predictions = [s.predict(batch) for s in surrogates]
+            mean = torch.stack([p.mean for p in predictions], dim=-1)
+            std = torch.stack([p.variance.clamp_min(1e-12).sqrt() for p in predictions], dim=-1)
+            kept.add(batch, mean, std)
+            return front_gain(torch.cat([mean + 3 * std, self.known_values(batch)], dim=-1), observed)
+
+        pool = candidate_pool(self.space, exclude, rng, incumbents, pool=self.pool, score=guide,
+                              budget=self.pool_budget)
+        return pool, (kept.over(pool) if self.pool == "sampled" and pool else None)
+
     def _acquire(self, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray,
                  pending: list[Architecture], exclude: set[str]) -> Architecture:
-        pool = candidate_pool(self.space, exclude, rng, incumbents=archs[-5:])
-        if not pool:
-            raise SpaceExhaustedError(empty_pool_message(self.space, exclude))
         surrogates = self._fit(rng, archs, values)
         evaluated = {arch.key for arch in archs}
         pending = list({a.key: a for a in pending if a.key not in evaluated}.values())
@@ -130,9 +149,15 @@ class ParetoStrategy(BayesianStrategy):
             for j, surrogate in enumerate(surrogates):
                 believe(surrogate, archs, warped[:, j], pending)
         self.surrogate = surrogates[0]
-        predictions = [s.predict(pool) for s in surrogates]
-        mean = torch.stack([p.mean for p in predictions], dim=-1)
-        std = torch.stack([p.variance.clamp_min(1e-12).sqrt() for p in predictions], dim=-1)
+        pool, marginals = self._pool(rng, surrogates, archs, warped, exclude)
+        if not pool:
+            raise SpaceExhaustedError(empty_pool_message(self.space, exclude))
+        if marginals is not None:
+            mean, std = marginals
+        else:
+            predictions = [s.predict(pool) for s in surrogates]
+            mean = torch.stack([p.mean for p in predictions], dim=-1)
+            std = torch.stack([p.variance.clamp_min(1e-12).sqrt() for p in predictions], dim=-1)
         known = self.known_values(pool)
         screened = screen_for_front(mean, std, known, self.screen)
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
