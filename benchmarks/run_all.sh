@@ -84,6 +84,12 @@ bench() {
     compare_mnist1d) run "$1" infonas compare --space nb201 --data mnist1d --table "$MNIST1D_TABLE" \
       --methods bo-mf,bo-mes,darts-1,darts-2,gdas,drnas,rsps,rs --seeds 5 --budget-seconds 300 \
       --work-dir runs/bench-compare-mnist1d --quiet ;;
+    # Acquisition without enumeration: bo-ei's pool of every NB201 class against a sampled pool refined within
+    # 2000 scored candidates per suggestion (queries to the optimum, 20 seeds), then its seconds per suggestion.
+    search_pool) run "$1" "${SEARCH[@]}" --methods 'bo-ei[pool=enumerate],bo-ei[pool=sampled]' --seeds 20 --budget 150 \
+      --workers "$WORKERS" ;;
+    search_pool_timing) run "$1" "${SEARCH[@]}" --methods 'bo-ei[pool=enumerate],bo-ei[pool=sampled]' --seeds 3 \
+      --budget 150 --full-budget --workers 1 ;;
     # Executors on the same bo-ei search, each evaluation sleeping 1 s then reading the table; run it on an
     # idle machine (the driver's suggestions compete with nothing else for the cores).
     executors) run "$1" infonas bench executors --sleep 1 --trials 40 --workers 4 --executors serial,pool,ray ;;
@@ -98,7 +104,7 @@ bench() {
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
 surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4 main_job
 search_mnist1d search_mf_timing collapse_mnist1d flops_hinge_mnist1d flops_hinge_macro_mnist1d compare_mnist1d
-executors fault_soak"
+executors fault_soak search_pool search_pool_timing"
 for name in ${@:-$ALL}; do
   bench "$name"
 done
