@@ -113,7 +113,7 @@ def test_bad_metric_and_indices_are_rejected(costs: MacroCosts) -> None:
                  lambda: costs.expected(one_hot(arch), "macs")):
         with pytest.raises(InvalidArgumentError, match="must be one of .*got '.*'; pass"):
             call()
-    with pytest.raises(InvalidArgumentError, match=r"\(n, 15\) array of values in 0..2, got shape \(1, 15\)"):
+    with pytest.raises(InvalidArgumentError, match=r"\(n, 15\) array whose column p lies in 0..len\(choices\[p\]\) - 1, got shape \(1, 15\)"):
         costs.values(np.full((1, 15), 3), "flops")
     with pytest.raises(InvalidArgumentError, match="got shape"):
         costs.values(np.zeros((2, 14), dtype=int), "flops")
@@ -134,7 +134,7 @@ def test_json_round_trip(costs: MacroCosts) -> None:
         MacroCosts.from_json(broken)
     reshaped = costs.to_json()
     reshaped["terms"][1]["params"] = [0.0, 1.0]
-    with pytest.raises(InvalidArgumentError, match="one axis of 3 per position"):
+    with pytest.raises(InvalidArgumentError, match="one axis per position"):
         MacroCosts.from_json(reshaped)
 
 

@@ -28,16 +28,14 @@ Example:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from infonas.exceptions import InvalidArgumentError
-from search_spaces.base import Architecture
+from search_spaces.additive_costs import COST_METRICS, AdditiveCosts, CostTerm
 from search_spaces.darts.genotype import DARTS_STEPS, DARTS_V2, PRIMITIVES
 from search_spaces.darts.network import DartsNetworkConfig, make_op
 from search_spaces.darts.space import DARTS_CELLS, NODE_PAIRS, DartsSpace, node_positions
@@ -45,20 +43,8 @@ from search_spaces.metrics import count_flops, count_parameters
 
 __all__ = ["COST_METRICS", "CostTerm", "DartsCosts"]
 
-#: The metrics a ``DartsCosts`` holds.
-COST_METRICS: tuple[str, ...] = ("flops", "params")
 _SPACE = DartsSpace()
 _SIZES = np.array([len(choices) for choices in _SPACE.choices])
-
-
-@dataclass(frozen=True)
-class CostTerm:
-    """One operation slot: the positions its cost depends on and, per metric, its summed cost over
-    the network's cells of its type at every joint choice of their option indices."""
-
-    name: str
-    positions: tuple[int, ...]
-    tables: Mapping[str, np.ndarray]
 
 
 def _slots() -> list[tuple[str, int, int, int, tuple[int, ...]]]:
@@ -113,7 +99,7 @@ def _count_fixed_pieces(config: DartsNetworkConfig) -> tuple[dict[str, float], l
     return base, shapes
 
 
-class DartsCosts:
+class DartsCosts(AdditiveCosts):
     """Exact ``flops`` and ``params`` of every DARTS network under one ``DartsNetworkConfig``.
 
     ``value``/``values`` look architectures up: ``base + sum_t T_t[...]``.
@@ -124,15 +110,10 @@ class DartsCosts:
         (('flops', 'params'), 16)
     """
 
-    metrics: tuple[str, ...] = COST_METRICS
-    #: The metrics as ``ComputedMetrics`` name them: a search can take them as objectives.
-    names: tuple[str, ...] = COST_METRICS
-
-    def __init__(self, config: DartsNetworkConfig, terms: Sequence[CostTerm],
-                 base: Mapping[str, float] | None = None) -> None:
-        self.config = config
-        self.terms = tuple(terms)
-        self.base = {metric: float((base or {}).get(metric, 0.0)) for metric in COST_METRICS}
+    label = "DARTS"
+    space = _SPACE
+    config_class = DartsNetworkConfig
+    check_arch = _SPACE.format(_SPACE.sample(np.random.default_rng(0)))
 
     @classmethod
     def measure(cls, config: DartsNetworkConfig) -> DartsCosts:
@@ -164,74 +145,3 @@ class DartsCosts:
         costs = cls(config, terms, base)
         costs._self_check()
         return costs
-
-    def _self_check(self) -> None:
-        # The tables are exact only while the network is the sum of the pieces counted here; one
-        # whole-network count catches a network that gains a piece this module misses.
-        arch = _SPACE.sample(np.random.default_rng(0))
-        network = self.config.build(arch)
-        counted = {"params": count_parameters(network), "flops": count_flops(network, self.config.input_shape)}
-        for metric, total in counted.items():
-            if self.value(arch, metric) != total:
-                raise RuntimeError(f"the DARTS cost tables must add up to the counted network; {metric} of "
-                                   f"{_SPACE.format(arch)} is {total}, the tables give {self.value(arch, metric)}: "
-                                   f"update cost_tables.py to match network.py")
-
-    def _check_metric(self, metric: str) -> None:
-        if metric not in COST_METRICS:
-            raise InvalidArgumentError(f"a DARTS cost metric must be one of {list(COST_METRICS)}, got {metric!r}; "
-                                       f"pass one of those")
-
-    def value(self, arch: Architecture, metric: str) -> float:
-        """``metric`` of ``arch``'s network: ``base + sum_t T_t[choice indices of t's positions]``."""
-        self._check_metric(metric)
-        return float(self.values([arch], metric)[0])
-
-    def values(self, archs: Sequence[Architecture] | np.ndarray, metric: str) -> np.ndarray:
-        """``metric`` of many architectures at once (a list of them, or an ``(n, 22)`` index array)."""
-        self._check_metric(metric)
-        if isinstance(archs, np.ndarray):
-            indices = archs.astype(np.int64, copy=False)
-        else:
-            indices = np.asarray([_SPACE.to_categorical(_SPACE.validate(a)) for a in archs], dtype=np.int64)
-        indices = indices.reshape(-1, len(_SIZES)) if indices.size == 0 else indices
-        if indices.ndim != 2 or indices.shape[1] != len(_SIZES) or (indices.size and (
-                indices.min() < 0 or (indices >= _SIZES).any())):
-            raise InvalidArgumentError(f"DARTS choice indices must be an (n, {len(_SIZES)}) array whose column p lies "
-                                       f"in 0..len(DartsSpace().choices[p]) - 1, got shape {indices.shape}; pass "
-                                       f"DartsSpace().to_categorical of each architecture")
-        total = np.full(len(indices), self.base[metric])
-        for term in self.terms:
-            total += term.tables[metric][tuple(indices[:, p] for p in term.positions)]
-        return total
-
-    def to_json(self) -> dict[str, Any]:
-        """The config, base and tables as JSON-ready lists (integers stay exact in float64)."""
-        return {"config": self.config.to_json(), "base": dict(self.base),
-                "terms": [{"name": t.name, "positions": list(t.positions),
-                           **{metric: t.tables[metric].tolist() for metric in COST_METRICS}} for t in self.terms]}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> DartsCosts:
-        """Inverse of ``to_json``."""
-        try:
-            terms = [CostTerm(str(t["name"]), tuple(int(p) for p in t["positions"]),
-                              {metric: np.asarray(t[metric], dtype=np.float64) for metric in COST_METRICS})
-                     for t in data["terms"]]
-            config = DartsNetworkConfig.from_json(data["config"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise InvalidArgumentError(f"DARTS cost tables JSON needs 'config', 'base' and 'terms' (each with "
-                                       f"'name', 'positions', 'flops', 'params'), as to_json writes; reading it "
-                                       f"failed with {error!r}: pass the dict DartsCosts.to_json returned") from error
-        for term in terms:
-            if not all(0 <= p < len(_SIZES) for p in term.positions):
-                raise InvalidArgumentError(f"term {term.name!r} names positions {list(term.positions)}, but DARTS "
-                                           f"positions are 0..{len(_SIZES) - 1}: pass the dict DartsCosts.to_json "
-                                           f"returned")
-            shape = tuple(int(_SIZES[p]) for p in term.positions)
-            for metric, table in term.tables.items():
-                if table.shape != shape:
-                    raise InvalidArgumentError(f"the {metric} table of term {term.name!r} must have one axis per "
-                                               f"position {list(term.positions)}, of their option counts {shape}; "
-                                               f"got shape {table.shape}: pass the dict DartsCosts.to_json returned")
-        return cls(config, terms, data.get("base"))

@@ -32,24 +32,20 @@ from __future__ import annotations
 
 import itertools
 import string
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from infonas.exceptions import InvalidArgumentError
-from search_spaces.base import Architecture
+from search_spaces.additive_costs import COST_METRICS, AdditiveCosts, CostTerm
 from search_spaces.macro.network import MacroNetworkConfig
 from search_spaces.macro.space import MACRO_MAX_DEPTH, MACRO_STAGES, STAGE_POSITIONS, MacroSpace, depth_of
 from search_spaces.metrics import count_flops, count_parameters
 
 __all__ = ["COST_METRICS", "CostTerm", "MacroCosts"]
 
-#: The metrics a ``MacroCosts`` holds, in the order of ``MacroCosts.metrics``.
-COST_METRICS: tuple[str, ...] = ("flops", "params")
 _SPACE = MacroSpace()
 _NUM_POSITIONS = len(_SPACE.choices)
 _NUM_OPTIONS = len(_SPACE.choices[0])
@@ -65,16 +61,6 @@ def _width(stage: int) -> int:
 
 def _kernel(stage: int, block: int) -> int:
     return stage * STAGE_POSITIONS + 2 + block
-
-
-@dataclass(frozen=True)
-class CostTerm:
-    """One network piece: the positions its cost depends on and, per metric, its cost at every
-    joint choice of their option indices (``tables[metric][i_1, i_2, ...]``)."""
-
-    name: str
-    positions: tuple[int, ...]
-    tables: Mapping[str, np.ndarray]
 
 
 def _terms_layout() -> list[tuple[str, tuple[int, ...], int | None]]:
@@ -169,7 +155,7 @@ def _measure_term(config: MacroNetworkConfig, name: str, positions: tuple[int, .
     return CostTerm(name, positions, tables)
 
 
-class MacroCosts:
+class MacroCosts(AdditiveCosts):
     """Exact ``flops`` and ``params`` of every macro network under one ``MacroNetworkConfig``.
 
     ``value``/``values`` look architectures up (``base + sum_t T_t[...]``); ``expected(w)`` is
@@ -184,15 +170,10 @@ class MacroCosts:
         True
     """
 
-    metrics: tuple[str, ...] = COST_METRICS
-    #: The metrics as ``ComputedMetrics`` name them: a search can take them as objectives.
-    names: tuple[str, ...] = COST_METRICS
-
-    def __init__(self, config: MacroNetworkConfig, terms: Sequence[CostTerm],
-                 base: Mapping[str, float] | None = None) -> None:
-        self.config = config
-        self.terms = tuple(terms)
-        self.base = {metric: float((base or {}).get(metric, 0.0)) for metric in COST_METRICS}
+    label = "macro"
+    space = _SPACE
+    config_class = MacroNetworkConfig
+    check_arch = "|d3,x0.75,k5,k3,k7|d2,x0.5,k7,k5,k3|d3,x1,k3,k7,k5|"
 
     @classmethod
     def measure(cls, config: MacroNetworkConfig) -> MacroCosts:
@@ -202,47 +183,6 @@ class MacroCosts:
         costs = cls(config, [_measure_term(config, *piece, spatial, counted) for piece in _terms_layout()])
         costs._self_check()
         return costs
-
-    def _self_check(self) -> None:
-        # The tables are exact only while the network is the sum of the pieces listed in the
-        # layout; one whole-network count catches a network that gains a piece the layout misses.
-        arch = _SPACE.parse("|d3,x0.75,k5,k3,k7|d2,x0.5,k7,k5,k3|d3,x1,k3,k7,k5|")
-        network = self.config.build(arch)
-        counted = {"params": count_parameters(network), "flops": count_flops(network, self.config.input_shape)}
-        for metric, total in counted.items():
-            if self.value(arch, metric) != total:
-                raise RuntimeError(f"the macro cost tables must add up to the counted network; {metric} of "
-                                   f"{_SPACE.format(arch)} is {total}, the tables give {self.value(arch, metric)}: "
-                                   f"update the piece layout in cost_tables.py to match network.py")
-
-    def _check_metric(self, metric: str) -> None:
-        if metric not in COST_METRICS:
-            raise InvalidArgumentError(f"a macro cost metric must be one of {list(COST_METRICS)}, got {metric!r}; "
-                                       f"pass one of those")
-
-    def value(self, arch: Architecture, metric: str) -> float:
-        """``metric`` of ``arch``'s network: ``base + sum_t T_t[choice indices of t's positions]``."""
-        self._check_metric(metric)
-        _SPACE.validate(arch)
-        return float(self.values(np.asarray([_SPACE.to_categorical(arch)]), metric)[0])
-
-    def values(self, archs: Sequence[Architecture] | np.ndarray, metric: str) -> np.ndarray:
-        """``metric`` of many architectures at once (a list of them, or an ``(n, 15)`` index array)."""
-        self._check_metric(metric)
-        if isinstance(archs, np.ndarray):
-            indices = archs.astype(np.int64, copy=False)
-        else:
-            indices = np.asarray([_SPACE.to_categorical(_SPACE.validate(a)) for a in archs], dtype=np.int64)
-        indices = indices.reshape(-1, _NUM_POSITIONS) if indices.size == 0 else indices
-        if indices.ndim != 2 or indices.shape[1] != _NUM_POSITIONS or (indices.size and (
-                indices.min() < 0 or indices.max() >= _NUM_OPTIONS)):
-            raise InvalidArgumentError(f"macro choice indices must be an (n, {_NUM_POSITIONS}) array of values in "
-                                       f"0..{_NUM_OPTIONS - 1}, got shape {indices.shape}; pass "
-                                       f"MacroSpace().to_categorical of each architecture")
-        total = np.full(len(indices), self.base[metric])
-        for term in self.terms:
-            total += term.tables[metric][tuple(indices[:, p] for p in term.positions)]
-        return total
 
     def expected(self, weights: torch.Tensor, metric: str) -> torch.Tensor:
         """``E[metric]`` with position ``p`` drawn from row ``weights[..., p, :]``, independently:
@@ -264,29 +204,3 @@ class MacroCosts:
             spec = ",".join(f"...{letter}" for letter in letters) + f",{letters}->..."
             total = total + torch.einsum(spec, *(rows[..., p, :] for p in term.positions), table)
         return total
-
-    def to_json(self) -> dict[str, Any]:
-        """The config, base and tables as JSON-ready lists (integers stay exact in float64)."""
-        return {"config": self.config.to_json(), "base": dict(self.base),
-                "terms": [{"name": t.name, "positions": list(t.positions),
-                           **{metric: t.tables[metric].tolist() for metric in COST_METRICS}} for t in self.terms]}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MacroCosts:
-        """Inverse of ``to_json``."""
-        try:
-            terms = [CostTerm(str(t["name"]), tuple(int(p) for p in t["positions"]),
-                              {metric: np.asarray(t[metric], dtype=np.float64) for metric in COST_METRICS})
-                     for t in data["terms"]]
-            config = MacroNetworkConfig.from_json(data["config"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise InvalidArgumentError(f"macro cost tables JSON needs 'config', 'base' and 'terms' (each with "
-                                       f"'name', 'positions', 'flops', 'params'), as to_json writes; reading it "
-                                       f"failed with {error!r}: pass the dict MacroCosts.to_json returned") from error
-        for term in terms:
-            for metric, table in term.tables.items():
-                if table.shape != (_NUM_OPTIONS,) * len(term.positions):
-                    raise InvalidArgumentError(f"the {metric} table of term {term.name!r} must have one axis of "
-                                               f"{_NUM_OPTIONS} per position {list(term.positions)}, got shape "
-                                               f"{table.shape}: pass the dict MacroCosts.to_json returned")
-        return cls(config, terms, data.get("base"))
