@@ -15,7 +15,6 @@ an evaluation. Before each kill it snapshots the journal's finished results; at 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from infonas.bench.main_job import journal_events
 from infonas.evaluators import build_evaluator, sleep_spec, table_spec
 from infonas.exceptions import InfonasError
 from infonas.study import Study
@@ -39,18 +39,8 @@ logger = logging.getLogger(__name__)
 
 
 def _finished(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "journal.jsonl"
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text().splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:  # a line torn by the kill; `repair` would drop it
-            continue
-        if isinstance(event, dict) and event.get("event") == "finished":
-            events.append(event)
-    return events
+    """The journal's finished events (a line torn by a kill is skipped, as `repair` would drop it)."""
+    return [e for e in journal_events(run_dir) if isinstance(e, dict) and e.get("event") == "finished"]
 
 
 def _free_port() -> int:
