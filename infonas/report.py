@@ -78,9 +78,10 @@ def failure_lines(finished: list[Any]) -> list[str]:
     retried = {t.retry_of for t in finished if t.retry_of is not None}
     last = failed[-1]
     reason = " ".join((last.error or "no reason recorded").split())
-    return [f"failures   {len(failed)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), "
+    line = (f"failures   {len(failed)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), "
             f"{len(retried & {t.number for t in failed})} retried; last: trial {last.number}, "
-            f"{reason[:100]}{'...' if len(reason) > 100 else ''}"]
+            f"{reason[:100]}{'...' if len(reason) > 100 else ''}")
+    return [line]
 
 
 def summary_text(study: Study, top: int = 5) -> str:

@@ -9,7 +9,6 @@ from typing import Any
 
 from search_spaces.base import Architecture
 
-
 #: Kinds of failed evaluation: the evaluator raised (``error``), returned a NaN or infinite metric
 #: (``nan``), ran past its per-trial time limit (``timeout``), or its worker process died
 #: (``worker_lost``). A retry policy (``infonas.execution.RetryPolicy``) is set per kind.

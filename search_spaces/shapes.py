@@ -47,3 +47,14 @@ class SampleShapeMixin:
     def from_json(cls, data: Mapping[str, Any]) -> Self:
         """Inverse of ``to_json``."""
         return cls(**{str(k): None if v is None else int(v) for k, v in data.items()})
+
+    @classmethod
+    def of_shape(cls, input_shape: tuple[int, ...], **settings: Any) -> Self:
+        """The config for samples of ``input_shape`` (``(C, L)`` signals or ``(C, H, W)`` images)
+        with the other ``settings`` (``num_cells``, ``channels``, ``num_classes``, ...)."""
+        if len(input_shape) == 2:
+            return cls(**settings, in_channels=input_shape[0], length=input_shape[1])
+        if len(input_shape) == 3:
+            return cls(**settings, in_channels=input_shape[0], height=input_shape[1], width=input_shape[2])
+        raise ValueError(f"inputs must be (channels, length) signals or (channels, height, width) images, "
+                         f"got samples of shape {tuple(input_shape)}")

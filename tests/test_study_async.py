@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from infonas.cli import main
-from infonas.evaluators import build_evaluator, faulty_spec, sleep_spec, table_spec
+from infonas.evaluators import build_evaluator, faulty_spec, sleep_spec
 from infonas.evaluators.tabular import TabularBenchmark, TabularEvaluator
 from infonas.execution import FailureRateExceededError, PoolExecutor, RetryPolicy
 from infonas.storage.events import TrialAsked

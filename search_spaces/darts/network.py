@@ -252,12 +252,7 @@ class DartsNetworkConfig(SampleShapeMixin):
     def for_input(cls, input_shape: tuple[int, ...], num_cells: int = 1, channels: int = 8,
                   num_classes: int = 10) -> DartsNetworkConfig:
         """The settings for samples of ``input_shape``: ``(C, L)`` signals or ``(C, H, W)`` images."""
-        if len(input_shape) == 2:
-            return cls(num_cells, channels, input_shape[0], num_classes=num_classes, length=input_shape[1])
-        if len(input_shape) == 3:
-            return cls(num_cells, channels, input_shape[0], input_shape[1], input_shape[2], num_classes)
-        raise ValueError(f"inputs must be (channels, length) signals or (channels, height, width) images, "
-                         f"got samples of shape {tuple(input_shape)}")
+        return cls.of_shape(input_shape, num_cells=num_cells, channels=channels, num_classes=num_classes)
 
     @classmethod
     def for_dataset(cls, name: str, *, num_cells: int | None = None, channels: int | None = None
