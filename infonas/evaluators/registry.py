@@ -3,9 +3,11 @@
 A spec is a small dict whose ``kind`` names a registered builder: ``{"kind": "table", "path": ...,
 "objective": ..., "cheap": {...}}`` or ``{"kind": "training", "dataset": "digits", ...}``.
 ``{"kind": "supernet", "dataset": "mnist1d", "mode": "spos", "checkpoint_dir": ...}`` scores
-cells on a weight-sharing supernet; ``{"kind": "chain", "cheap": {...}, "target": {...}, "costs": ...}``
-makes two specs the two fidelities of one evaluator (``chain_spec``, ``mnist1d_chain_spec``). ``Study.load`` calls ``build_evaluator(config["evaluator"], space)``; a new evaluator becomes
-resumable by ``register_evaluator("mine", builder)``.
+cells on a weight-sharing supernet (``"space": "darts"`` for DARTS genotypes, NB201 cells without it);
+``{"kind": "chain", "cheap": {...}, "target": {...}, "costs": ...}`` makes two specs the two
+fidelities of one evaluator (``chain_spec``, ``mnist1d_chain_spec``). ``Study.load`` calls
+``build_evaluator(config["evaluator"], space)``; a new evaluator becomes resumable by
+``register_evaluator("mine", builder)``.
 
 Example:
     >>> from search_spaces import NB201Space
@@ -41,7 +43,8 @@ def training_spec(**options: Any) -> dict[str, Any]:
 
 
 def supernet_spec(checkpoint_dir: str | Path, **options: Any) -> dict[str, Any]:
-    """Spec of a supernet evaluator; the checkpoint directory is stored absolute, as a table's path."""
+    """Spec of a supernet evaluator; the checkpoint directory is stored absolute, as a table's path.
+    ``options`` are ``SupernetEvaluator``'s (``space="darts"`` for the DARTS supernet)."""
     return {"kind": "supernet", "checkpoint_dir": str(Path(checkpoint_dir).resolve()), **options}
 
 
@@ -63,6 +66,8 @@ def mnist1d_chain_spec(checkpoint_dir: str | Path, *, epochs: int = 3, supernet_
     """The main job's evaluator: a spos supernet on mnist1d (trained once, checkpointed in
     ``checkpoint_dir``) as the cheap fidelity, ``epochs``-epoch training as the target, priced by
     ``infonas.evaluators.chain.measured_costs``. ``network`` overrides ``MNIST1D_NETWORK``.
+    A DARTS chain is made with ``chain_spec(supernet_spec(..., space="darts"), training_spec(...),
+    costs)``, its prices measured for it (none are measured yet: the NB201 ones come from the table).
 
     Example:
         >>> spec = mnist1d_chain_spec("/tmp/run/supernet", epochs=3, supernet_epochs=30)
@@ -120,6 +125,9 @@ def _build_supernet(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
     from infonas.evaluators.supernet import SupernetEvaluator  # deferred: loads torch
 
     options = {k: v for k, v in spec.items() if k not in ("kind", "dataset")}
+    if options.get("space", "nb201") != space.name:
+        raise InvalidArgumentError(f"a supernet spec of space {options.get('space', 'nb201')!r} cannot score the "
+                                   f"{space.name!r} architectures of this run: give the spec space={space.name!r}")
     return SupernetEvaluator(_splits(spec.get("dataset", "mnist1d"), _split_seed(spec)), **options)
 
 

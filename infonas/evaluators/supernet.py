@@ -1,5 +1,8 @@
 """The cheap fidelity: a cell's accuracy as a sub-network of a trained weight-sharing supernet.
 
+The supernet is NB201's (``space="nb201"``, the default) or the DARTS search network
+(``space="darts"``: an architecture's path is its genotype's 8 edges per cell).
+
 Scoring a cell takes its weights from the supernet (no training), resets every BN layer's running
 statistics and recomputes them on ``K`` training batches in train mode as a cumulative average,
 then measures accuracy on the validation split in eval mode. Two ablations are measured beside
@@ -27,10 +30,11 @@ from torch.utils.data import Dataset
 from infonas.datasets import load_splits
 from infonas.evaluators.base import Evaluator, Fidelity
 from infonas.evaluators.training import _as_tensors, batch_starts, stable_seed, torch_threads
-from infonas.exceptions import InvalidArgumentError
+from infonas.exceptions import InvalidArchitectureError, InvalidArgumentError
 from infonas.supernet.calibration import batch_norm_state, recalibrate_batch_norm, restore_batch_norm
+from infonas.supernet.darts import DartsSupernet
 from infonas.supernet.network import Supernet
-from infonas.supernet.training import SupernetSettings, SupernetTrainer
+from infonas.supernet.training import SUPERNETS, SupernetSettings, SupernetTrainer
 from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture
 
@@ -42,7 +46,7 @@ BATCH_NORM_MODES: dict[str, str] = {"recalibrate": "recal", "running": "norecal"
 
 
 class SupernetEvaluator(Evaluator):
-    """Scores cells at fidelity ``"supernet"`` on a supernet trained by ``SupernetSettings``.
+    """Scores architectures of ``space`` at fidelity ``"supernet"`` on a supernet trained by ``SupernetSettings``.
 
     ``data`` is an embedded data set's name (split by ``split_seed``, default ``seed``) or a
     ``(train, valid, test)`` triple. ``batch_norm`` picks the statistics behind ``valid_accuracy``
@@ -55,9 +59,9 @@ class SupernetEvaluator(Evaluator):
     def __init__(self, data: str | Sequence[Dataset] = "mnist1d", *, mode: str = "spos", epochs: int = 100,
                  channels: int = 8, num_cells: int = 1, batch_size: int = 64, learning_rate: float = 0.1,
                  seed: int = 0, split_seed: int | None = None, path_dropout: float = 0.0,
-                 sampling: str = "classes", recalibration_batches: int = 10, batch_norm: str = "recalibrate",
+                 sampling: str | None = None, recalibration_batches: int = 10, batch_norm: str = "recalibrate",
                  ablations: bool = False, checkpoint_dir: str | Path | None = None, eval_batch_size: int = 256,
-                 num_threads: int | None = 1) -> None:
+                 num_threads: int | None = 1, space: str = "nb201") -> None:
         if batch_norm not in BATCH_NORM_MODES:
             raise InvalidArgumentError(f"batch_norm must be one of {list(BATCH_NORM_MODES)}, got {batch_norm!r}")
         if recalibration_batches < 1 or eval_batch_size < 2:
@@ -65,7 +69,7 @@ class SupernetEvaluator(Evaluator):
                                        f"{recalibration_batches} and {eval_batch_size}")
         self.settings = SupernetSettings(mode=mode, epochs=epochs, channels=channels, num_cells=num_cells,
                                          batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                                         path_dropout=path_dropout, sampling=sampling)
+                                         path_dropout=path_dropout, sampling=sampling, space=space)
         split_seed = seed if split_seed is None else split_seed
         splits = load_splits(data, split_seed) if isinstance(data, str) else tuple(data)
         if len(splits) != 3:
@@ -107,7 +111,7 @@ class SupernetEvaluator(Evaluator):
             return self._trainer.seconds
         return SupernetTrainer.saved_seconds(self.checkpoint_dir)
 
-    def _accuracy(self, supernet: Supernet, choices: tuple[int, ...], train_mode: bool) -> float:
+    def _accuracy(self, supernet: Supernet | DartsSupernet, choices: tuple[int, ...], train_mode: bool) -> float:
         supernet.train(train_mode)
         correct = 0
         with torch.no_grad():
@@ -117,7 +121,7 @@ class SupernetEvaluator(Evaluator):
         supernet.eval()
         return 100.0 * correct / len(self._valid_x)
 
-    def _score(self, supernet: Supernet, choices: tuple[int, ...], batch_norm: str) -> float:
+    def _score(self, supernet: Supernet | DartsSupernet, choices: tuple[int, ...], batch_norm: str) -> float:
         assert self._trained_batch_norm is not None
         restore_batch_norm(supernet, self._trained_batch_norm)
         if batch_norm == "recalibrate":
@@ -125,9 +129,12 @@ class SupernetEvaluator(Evaluator):
         return self._accuracy(supernet, choices, train_mode=batch_norm == "batch")
 
     def _evaluate(self, arch: Architecture, fidelity: str) -> EvaluationResult:
+        if arch.space != self.settings.space:
+            raise InvalidArchitectureError(f"this supernet scores {self.settings.space} architectures, got one of "
+                                           f"{arch.space!r} ({arch}): build the evaluator with space={arch.space!r}")
         supernet = self.prepare().supernet
         started = time.perf_counter()
-        choices = Supernet.choices_of(arch)
+        choices = SUPERNETS[self.settings.space].choices_of(arch)
         with torch_threads(self.num_threads):
             if self.ablations:
                 scores = {f"valid_accuracy_{suffix}": self._score(supernet, choices, mode)
