@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -104,41 +105,27 @@ def _nb201_costs_from_json(data: dict[str, Any], space: Any) -> Any:
     return ArchitectureCosts.from_json(data, space)
 
 
-def _macro_costs(space: Any, config: Any, latency: bool) -> Any:
-    if latency:
-        raise InvalidArgumentError("the macro space's computed costs are flops and params, and latency_ms was "
-                                   "asked for; measure latency on the trained networks or drop latency_ms")
-    from search_spaces.macro.cost_tables import MacroCosts
+def _additive_costs(module: str, cls: str, label: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(measure, from_json)`` of a space whose costs are an ``AdditiveCosts`` class ``module.cls``
+    (imported when used: it loads torch)."""
+    def measure(space: Any, config: Any, latency: bool) -> Any:
+        if latency:
+            raise InvalidArgumentError(f"the {label} space's computed costs are flops and params, and latency_ms "
+                                       "was asked for; measure latency on the trained networks or drop latency_ms")
+        return getattr(importlib.import_module(module), cls).measure(config)
 
-    return MacroCosts.measure(config)
+    def from_json(data: dict[str, Any], space: Any) -> Any:
+        return getattr(importlib.import_module(module), cls).from_json(data)
 
-
-def _macro_costs_from_json(data: dict[str, Any], space: Any) -> Any:
-    from search_spaces.macro.cost_tables import MacroCosts
-
-    return MacroCosts.from_json(data)
-
-
-def _darts_costs(space: Any, config: Any, latency: bool) -> Any:
-    if latency:
-        raise InvalidArgumentError("the DARTS space's computed costs are flops and params, and latency_ms was "
-                                   "asked for; measure latency on the trained networks or drop latency_ms")
-    from search_spaces.darts.cost_tables import DartsCosts
-
-    return DartsCosts.measure(config)
-
-
-def _darts_costs_from_json(data: dict[str, Any], space: Any) -> Any:
-    from search_spaces.darts.cost_tables import DartsCosts
-
-    return DartsCosts.from_json(data)
+    return measure, from_json
 
 
 #: Space name -> (measure(space, config, latency), from_json(data, space)) of its exact costs; NB201's
 #: edge-wise tables serve any space without an entry, as they did before spaces had their own.
 COSTS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
-    "nb201": (_nb201_costs, _nb201_costs_from_json), "macro": (_macro_costs, _macro_costs_from_json),
-    "darts": (_darts_costs, _darts_costs_from_json)}
+    "nb201": (_nb201_costs, _nb201_costs_from_json),
+    "macro": _additive_costs("search_spaces.macro.cost_tables", "MacroCosts", "macro"),
+    "darts": _additive_costs("search_spaces.darts.cost_tables", "DartsCosts", "DARTS")}
 
 
 def measure_costs(space: Any, config: Any, *, latency: bool = False) -> Any:
