@@ -183,7 +183,8 @@ def test_the_cli_writes_the_results_and_the_meta(tiny_path: Path, tmp_path: Path
 
 @pytest.mark.parametrize(("change", "words"), [
     (["--methods", "rs,nope"], "unknown method 'nope'"),
-    (["--space", "darts"], "nb201"),
+    (["--space", "darts"], "no table covers the darts space"),
+    (["--space", "macro"], "'macro' is not one of"),
     (["--budget-seconds", "0"], "--budget-seconds"),
     (["--seeds", "0"], "--seeds"),
     (["--objective", "acc"], "'acc'"),

@@ -34,7 +34,8 @@ from infonas.exceptions import InvalidArgumentError
 from infonas.trials import EvaluationResult, TrialStatus
 from search_spaces.base import Architecture
 
-__all__ = ["CHEAP", "DEFAULT_RENAME", "PROVENANCE", "TARGET", "FidelityChain", "measured_costs"]
+__all__ = ["CHEAP", "DEFAULT_RENAME", "PRICE_FILES", "PROVENANCE", "TARGET", "FidelityChain", "measured_costs",
+           "price_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,39 +49,59 @@ DEFAULT_RENAME: dict[str, str] = {"valid_accuracy": "valid_acc", "test_accuracy"
 #: while building it on the project's 2-core machine (one torch thread per process).
 PROVENANCE = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "nb201_mnist1d.json"
 
+#: Where each space's chain prices are measured: NB201's in its ground-truth table's build, the
+#: DARTS space's by ``infonas bench prices --space darts --measure`` (no table exists to build).
+PRICE_FILES: dict[str, Path] = {"nb201": PROVENANCE, "darts": PROVENANCE.with_name("darts_mnist1d_prices.json")}
+
+#: MNIST-1D's validation signals (4,000 training signals split 3,200 / 800) and the batch size
+#: of the recalibration batches: what a BN mode's share of the scoring time depends on.
+_VALID_SIGNALS, _BATCH = 800, 64
+
+
 def _recorded_seconds(path: Path) -> tuple[dict[str, float], str]:
-    """Seconds per training epoch, per supernet epoch and per scored cell, and where they come from."""
+    """Seconds per training epoch, per supernet epoch and per scored cell, and where they come from.
+
+    A score's seconds are returned with what they covered: ``score_batches`` recalibration
+    batches and ``score_modes`` passes over the validation signals (the table scored each cell in
+    its three BN modes; a prices file scores once, recalibrated, and says so in its phase).
+    """
     try:
         data = json.loads(path.read_text())
         phases, settings = data["phases"], data["settings"]
         train, supernet, scores = phases["train-seed0"], phases["supernet-spos"], phases["scores-spos"]
         return {"train_seconds_per_epoch": train["seconds"] / train["finished"] / settings["epochs"],
                 "supernet_seconds_per_epoch": supernet["seconds"] / supernet["epochs_done"],
-                "score_seconds": scores["seconds"] / scores["finished"]}, str(path)
+                "score_seconds": scores["seconds"] / scores["finished"],
+                "score_batches": float(settings["recalibration_batches"]),
+                "score_modes": float(scores.get("batch_norm_modes", 3))}, str(path)
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError) as error:
         raise InvalidArgumentError(
             f"the chain's prices come from the measured seconds in {path}, which could not be read ({error}); "
-            "run from a checkout of the repository (pip install -e .), or pass costs and setup_cost "
-            "explicitly") from None
+            "run from a checkout of the repository (pip install -e .), measure them (infonas bench prices "
+            "--measure), or pass costs and setup_cost explicitly") from None
 
 
-#: MNIST-1D's validation signals (4,000 training signals split 3,200 / 800) and the batch size
-#: of the table's recalibration batches: what a BN mode's share of the scoring time depends on.
-_VALID_SIGNALS, _BATCH = 800, 64
+def price_file(space: str) -> Path:
+    """The file a space's chain prices are read from (``PRICE_FILES``), or a clear error."""
+    if space not in PRICE_FILES:
+        raise InvalidArgumentError(f"chain prices are measured for the spaces {sorted(PRICE_FILES)}, got {space!r}: "
+                                   "pass costs and setup_cost explicitly")
+    return PRICE_FILES[space]
 
 
 def measured_costs(epochs: int, supernet_epochs: int, recalibration_batches: int = 10,
-                   provenance: str | Path = PROVENANCE) -> dict[str, Any]:
+                   provenance: str | Path | None = None, *, space: str = "nb201") -> dict[str, Any]:
     """Fixed prices, in units of one ``epochs``-epoch training, of a supernet evaluation and of the
-    supernet's ``supernet_epochs``-epoch training, from the mnist1d table's measured seconds.
+    supernet's ``supernet_epochs``-epoch training, from measured seconds (``provenance``, by
+    default ``space``'s file in ``PRICE_FILES``).
 
     ``cost(train) = 1``; ``cost(supernet) = s_cell * share / (e * s_epoch)``;
     ``setup = E * s_sn / (e * s_epoch)``, with ``s_epoch`` the seconds of one training epoch
     (trainings scale linearly in epochs), ``s_sn`` those of one supernet epoch and ``s_cell`` those
-    of scoring one cell in the table's three BN modes. A default (recalibrated) score is one of
-    them: ``K`` recalibration batches of 64 and one pass over the V = 800 validation signals, where
-    the three modes together pass those batches once and the signals three times, so its share
-    of the forward passes is ``share = (64 K + V) / (64 K + 3 V)`` (0.47 for K = 10).
+    of one measured score: ``K0`` recalibration batches of 64 and ``m`` passes over the V = 800
+    validation signals (the table: its three BN modes, ``m = 3``; a prices file: ``m = 1``). A
+    default (recalibrated) score with ``K`` batches is ``share = (64 K + V) / (64 K0 + m V)`` of it
+    (0.47 for the table's K = K0 = 10).
 
     Example:
         >>> prices = measured_costs(epochs=3, supernet_epochs=30)
@@ -91,10 +112,10 @@ def measured_costs(epochs: int, supernet_epochs: int, recalibration_batches: int
         raise InvalidArgumentError(f"epochs, supernet_epochs and recalibration_batches must be >= 1 to price a "
                                    f"chain, got {epochs}, {supernet_epochs} and {recalibration_batches}: give "
                                    "positive counts")
-    seconds, source = _recorded_seconds(Path(provenance))
+    seconds, source = _recorded_seconds(Path(provenance) if provenance is not None else price_file(space))
     training = seconds["train_seconds_per_epoch"] * epochs
-    recalibration = _BATCH * recalibration_batches
-    share = (recalibration + _VALID_SIGNALS) / (recalibration + 3 * _VALID_SIGNALS)
+    share = ((_BATCH * recalibration_batches + _VALID_SIGNALS)
+             / (_BATCH * seconds["score_batches"] + seconds["score_modes"] * _VALID_SIGNALS))
     return {"costs": {CHEAP: seconds["score_seconds"] * share / training, TARGET: 1.0},
             "setup_cost": seconds["supernet_seconds_per_epoch"] * supernet_epochs / training,
             "training_seconds": training, "cost_source": source}

@@ -62,12 +62,12 @@ MNIST1D_NETWORK: dict[str, Any] = {"channels": 8, "num_cells": 1, "batch_size": 
 
 
 def mnist1d_chain_spec(checkpoint_dir: str | Path, *, epochs: int = 3, supernet_epochs: int = 30,
-                       recalibration_batches: int = 10, **network: Any) -> dict[str, Any]:
+                       recalibration_batches: int = 10, space: str = "nb201", **network: Any) -> dict[str, Any]:
     """The main job's evaluator: a spos supernet on mnist1d (trained once, checkpointed in
     ``checkpoint_dir``) as the cheap fidelity, ``epochs``-epoch training as the target, priced by
     ``infonas.evaluators.chain.measured_costs``. ``network`` overrides ``MNIST1D_NETWORK``.
-    A DARTS chain is made with ``chain_spec(supernet_spec(..., space="darts"), training_spec(...),
-    costs)``, its prices measured for it (none are measured yet: the NB201 ones come from the table).
+    ``space="darts"`` makes the DARTS space's chain (its supernet, its genotypes' networks), priced
+    by the seconds ``infonas bench prices --space darts --measure`` recorded.
 
     Example:
         >>> spec = mnist1d_chain_spec("/tmp/run/supernet", epochs=3, supernet_epochs=30)
@@ -77,9 +77,10 @@ def mnist1d_chain_spec(checkpoint_dir: str | Path, *, epochs: int = 3, supernet_
     from infonas.evaluators.chain import measured_costs
 
     settings = {**MNIST1D_NETWORK, **network}
-    prices = measured_costs(epochs, supernet_epochs, recalibration_batches)
+    prices = measured_costs(epochs, supernet_epochs, recalibration_batches, space=space)
+    darts = {"space": space} if space != "nb201" else {}  # NB201's specs stay as they were
     cheap = supernet_spec(checkpoint_dir, dataset="mnist1d", mode="spos", epochs=supernet_epochs,
-                          recalibration_batches=recalibration_batches, **settings)
+                          recalibration_batches=recalibration_batches, **darts, **settings)
     target = training_spec(dataset="mnist1d", epochs=epochs, **settings)
     return chain_spec(cheap, target, prices["costs"], prices["setup_cost"], cost_source=prices["cost_source"])
 
