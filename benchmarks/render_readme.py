@@ -385,6 +385,28 @@ def render_compare(results: dict[str, Any], options: dict[str, str]) -> list[str
             f"{results['budget_seconds']:g} s of search per method and seed.")]
 
 
+def render_compare_live(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    """One row per method of a comparison without a table: medians over seeds of the retrained test
+    accuracy (and its range), search seconds, FLOPs, parameters and the method's own work."""
+    rows = []
+    for method, entry in results["methods"].items():
+        if "target_evaluations" in entry:
+            work = (f"{min(entry['target_evaluations'])}-{max(entry['target_evaluations'])} trainings, "
+                    f"{min(entry['evaluations'])}-{max(entry['evaluations'])} evaluations")
+        else:
+            work = f"{min(entry['epochs_done'])}-{max(entry['epochs_done'])} epochs"
+        rows.append([f"`{method}`", f"{statistics.median(entry['test_acc']):.2f}",
+                     f"{min(entry['test_acc']):.2f}-{max(entry['test_acc']):.2f}",
+                     f"{statistics.median(entry['search_seconds']):.0f}", f"{statistics.median(entry['flops']) / 1e3:.0f}k",
+                     f"{statistics.median(entry['params']) / 1e3:.1f}k", work])
+    settings = results["settings"]
+    return _table(["method", "median test_acc", "test_acc range", "median search s", "median FLOPs", "median params",
+                   "search work (range over seeds)"], rows) + [
+        "", (f"{results['seeds']} seeds, {results['budget_seconds']:g} s of search per method and seed; each final "
+            f"genotype trained from scratch {settings['retrain_seeds']} times for {settings['retrain_epochs']} "
+            "epochs (test_acc: their mean).")]
+
+
 def render_executors(results: dict[str, Any], options: dict[str, str]) -> list[str]:
     """One row per executor of ``infonas bench executors``: throughput, idle fraction, speed-up, start-up."""
     rows = []
@@ -429,6 +451,8 @@ def kind(results: dict[str, Any]) -> str:
         return "collapse"
     if "budget_seconds" in results and "best_in_table" in results:
         return "compare"
+    if "budget_seconds" in results and "scoring" in results:
+        return "compare-live"
     if "same_trials" in results and "summary" in results:
         return "main-job"
     if "measurements" in results and "ratio_to_cell" in results:
@@ -448,6 +472,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] = {
     "search": render_search, "multi-fidelity": render_multi_fidelity, "pareto": render_pareto,
     "surrogate": render_surrogate, "fidelity": render_fidelity, "memory": render_memory,
     "main-job": render_main_job, "collapse": render_collapse, "compare": render_compare, "hinge": render_hinge,
+    "compare-live": render_compare_live,
     "executors": render_executors, "soak": render_soak,
 }
 

@@ -84,6 +84,11 @@ bench() {
     compare_mnist1d) run "$1" infonas compare --space nb201 --data mnist1d --table "$MNIST1D_TABLE" \
       --methods bo-mf,bo-mes,darts-1,darts-2,gdas,drnas,rsps,rs --seeds 5 --budget-seconds 300 \
       --work-dir runs/bench-compare-mnist1d --quiet ;;
+    # The DARTS space on mnist1d: no table, every evaluation trained; bo-mf with the DARTS supernet fidelity
+    # (priced by benchmarks/data/darts_mnist1d_prices.json) against three gradient methods, 300 s each, every
+    # final genotype retrained twice for 10 epochs. Checkpoints in runs/ let a rerun resume.
+    compare_darts_mnist1d) run "$1" infonas compare --space darts --data mnist1d --methods bo-mf,darts-1,gdas,drnas \
+      --seeds 3 --budget-seconds 300 --work-dir runs/bench-compare-darts-mnist1d --quiet ;;
     # Acquisition without enumeration: bo-ei's pool of every NB201 class against a sampled pool refined within
     # 2000 scored candidates per suggestion (queries to the optimum, 20 seeds), then its seconds per suggestion.
     search_pool) run "$1" "${SEARCH[@]}" --methods 'bo-ei[pool=enumerate],bo-ei[pool=sampled]' --seeds 20 --budget 150 \
@@ -104,7 +109,7 @@ bench() {
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
 surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4 main_job
 search_mnist1d search_mf_timing collapse_mnist1d flops_hinge_mnist1d flops_hinge_macro_mnist1d compare_mnist1d
-executors fault_soak search_pool search_pool_timing"
+executors fault_soak search_pool search_pool_timing compare_darts_mnist1d"
 for name in ${@:-$ALL}; do
   bench "$name"
 done
