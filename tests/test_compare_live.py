@@ -59,7 +59,9 @@ def test_every_method_returns_a_retrained_genotype_with_its_exact_costs(compared
         assert len(record["test_acc_seeds"][0]) == 2
         assert record["test_acc"][0] == pytest.approx(sum(record["test_acc_seeds"][0]) / 2)
         assert record["search_seconds"][0] > 0, method
-    assert compared["methods"]["bo-mf"]["target_evaluations"][0] >= 1
+    # How many trainings fit in 3 s depends on the machine's load; at least one evaluation always does.
+    assert compared["methods"]["bo-mf"]["evaluations"][0] >= 1
+    assert compared["methods"]["bo-mf"]["selected_at"][0] in ("supernet", "train")
     assert compared["methods"]["gdas"]["epochs_done"][0] >= 1
     assert "gdas" in format_live_table(compared)
 

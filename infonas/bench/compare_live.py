@@ -8,7 +8,8 @@ data, seed and ``budget_seconds`` ``T`` of wall clock:
   multi-fidelity one (``bo-mf``) may instead score a cell on a SPOS supernet trained on the same
   data (its ``supernet_epochs`` of training are on the clock), priced by the seconds
   ``infonas bench prices --space darts --measure`` recorded; it stops asking once ``T`` is spent
-  and returns the cell of best validation accuracy among its trainings;
+  and returns the cell of best validation accuracy among its trainings (its best supernet score if ``T`` ran
+  out before any training);
 - a gradient method (``darts-1``, ``gdas``, ``drnas`` ...) searches the DARTS supernet until the
   epoch at which ``T`` is reached (or its 50th) and returns the derived genotype.
 
@@ -132,13 +133,17 @@ def _run_bayesian(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architec
     study.optimize(Budget(seconds=ctx["budget"]))
     seconds = time.perf_counter() - started
     best = study.best(1)
+    if not best:  # T ran out before any training: the best supernet score is what the search knows
+        logger.warning("%s seed %d trained no cell in %g s; its best cheap score is taken", method, seed,
+                       ctx["budget"])
+        best = sorted((t for t in study.finished_trials() if t.is_complete), key=lambda t: -t.metrics[SELECTION])[:1]
     if not best:
-        raise InfonasError(f"{method} seed {seed} finished no training in {ctx['budget']:g} s "
+        raise InfonasError(f"{method} seed {seed} finished no evaluation in {ctx['budget']:g} s "
                            f"({study.stop_reason or 'every trial failed'}): give a larger budget_seconds")
     trials = study.finished_trials()
     target = study.evaluator.target_fidelity
     extra = {"evaluations": len(trials), "target_evaluations": sum(1 for t in trials if t.fidelity == target),
-             "search_valid_acc": float(best[0].metrics[study.objectives[0].name])}
+             "search_valid_acc": float(best[0].metrics[SELECTION]), "selected_at": best[0].fidelity}
     return best[0].arch, seconds, extra
 
 
