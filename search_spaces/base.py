@@ -43,6 +43,11 @@ class Architecture:
         return f"Architecture({self.space}: {', '.join(self.ops)})"
 
 
+#: Spaces with at most this many choice vectors memoise ``make`` (NB201's 15,625; not the macro or
+#: DARTS spaces).
+MAKE_MEMO_LIMIT = 100_000
+
+
 class SearchSpace(abc.ABC):
     """A pure description of a set of architectures.
 
@@ -81,10 +86,29 @@ class SearchSpace(abc.ABC):
     # ----- derived behaviour shared by every categorical space -----
 
     def make(self, ops: Sequence[str]) -> Architecture:
-        """Build a validated architecture from one choice per position."""
+        """Build a validated architecture from one choice per position.
+
+        A space of at most ``MAKE_MEMO_LIMIT`` choice vectors keeps what it made (on the
+        instance, bounded by the space): a sampled candidate pool rebuilds the same cells step
+        after step, and validating them and computing their keys again was most of its cost.
+        """
         ops = tuple(ops)
+        memo = self.__dict__.get("_made_architectures", False)
+        if memo is False:  # first call: decide once whether this space is small enough to keep them
+            memo = {} if self.size <= MAKE_MEMO_LIMIT else None
+            self.__dict__["_made_architectures"] = memo
+        if memo is not None:
+            try:
+                made = memo.get(ops)
+            except TypeError:  # an unhashable choice: let the check below say what is wrong
+                made = None
+            if made is not None:
+                return made
         self._check_ops(ops)
-        return Architecture(self.name, ops, self.canonical_key(ops))
+        arch = Architecture(self.name, ops, self.canonical_key(ops))
+        if memo is not None:
+            memo[ops] = arch
+        return arch
 
     def validate(self, arch: Architecture) -> Architecture:
         """Return ``arch`` if it belongs to this space, else raise ``InvalidArchitectureError``."""
