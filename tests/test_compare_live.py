@@ -62,6 +62,10 @@ def test_every_method_returns_a_retrained_genotype_with_its_exact_costs(compared
     # How many trainings fit in 3 s depends on the machine's load; at least one evaluation always does.
     assert compared["methods"]["bo-mf"]["evaluations"][0] >= 1
     assert compared["methods"]["bo-mf"]["selected_at"][0] in ("supernet", "train")
+    bo = {key: compared["methods"]["bo-mf"][key][0] for key in ("evaluation_seconds", "setup_seconds",
+                                                                 "thinking_seconds", "search_seconds")}
+    assert bo["evaluation_seconds"] > 0 and bo["setup_seconds"] >= 0 and bo["thinking_seconds"] >= 0
+    assert bo["evaluation_seconds"] + bo["setup_seconds"] <= bo["search_seconds"] + 1e-6
     assert compared["methods"]["gdas"]["epochs_done"][0] >= 1
     assert "gdas" in format_live_table(compared)
 

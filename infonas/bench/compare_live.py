@@ -142,8 +142,14 @@ def _run_bayesian(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architec
                            f"({study.stop_reason or 'every trial failed'}): give a larger budget_seconds")
     trials = study.finished_trials()
     target = study.evaluator.target_fidelity
+    # Where the clock went: evaluations (the chain's measured seconds per trial), the supernet's
+    # training, and the rest, the search's own choosing (model fits, acquisition).
+    evaluating = sum(float(t.metrics.get("seconds", 0.0)) for t in trials)
+    setup = float(study.evaluator.setup_seconds())
     extra = {"evaluations": len(trials), "target_evaluations": sum(1 for t in trials if t.fidelity == target),
-             "search_valid_acc": float(best[0].metrics[SELECTION]), "selected_at": best[0].fidelity}
+             "search_valid_acc": float(best[0].metrics[SELECTION]), "selected_at": best[0].fidelity,
+             "evaluation_seconds": evaluating, "setup_seconds": setup,
+             "thinking_seconds": max(0.0, seconds - evaluating - setup)}
     return best[0].arch, seconds, extra
 
 
