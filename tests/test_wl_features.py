@@ -213,3 +213,40 @@ def test_invalid_arguments(space):
         vocabulary.columns(2)
     with pytest.raises(ValueError, match="h_max"):
         WLFeaturizer(space, h_max=2).transform([space.make(["none"] * 6)], vocabulary)
+
+
+def test_a_full_featurizer_starts_over_with_the_same_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the cap, every cache is emptied at the next batch: memory stays bounded over a long
+    search of a large space, and the features computed again are the same numbers."""
+    import infonas.encodings.wl as wl
+    from search_spaces import get_space
+
+    monkeypatch.setattr(wl, "MAX_CACHED_ARCHITECTURES", 30)
+    darts = get_space("darts")
+    rng = np.random.default_rng(0)
+    train = [darts.sample(rng) for _ in range(10)]
+    featurizer, fresh = WLFeaturizer(darts, h_max=2), WLFeaturizer(darts, h_max=2)
+    vocabulary = featurizer.vocabulary(train)
+    expected = fresh.transform(train, fresh.vocabulary(train))
+    for _ in range(6):  # 6 batches of 20 new cells: the cap is passed twice
+        featurizer.transform([darts.sample(rng) for _ in range(20)], vocabulary)
+        assert len(featurizer._rows) <= 30 + 20 and len(featurizer._id_labels) < 2000
+        assert torch.equal(featurizer.transform(train, vocabulary), expected)
+
+
+def test_encodings_keep_a_bounded_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    import infonas.encodings.categorical as categorical
+    from infonas.encodings.categorical import CategoricalEncoding, GraphEncoding
+    from search_spaces import get_space
+
+    monkeypatch.setattr(categorical, "MAX_CACHED_ARCHITECTURES", 15)
+    darts = get_space("darts")
+    rng = np.random.default_rng(1)
+    encoding, graphs = CategoricalEncoding(darts), GraphEncoding(darts)
+    first = [darts.sample(rng) for _ in range(10)]
+    expected = encoding(first)
+    for _ in range(4):
+        batch = [darts.sample(rng) for _ in range(10)]
+        encoding(batch), graphs(batch)
+        assert len(encoding._cache) <= 15 + 10 and len(graphs._cache) <= 15 + 10
+    assert torch.equal(encoding(first), expected)

@@ -14,6 +14,12 @@ import torch
 
 from search_spaces.base import Architecture, SearchSpace
 
+#: Architectures an encoding (or ``WLFeaturizer``) keeps computed before it starts over: its caches
+#: are emptied at once and refilled on demand with the same values. NB201's 15,625 cells always fit;
+#: a sampled pool over a large space (DARTS, macro) brings about 2,000 new cells a step, which would
+#: otherwise grow memory, and the label registry each lookup spans, without bound.
+MAX_CACHED_ARCHITECTURES = 20_000
+
 
 class Encoding:
     """Base class: ``encoding(archs)`` gives an ``n x dim`` float64 tensor."""
@@ -28,6 +34,8 @@ class Encoding:
         raise NotImplementedError
 
     def __call__(self, archs: Sequence[Architecture]) -> torch.Tensor:
+        if len(self._cache) > MAX_CACHED_ARCHITECTURES:
+            self._cache.clear()
         rows = []
         for arch in archs:
             row = self._cache.get(arch)
@@ -119,6 +127,8 @@ class GraphEncoding:
         self._cache: dict[Architecture, nx.DiGraph] = {}
 
     def __call__(self, archs: Sequence[Architecture]) -> list[nx.DiGraph]:
+        if len(self._cache) > MAX_CACHED_ARCHITECTURES:
+            self._cache.clear()
         graphs = []
         for arch in archs:
             if arch not in self._cache:

@@ -46,6 +46,7 @@ import networkx as nx
 import numpy as np
 import torch
 
+from infonas.encodings.categorical import MAX_CACHED_ARCHITECTURES
 from infonas.exceptions import InvalidArgumentError
 from search_spaces.base import Architecture, SearchSpace
 
@@ -191,6 +192,11 @@ class WLFeaturizer:
         self.space = space
         self.h_max = int(h_max)
         self.prune = prune
+        self._start_over()
+
+    def _start_over(self) -> None:
+        """Empty every cache (per-architecture features, the label registry, lookups). Slot ids
+        are hashes of the labels, so features computed again have the same values."""
         self._counts: dict[Architecture, tuple[tuple[tuple[str, int], ...], ...]] = {}
         # Internal integer ids of (iteration, label) in first-seen order; never part of a tensor.
         self._ids: dict[tuple[int, str], int] = {}
@@ -215,6 +221,12 @@ class WLFeaturizer:
             cached = tuple(tuple(sorted(c.items())) for c in wl_label_counts(graph, self.h_max))
             self._counts[arch] = cached
         return cached
+
+    def _start_over_if_full(self) -> None:
+        """Start over once more than ``MAX_CACHED_ARCHITECTURES`` architectures are kept: only at
+        the start of a batch, so no internal id outlives the registry it came from."""
+        if len(self._rows) > MAX_CACHED_ARCHITECTURES or len(self._counts) > MAX_CACHED_ARCHITECTURES:
+            self._start_over()
 
     def _register(self, key: tuple[int, str]) -> int:
         slot = label_id(*key)
@@ -267,6 +279,7 @@ class WLFeaturizer:
 
         It has as many slots per iteration as the largest unpruned cell graph of ``archs`` has nodes.
         """
+        self._start_over_if_full()
         labels = set()
         slots = 0
         for arch in archs:
@@ -301,6 +314,7 @@ class WLFeaturizer:
     def fill(self, matrix: np.ndarray, archs: Sequence[Architecture], vocabulary: WLVocabulary) -> None:
         """Write ``transform(archs, vocabulary)`` into ``matrix`` (zeros; it may be a column block of a wider array)."""
         archs = list(archs)
+        self._start_over_if_full()
         if vocabulary.h_max != self.h_max:
             raise InvalidArgumentError(
                 f"vocabulary has h_max={vocabulary.h_max}, featurizer has {self.h_max}; build the vocabulary "
