@@ -407,6 +407,23 @@ def render_compare_live(results: dict[str, Any], options: dict[str, str]) -> lis
             "epochs (test_acc: their mean).")]
 
 
+def render_scaling(results: dict[str, Any], options: dict[str, str]) -> list[str]:
+    """One row per method and checkpoint of ``infonas bench scaling``: seconds per suggestion and RSS."""
+    rows = []
+    for method, entry in results["methods"].items():
+        for point, cell in entry["checkpoints"].items():
+            rows.append([f"`{method}`", point, f"{cell['median_seconds']:.2f}", f"{cell['p90_seconds']:.2f}",
+                         f"{cell['rss_mb']:.0f}", f"{cell['peak_rss_mb']:.0f}"])
+    growth = "; ".join(f"`{m}`: seconds ~ n^{e['growth']['seconds_exponent']:.2f}, RSS +"
+                       f"{e['growth']['rss_mb_per_100_observations']:.0f} MB per 100 observations"
+                       for m, e in results["methods"].items())
+    return _table(["method", "observations", "median s per suggestion", "p90 s", "RSS MB", "peak RSS MB"], rows) + [
+        "", (f"{results['space']} space ({results['space_size']:.2g} cells), {results['seeds']} seed(s), seconds "
+            f"within +-{results['window']} steps of each point; growth over observations "
+            f"{next(iter(results['methods'].values()))['growth']['from_observations']}-{results['observations']}: "
+            f"{growth}.")]
+
+
 def render_executors(results: dict[str, Any], options: dict[str, str]) -> list[str]:
     """One row per executor of ``infonas bench executors``: throughput, idle fraction, speed-up, start-up."""
     rows = []
@@ -441,6 +458,8 @@ def kind(results: dict[str, Any]) -> str:
     ``memory``, ``surrogate``, ``pareto``, ``multi-fidelity`` or ``search``."""
     if "executors" in results and "sleep" in results:
         return "executors"
+    if "space_size" in results and "checkpoints" in results:
+        return "scaling"
     if "driver_kills" in results and "lost" in results:
         return "soak"
     if "signals" in results and "ceiling" in results:
@@ -472,7 +491,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any], dict[str, str]], list[str]]] = {
     "search": render_search, "multi-fidelity": render_multi_fidelity, "pareto": render_pareto,
     "surrogate": render_surrogate, "fidelity": render_fidelity, "memory": render_memory,
     "main-job": render_main_job, "collapse": render_collapse, "compare": render_compare, "hinge": render_hinge,
-    "compare-live": render_compare_live,
+    "compare-live": render_compare_live, "scaling": render_scaling,
     "executors": render_executors, "soak": render_soak,
 }
 

@@ -18,6 +18,7 @@ from infonas.cli_bench import bench
 from infonas.cli_bench_execution import bench_executors_command, bench_soak_command
 from infonas.cli_bench_gradient import bench_collapse, bench_hinge
 from infonas.cli_bench_prices import bench_prices_command
+from infonas.cli_bench_scaling import bench_scaling_command
 from infonas.cli_common import (
     EXPECTED_ERRORS,
     POSITIVE_FLOAT,
@@ -50,6 +51,7 @@ bench.add_command(bench_hinge)
 bench.add_command(bench_executors_command)
 bench.add_command(bench_soak_command)
 bench.add_command(bench_prices_command)
+bench.add_command(bench_scaling_command)
 main.add_command(bench)
 main.add_command(gradient)
 main.add_command(compare)
