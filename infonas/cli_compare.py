@@ -10,6 +10,8 @@ search runs; a failure during the runs, status 1.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -52,9 +54,6 @@ def compare(space_name: str, data: str, table: str | None, methods: str | None, 
             objective: str, epochs: int, supernet_epochs: int, retrain_seeds: int, retrain_epochs: int,
             work_dir: str | None, out: str | None, quiet: bool) -> None:
     """Compare Bayesian and gradient NAS with the same data, seeds and wall-clock budget."""
-    from infonas.bench.resume import open_for_command
-    from infonas.cli_bench import _finish_benchmark
-
     names = parse_list(methods or DEFAULT_METHODS[space_name])
     if space_name == "darts":
         from infonas.bench.compare_live import LiveSettings, check_live_compare, format_live_table, run_live_compare
@@ -62,21 +61,16 @@ def compare(space_name: str, data: str, table: str | None, methods: str | None, 
         if table is not None:
             raise click.BadParameter("no table covers the darts space (every evaluation is trained); drop --table",
                                      param_hint="'--table'")
-        try:
+
+        def prepare() -> Any:
             settings = LiveSettings(epochs=epochs, supernet_epochs=supernet_epochs, retrain_epochs=retrain_epochs,
                                     retrain_seeds=retrain_seeds)
             check_live_compare(space_name, names, seeds, budget_seconds, settings, data)
-            log = open_for_command(out, "compare", click.get_current_context().params)
-        except EXPECTED_ERRORS as error:
-            raise click.UsageError(str(error)) from None
-        started = time.perf_counter()
-        try:
-            results = run_live_compare(space_name, data=data, methods=names, seeds=seeds,
-                                       budget_seconds=budget_seconds, settings=settings, work_dir=work_dir,
-                                       progress=not quiet, log=log)
-        except EXPECTED_ERRORS as error:
-            fail(str(error))
-        _finish_benchmark(results, started, out, format_live_table, log, prog="infonas")
+            return lambda log: run_live_compare(space_name, data=data, methods=names, seeds=seeds,
+                                                budget_seconds=budget_seconds, settings=settings, work_dir=work_dir,
+                                                progress=not quiet, log=log)
+
+        _run(prepare, format_live_table, out)
         return
 
     from infonas.bench.compare import check_compare, format_compare_table, run_compare
@@ -86,16 +80,32 @@ def compare(space_name: str, data: str, table: str | None, methods: str | None, 
     if table is None:
         raise click.BadParameter("an nb201 comparison searches a ground-truth table: give --table (e.g. "
                                  "benchmarks/data/nb201_mnist1d.csv)", param_hint="'--table'")
-    try:
+
+    def prepare_table() -> Any:
         benchmark = TabularBenchmark.from_csv(table, get_space(space_name))
         check_compare(benchmark, names, seeds, budget_seconds, objective, data)
+        return lambda log: run_compare(benchmark, data=data, methods=names, seeds=seeds,
+                                       budget_seconds=budget_seconds, objective=objective, work_dir=work_dir,
+                                       progress=not quiet, log=log)
+
+    _run(prepare_table, format_compare_table, out)
+
+
+def _run(prepare: Callable[[], Callable[[Any], dict[str, Any]]], formatter: Callable[[Any], str],
+         out: str | None) -> None:
+    """Check the arguments (``prepare`` gives the run, or raises: one line, status 2), open the
+    log of finished jobs, run (a failure: one line, status 1), then write and print the results."""
+    from infonas.bench.resume import open_for_command
+    from infonas.cli_bench import _finish_benchmark
+
+    try:
+        run = prepare()
         log = open_for_command(out, "compare", click.get_current_context().params)
     except EXPECTED_ERRORS as error:
         raise click.UsageError(str(error)) from None
     started = time.perf_counter()
     try:
-        results = run_compare(benchmark, data=data, methods=names, seeds=seeds, budget_seconds=budget_seconds,
-                              objective=objective, work_dir=work_dir, progress=not quiet, log=log)
+        results = run(log)
     except EXPECTED_ERRORS as error:
         fail(str(error))
-    _finish_benchmark(results, started, out, format_compare_table, log, prog="infonas")
+    _finish_benchmark(results, started, out, formatter, log, prog="infonas")

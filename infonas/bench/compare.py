@@ -46,7 +46,7 @@ from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture
 
 __all__ = ["CHEAP_COLUMN", "GRADIENT_EPOCHS", "SECONDS_COLUMN", "SELECTION", "SecondsTabularEvaluator",
-           "check_compare", "format_compare_table", "run_compare", "table_settings"]
+           "check_budget_seeds_data", "check_compare", "gradient_job", "format_compare_table", "run_compare", "table_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +144,9 @@ def _table_study(table: TabularBenchmark, strategy: str, options: Mapping[str, A
     return study
 
 
-def check_compare(table: TabularBenchmark, methods: Sequence[str], seeds: int, budget_seconds: float,
-                  objective: str = "test_acc", data: str = "mnist1d") -> None:
-    """``InvalidArgumentError`` (rule, value, fix) for any argument a comparison cannot run with,
-    before any work: unknown methods, ``T <= 0``, ``seeds < 1``, missing columns, a setup over T."""
+def check_budget_seeds_data(budget_seconds: float, seeds: int, data: str) -> None:
+    """``InvalidArgumentError`` unless ``T > 0`` is finite, ``seeds >= 1`` and ``data`` is embedded:
+    what every comparison, with a table or without, checks first."""
     from infonas.datasets import DATASETS
 
     if not (isinstance(budget_seconds, (int, float)) and math.isfinite(budget_seconds) and budget_seconds > 0):
@@ -159,6 +158,13 @@ def check_compare(table: TabularBenchmark, methods: Sequence[str], seeds: int, b
     if data not in DATASETS:
         raise InvalidArgumentError(f"data must be an embedded data set, one of {sorted(DATASETS)}, got {data!r}: "
                                    "pick one of those")
+
+
+def check_compare(table: TabularBenchmark, methods: Sequence[str], seeds: int, budget_seconds: float,
+                  objective: str = "test_acc", data: str = "mnist1d") -> None:
+    """``InvalidArgumentError`` (rule, value, fix) for any argument a comparison cannot run with,
+    before any work: unknown methods, ``T <= 0``, ``seeds < 1``, missing columns, a setup over T."""
+    check_budget_seeds_data(budget_seconds, seeds, data)
     missing = [c for c in (objective, SELECTION, SECONDS_COLUMN) if c not in table.metrics]
     if missing:
         raise InvalidArgumentError(f"a comparison needs the table columns {objective!r} (objective), {SELECTION!r} "
@@ -209,20 +215,27 @@ def _run_table(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architectur
     return best[0].arch, study.spent_cost(), extra
 
 
-def _run_gradient(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:
+def gradient_job(method: str, seed: int, options: Mapping[str, Any], splits: Sequence[Any], budget: float,
+                 work_dir: str | Path | None) -> tuple[Architecture, float, dict[str, Any]]:
+    """One gradient search of a comparison: ``method``'s settings with ``options``, at most
+    ``GRADIENT_EPOCHS`` epochs, stopped after the epoch that reaches ``budget`` seconds; checkpointed
+    under ``work_dir/method/seed<k>`` (a killed comparison resumes it). Returns the derived
+    architecture, the search's seconds and its epochs (and why it stopped early, if it did)."""
     from infonas.gradient.search import GradientSearch
     from infonas.gradient.settings import settings_for
 
-    table = ctx["settings"]
-    options = {"seed": seed, "epochs": GRADIENT_EPOCHS, "channels": int(table["channels"]),
-               "num_cells": int(table["num_cells"]), "batch_size": int(table["batch_size"]),
-               **ctx["gradient_overrides"]}
-    work = ctx["work_dir"]
-    search = GradientSearch(settings_for(method, **options), ctx["splits"],
-                            checkpoint_dir=None if work is None else Path(work) / method / f"seed{seed}")
-    result = search.search(max_seconds=ctx["budget"])
+    search = GradientSearch(settings_for(method, **{"seed": seed, "epochs": GRADIENT_EPOCHS, **options}), splits,
+                            checkpoint_dir=None if work_dir is None else Path(work_dir) / method / f"seed{seed}")
+    result = search.search(max_seconds=budget)
     return result.arch, result.search_seconds, {"epochs_done": result.epochs_done,
                                                 "stopped_early": result.stopped_early}
+
+
+def _run_gradient(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:
+    table = ctx["settings"]
+    options = {"channels": int(table["channels"]), "num_cells": int(table["num_cells"]),
+               "batch_size": int(table["batch_size"]), **ctx["gradient_overrides"]}
+    return gradient_job(method, seed, options, ctx["splits"], ctx["budget"], ctx["work_dir"])
 
 
 def _run_rsps(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:

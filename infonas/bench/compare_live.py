@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,8 +54,6 @@ LIVE_SPACES = ("darts",)
 RETRAIN_SEED = 1000
 #: What Bayesian methods select by (the trainings' validation accuracy; the chain's name for it).
 SELECTION = "valid_acc"
-#: Epochs a gradient search is given, as on NB201 (DARTS's published 50); ``T`` usually ends it first.
-GRADIENT_EPOCHS = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,18 +151,12 @@ def _run_bayesian(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architec
 
 
 def _run_gradient(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:
-    from infonas.gradient.search import GradientSearch
-    from infonas.gradient.settings import settings_for
+    from infonas.bench.compare import gradient_job
 
     settings: LiveSettings = ctx["settings"]
-    options = {"seed": seed, "epochs": GRADIENT_EPOCHS, "space": ctx["space"], "channels": settings.channels,
-               "num_cells": settings.num_cells, "batch_size": settings.batch_size, **ctx["gradient_overrides"]}
-    work = ctx["work_dir"]
-    search = GradientSearch(settings_for(method, **options), ctx["splits"],
-                            checkpoint_dir=None if work is None else Path(work) / method / f"seed{seed}")
-    result = search.search(max_seconds=ctx["budget"])
-    return result.arch, result.search_seconds, {"epochs_done": result.epochs_done,
-                                                "stopped_early": result.stopped_early}
+    options = {"space": ctx["space"], "channels": settings.channels, "num_cells": settings.num_cells,
+               "batch_size": settings.batch_size, **ctx["gradient_overrides"]}
+    return gradient_job(method, seed, options, ctx["splits"], ctx["budget"], ctx["work_dir"])
 
 
 _RUNNERS = {"bayesian": _run_bayesian, "gradient": _run_gradient}
@@ -211,20 +202,12 @@ def check_live_compare(space: str, methods: Sequence[str], seeds: int, budget_se
 
 
 def _check_arguments(space: str, methods: Sequence[str], seeds: int, budget_seconds: float, data: str) -> None:
-    from infonas.datasets import DATASETS
+    from infonas.bench.compare import check_budget_seeds_data
 
     if space not in LIVE_SPACES:
         raise InvalidArgumentError(f"a comparison without a table runs on {list(LIVE_SPACES)}, got {space!r}: "
                                    "NB201 comparisons read its table (give --table)")
-    if not (isinstance(budget_seconds, (int, float)) and math.isfinite(budget_seconds) and budget_seconds > 0):
-        raise InvalidArgumentError(f"budget_seconds is each method's wall-clock of search and must be a finite "
-                                   f"number above 0, got {budget_seconds!r}: give e.g. 300")
-    if not (isinstance(seeds, int) and seeds >= 1):
-        raise InvalidArgumentError(f"seeds counts the runs of each method and must be at least 1, got {seeds!r}: "
-                                   "give e.g. 3")
-    if data not in DATASETS:
-        raise InvalidArgumentError(f"data must be an embedded data set, one of {sorted(DATASETS)}, got {data!r}: "
-                                   "pick one of those")
+    check_budget_seeds_data(budget_seconds, seeds, data)
     if not methods or len(set(methods)) != len(methods):
         raise InvalidArgumentError(f"give each method once, at least one, got {list(methods)}: drop the repeats")
     if "rsps" in methods:
