@@ -471,3 +471,25 @@ def test_executor_rows_and_soak_counts_render_from_their_files(results_dir):
     lines = render_readme.render_soak(soak, {})
     assert "| worker running an evaluation killed (SIGKILL) | 9 |" in lines
     assert "| failed trials, by kind | 9 (worker_lost 9) |" in lines
+
+
+def test_live_comparisons_and_scaling_render_their_own_tables():
+    live = {"space": "darts", "data": "mnist1d", "budget_seconds": 300, "seeds": 2, "scoring": "retrained",
+            "settings": {"retrain_seeds": 2, "retrain_epochs": 10},
+            "methods": {"bo-mf": {"test_acc": [97.0, 98.0], "search_seconds": [300.0, 302.0], "flops": [4e5, 5e5],
+                                  "params": [3e4, 4e4], "target_evaluations": [2, 5], "evaluations": [90, 150]},
+                        "gdas": {"test_acc": [96.0, 96.5], "search_seconds": [305.0, 306.0], "flops": [3e5, 3e5],
+                                 "params": [2e4, 2e4], "epochs_done": [19, 33]}}}
+    assert render_readme.kind(live) == "compare-live"
+    lines = render_readme.render_compare_live(live, {})
+    assert "| `bo-mf` | 97.50 | 97.00-98.00 | 301 | 450k | 35.0k | 2-5 trainings, 90-150 evaluations |" in lines
+    assert "| `gdas` | 96.25 | 96.00-96.50 | 306 | 300k | 20.0k | 19-33 epochs |" in lines
+    point = {"median_seconds": 0.5, "p90_seconds": 0.9, "rss_mb": 700.0, "peak_rss_mb": 720.0}
+    scaling = {"space": "darts", "space_size": 9.1e18, "seeds": 1, "window": 5, "observations": 100,
+               "checkpoints": [50, 100],
+               "methods": {"bo-ei": {"checkpoints": {"50": point, "100": {**point, "median_seconds": 0.7}},
+                                     "growth": {"from_observations": 50, "seconds_exponent": 0.49,
+                                                "rss_mb_per_100_observations": 12.0}}}}
+    assert render_readme.kind(scaling) == "scaling"
+    lines = render_readme.render_scaling(scaling, {})
+    assert "| `bo-ei` | 100 | 0.70 | 0.90 | 700 | 720 |" in lines and "n^0.49" in lines[-1]
