@@ -46,7 +46,8 @@ from infonas.trials import EvaluationResult
 from search_spaces.base import Architecture
 
 __all__ = ["CHEAP_COLUMN", "GRADIENT_EPOCHS", "SECONDS_COLUMN", "SELECTION", "SecondsTabularEvaluator",
-           "check_budget_seeds_data", "check_compare", "gradient_job", "format_compare_table", "run_compare", "table_settings"]
+           "check_budget_seeds_data", "check_compare", "format_compare_table", "gradient_job", "run_compare",
+           "table_settings"]
 
 logger = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from infonas.bench.common import run_jobs
+from infonas.bench.compare import check_budget_seeds_data, gradient_job
 from infonas.bench.methods import check_options, check_unique, parse_method
 from infonas.bench.resume import JobLog
 from infonas.budget import Budget
@@ -93,14 +95,21 @@ def _kind(method: str) -> str:
     return "gradient" if method in GRADIENT_METHODS else "bayesian"
 
 
-def _chain(space: str, splits: Sequence[Any], settings: LiveSettings, seed: int, checkpoint_dir: Path | None) -> Any:
-    """bo-mf's two fidelities: the space's SPOS supernet and an ``epochs``-epoch training, at the
-    measured prices (``measured_costs(space=...)``)."""
-    from infonas.evaluators.chain import FidelityChain, measured_costs
+def _prices(space: str, settings: LiveSettings) -> dict[str, Any]:
+    """The chain's fixed prices for ``settings`` (``measured_costs(space=...)``: the measured file)."""
+    from infonas.evaluators.chain import measured_costs
+
+    return measured_costs(settings.epochs, settings.supernet_epochs, settings.recalibration_batches, space=space)
+
+
+def _chain(space: str, splits: Sequence[Any], settings: LiveSettings, prices: Mapping[str, Any], seed: int,
+           checkpoint_dir: Path | None) -> Any:
+    """bo-mf's two fidelities: the space's SPOS supernet and an ``epochs``-epoch training, at
+    ``prices`` (``_prices``)."""
+    from infonas.evaluators.chain import FidelityChain
     from infonas.evaluators.supernet import SupernetEvaluator
     from infonas.evaluators.training import TrainingEvaluator
 
-    prices = measured_costs(settings.epochs, settings.supernet_epochs, settings.recalibration_batches, space=space)
     cheap = SupernetEvaluator(splits, mode="spos", epochs=settings.supernet_epochs, seed=seed, space=space,
                               recalibration_batches=settings.recalibration_batches, checkpoint_dir=checkpoint_dir,
                               **settings.network)
@@ -108,24 +117,23 @@ def _chain(space: str, splits: Sequence[Any], settings: LiveSettings, seed: int,
     return FidelityChain(cheap, target, costs=prices["costs"], setup_cost=prices["setup_cost"])
 
 
-def _study(space: str, splits: Sequence[Any], settings: LiveSettings, strategy: str, options: Mapping[str, Any],
-           seed: int, checkpoint_dir: Path | None) -> Study:
+def _study(space: str, splits: Sequence[Any], settings: LiveSettings, prices: Mapping[str, Any], strategy: str,
+           options: Mapping[str, Any], seed: int, checkpoint_dir: Path | None) -> Study:
     """A Bayesian method's in-memory study on the chain; a single-fidelity strategy asks only its
     target (trainings) and never trains the supernet (the chain charges a setup only once used)."""
     from search_spaces import get_space
 
-    evaluator = _chain(space, splits, settings, seed, checkpoint_dir)
+    evaluator = _chain(space, splits, settings, prices, seed, checkpoint_dir)
     return Study.create(None, get_space(space), evaluator, SELECTION, strategy=strategy, seed=seed,
                         strategy_options=dict(options) or None)
 
 
 def _run_bayesian(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:
-    import time
-
     spec = parse_method(method)
     work = ctx["work_dir"]
     checkpoint = None if work is None else Path(work) / method / f"seed{seed}" / "supernet"
-    study = _study(ctx["space"], ctx["splits"], ctx["settings"], spec.strategy, spec.options, seed, checkpoint)
+    study = _study(ctx["space"], ctx["splits"], ctx["settings"], ctx["prices"], spec.strategy, spec.options, seed,
+                   checkpoint)
     started = time.perf_counter()
     study.optimize(Budget(seconds=ctx["budget"]))
     seconds = time.perf_counter() - started
@@ -151,8 +159,6 @@ def _run_bayesian(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architec
 
 
 def _run_gradient(ctx: dict[str, Any], method: str, seed: int) -> tuple[Architecture, float, dict[str, Any]]:
-    from infonas.bench.compare import gradient_job
-
     settings: LiveSettings = ctx["settings"]
     options = {"space": ctx["space"], "channels": settings.channels, "num_cells": settings.num_cells,
                "batch_size": settings.batch_size, **ctx["gradient_overrides"]}
@@ -202,8 +208,6 @@ def check_live_compare(space: str, methods: Sequence[str], seeds: int, budget_se
 
 
 def _check_arguments(space: str, methods: Sequence[str], seeds: int, budget_seconds: float, data: str) -> None:
-    from infonas.bench.compare import check_budget_seeds_data
-
     if space not in LIVE_SPACES:
         raise InvalidArgumentError(f"a comparison without a table runs on {list(LIVE_SPACES)}, got {space!r}: "
                                    "NB201 comparisons read its table (give --table)")
@@ -222,20 +226,19 @@ def _check_arguments(space: str, methods: Sequence[str], seeds: int, budget_seco
 
 def _check_methods(space: str, methods: Sequence[str], budget_seconds: float, settings: LiveSettings,
                    splits: Sequence[Any] | None) -> None:
-    for spec in [parse_method(m) for m in methods if _kind(m) == "bayesian"]:
-        study = check_options(spec, lambda options, spec=spec: _study(space, splits, settings,
-                                                                      spec.strategy, options, 0, None))
-        if study.strategy.multi_fidelity:
-            from infonas.evaluators.chain import measured_costs
-
-            prices = measured_costs(settings.epochs, settings.supernet_epochs, settings.recalibration_batches,
-                                    space=space)
-            setup = prices["setup_cost"] * prices["training_seconds"]
-            if setup >= budget_seconds:
-                raise InvalidArgumentError(f"{spec.label!r} trains its supernet for about {setup:.0f} s (measured "
-                                           f"price of {settings.supernet_epochs} epochs), which leaves nothing of "
-                                           f"budget_seconds {budget_seconds:g}: give a larger budget or fewer "
-                                           "supernet epochs")
+    specs = [parse_method(m) for m in methods if _kind(m) == "bayesian"]
+    if not specs:
+        return
+    prices = _prices(space, settings)
+    for spec in specs:
+        study = check_options(spec, lambda options, spec=spec: _study(space, splits, settings, prices, spec.strategy,
+                                                                      options, 0, None))
+        setup = prices["setup_cost"] * prices["training_seconds"]
+        if study.strategy.multi_fidelity and setup >= budget_seconds:
+            raise InvalidArgumentError(f"{spec.label!r} trains its supernet for about {setup:.0f} s (measured "
+                                       f"price of {settings.supernet_epochs} epochs), which leaves nothing of "
+                                       f"budget_seconds {budget_seconds:g}: give a larger budget or fewer "
+                                       "supernet epochs")
 
 
 def run_live_compare(space: str = "darts", *, data: str = "mnist1d", methods: Sequence[str], seeds: int,
@@ -263,17 +266,13 @@ def run_live_compare(space: str = "darts", *, data: str = "mnist1d", methods: Se
     _check_methods(space, methods, budget_seconds, settings, splits)
     search_space = get_space(space)
     config = TrainingEvaluator(splits, epochs=1, **settings.network).network_config_for(space)
-    ctx = {"space": space, "search_space": search_space, "splits": splits, "settings": settings,
+    prices = _prices(space, settings) if any(_kind(m) == "bayesian" for m in methods) else None
+    ctx = {"space": space, "search_space": search_space, "splits": splits, "settings": settings, "prices": prices,
            "budget": float(budget_seconds), "work_dir": work_dir, "gradient_overrides": dict(gradient_overrides or {}),
            "costs": measure_costs(search_space, config)}
     jobs = [(method, seed) for method in methods for seed in range(seeds)]
     runs = run_jobs(jobs, lambda method, seed: _job(ctx, method, seed), None, (), table=None, workers=1,
                     progress=progress, desc="compare", log=log)
-    prices = None
-    if any(_kind(m) == "bayesian" for m in methods):
-        from infonas.evaluators.chain import measured_costs
-
-        prices = measured_costs(settings.epochs, settings.supernet_epochs, settings.recalibration_batches, space=space)
     results: dict[str, Any] = {
         "space": space, "data": data, "budget_seconds": budget_seconds, "seeds": seeds, "table": None,
         "selection": "the validation accuracy of the search's own trainings (Bayesian) or the derived genotype "
@@ -301,7 +300,7 @@ def format_live_table(results: Mapping[str, Any]) -> str:
         ...           "flops": [2e5, 3e5, 4e5], "params": [5e3, 6e3, 7e3]}
         >>> print(format_live_table({"space": "darts", "data": "mnist1d", "budget_seconds": 300,
         ...                          "methods": {"gdas": record}}).splitlines()[-1])
-        gdas              81.00   80.0-82.0     301.0       3e+05      6000
+        gdas               81.00   80.0-82.0     301.0       3e+05      6000
     """
     lines = [f"{results['space']} on {results['data']}, {results['budget_seconds']:g} s per search, final cells "
              "retrained",

@@ -78,9 +78,9 @@ def mnist1d_chain_spec(checkpoint_dir: str | Path, *, epochs: int = 3, supernet_
 
     settings = {**MNIST1D_NETWORK, **network}
     prices = measured_costs(epochs, supernet_epochs, recalibration_batches, space=space)
-    darts = {"space": space} if space != "nb201" else {}  # NB201's specs stay as they were
+    space_option = {"space": space} if space != "nb201" else {}  # NB201's specs stay as they were
     cheap = supernet_spec(checkpoint_dir, dataset="mnist1d", mode="spos", epochs=supernet_epochs,
-                          recalibration_batches=recalibration_batches, **darts, **settings)
+                          recalibration_batches=recalibration_batches, **space_option, **settings)
     target = training_spec(dataset="mnist1d", epochs=epochs, **settings)
     return chain_spec(cheap, target, prices["costs"], prices["setup_cost"], cost_source=prices["cost_source"])
 
