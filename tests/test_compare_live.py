@@ -136,3 +136,17 @@ def test_the_darts_chain_spec_builds_the_darts_supernet_and_trainer(tmp_path: Pa
     assert "space" not in mnist1d_chain_spec(tmp_path / "nb201")["cheap"]  # NB201's spec as it was
     chain = build_evaluator(spec, get_space("darts"))
     assert chain.fidelities[CHEAP].cost == pytest.approx(spec["costs"][CHEAP])
+
+
+def test_bad_settings_and_unpriced_spaces_are_refused_with_the_rule() -> None:
+    from infonas.evaluators.chain import price_file
+
+    with pytest.raises(InvalidArgumentError, match="must be positive"):
+        LiveSettings(retrain_seeds=0)
+    with pytest.raises(InvalidArgumentError, match="must be positive"):
+        LiveSettings(learning_rate=0.0)
+    assert price_file("darts") == PRICE_FILES["darts"]
+    with pytest.raises(InvalidArgumentError, match="pass costs and setup_cost explicitly"):
+        price_file("macro")
+    with pytest.raises(InvalidArgumentError, match="pass costs and setup_cost explicitly"):
+        measured_costs(3, 30, space="macro")
