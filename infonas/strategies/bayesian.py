@@ -26,7 +26,7 @@ from infonas.acquisition import (
 from infonas.acquisition.candidates import DEFAULT_POOL_BUDGET, candidate_pool, check_pool_budget, pool_mode
 from infonas.exceptions import SpaceExhaustedError
 from infonas.strategies.base import Strategy, Suggestion
-from infonas.surrogates.base import uses_wl
+from infonas.strategies.fit_schedule import FitSchedule
 from infonas.surrogates.gp import ArchitectureEncoder, Surrogate
 from infonas.surrogates.kernels import parse_kernel_spec
 from search_spaces.base import Architecture, SearchSpace
@@ -180,23 +180,26 @@ class BayesianStrategy(Strategy):
         warp: target transform before fitting (``"copula"`` or ``"none"``).
         h_values: WL iterations to choose from by marginal likelihood.
         maxiter: optimiser iterations of each hyperparameter fit.
-        h_every: choose ``h`` afresh every this many complete trials (three fits instead of one).
+        refit_growth: hyperparameters are fitted when the number of observations has grown by this
+            fraction since the last fit (``FitSchedule``); the steps in between condition the GP on
+            all data with the last fit's hyperparameters, exactly.
+        h_every: choose ``h`` afresh (one fit per candidate ``h``) at every this many fits.
         pool: the candidates an acquisition scores (``infonas.acquisition.candidates``):
             ``"enumerate"`` (the whole space; the default where it has at most ``ENUMERATION_LIMIT``
             architectures) or ``"sampled"`` (local search from the incumbents, the best complete
             target-fidelity trials, guided pointwise; the default above the limit).
         pool_budget: candidates a sampled pool scores per suggestion, refinement included.
 
-    ``h`` is chosen on the data prefix at schedule points ``n_init, n_init + h_every, ...``: a
-    function of the journal alone, so a resumed run recomputes the same choice.
+    Each fit sees the data prefix up to its refit point and is seeded by that point: a function of
+    the journal alone, so a resumed run recomputes the same fits.
     """
 
     name = "bo"
 
     def __init__(self, space: SearchSpace, objective: str, seed: int = 0, maximize: bool = True, *,
                  kernel: str = "wl+hamming+additive", acquisition: str = "mes", n_init: int = 5, warp: str = "copula",
-                 h_values: Sequence[int] = (0, 1, 2), maxiter: int = 25, h_every: int = 10, pool: str | None = None,
-                 pool_budget: int = DEFAULT_POOL_BUDGET, **context: Any) -> None:
+                 h_values: Sequence[int] = (0, 1, 2), maxiter: int = 25, refit_growth: float = 0.1, h_every: int = 3,
+                 pool: str | None = None, pool_budget: int = DEFAULT_POOL_BUDGET, **context: Any) -> None:
         super().__init__(space, objective, seed, maximize, **context)
         self.pool = pool_mode(space, pool)
         self.pool_budget = check_pool_budget(pool_budget)
@@ -214,8 +217,9 @@ class BayesianStrategy(Strategy):
         self.warp = WARPS[warp]
         self.h_values = tuple(h_values)
         self.maxiter = maxiter
-        self.h_every = h_every
-        self._h_at: dict[int, int | None] = {}
+        self.refit_growth, self.h_every = float(refit_growth), int(h_every)
+        # One schedule per modelled objective (a Pareto strategy models several).
+        self._schedules: dict[int, FitSchedule] = {}
         self.encoder = shared_encoder(space, max(self.h_values) if self.h_values else 0)
         self.surrogate: Surrogate | None = None  # the last fitted model, for inspection
 
@@ -255,23 +259,27 @@ class BayesianStrategy(Strategy):
         return Surrogate(self.space, self.kernel, h_values=self.h_values, encoder=self.encoder,
                          maxiter=self.maxiter, seed=seed)
 
-    def _wl_iterations(self, archs: list[Architecture], values: np.ndarray) -> int | None:
-        """``h`` chosen by marginal likelihood on the data prefix of the last schedule point."""
-        if not uses_wl(self.kernel):
-            return None  # no WL terms: nothing to choose, so no extra fit
-        if len(self.h_values) <= 1:
-            return self.h_values[0] if self.h_values else None
-        point = self.n_init + (len(archs) - self.n_init) // self.h_every * self.h_every
-        if point not in self._h_at:
-            chooser = self._surrogate(seed=int(self.rng_for(point).integers(2**31)))
-            self._h_at[point] = chooser.fit(archs[:point], self.warp(values[:point])).h
-        return self._h_at[point]
+    def _schedule(self, objective: int = 0) -> FitSchedule:
+        if objective not in self._schedules:
+            self._schedules[objective] = FitSchedule(
+                self.n_init, self.refit_growth, lambda point: int(self.rng_for(point).integers(2**31)) + objective,
+                h_every=self.h_every)
+        return self._schedules[objective]
+
+    def _conditioned(self, archs: list[Architecture], values: np.ndarray, objective: int = 0) -> Surrogate:
+        """The GP on ``(archs, warp(values))`` with the hyperparameters of the last refit point
+        (``FitSchedule``); a fit sees the warp of its own data prefix, a function of the journal alone."""
+
+        def fit(point: int, h: int | None, seed: int) -> Surrogate:
+            return self._surrogate(seed).fit(archs[:point], self.warp(values[:point]), h=h)
+
+        h, state = self._schedule(objective).hyperparameters(len(archs), fit)
+        return self._surrogate(seed=0).condition(archs, self.warp(values), h=h, hyperparameters=state)
 
     def _acquire(self, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray,
                  pending: list[Architecture], exclude: set[str]) -> Architecture:
         targets = self.warp(values)
-        surrogate = self._surrogate(seed=int(rng.integers(2**31)))
-        surrogate.fit(archs, targets, h=self._wl_iterations(archs, values))
+        surrogate = self._conditioned(archs, values)
         if pending:
             believe(surrogate, archs, targets, pending)
         self.surrogate = surrogate

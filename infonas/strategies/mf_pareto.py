@@ -20,7 +20,7 @@ kriging believer, the front samples kept), or one target pair.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,9 @@ from infonas.exceptions import InvalidArgumentError, SpaceExhaustedError, Unsupp
 from infonas.pareto import pareto_mask
 from infonas.strategies.cost_aware import believe_pending
 from infonas.strategies.fidelity_plans import FidelityPlanning
+from infonas.strategies.fit_schedule import FitSchedule
 from infonas.strategies.multi_objective import ParetoStrategy
-from infonas.surrogates.incremental import PoolBelief, refit_points
+from infonas.surrogates.incremental import PoolBelief
 from infonas.surrogates.multi_fidelity import MultiFidelitySurrogate
 from search_spaces.base import Architecture, SearchSpace
 
@@ -108,7 +109,7 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
         self.n_init_target = n_init_target
         self.cheap_batch = int(cheap_batch)
         self.cheap_random_share = float(cheap_random_share)
-        self._schedule = FitSchedule(n_init + n_init_target, refit_growth, self._new_surrogate, self.warp_per_fidelity,
+        self._schedule = FitSchedule(n_init + n_init_target, refit_growth,
                                      lambda point: int(self.rng_for(point).integers(2**31)))
         self._init_fidelity_planning()
         self.surrogate: MultiFidelitySurrogate | None = None
@@ -122,7 +123,13 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
         archs, values, fidelities = self.fidelity_data()
         target = self.target_index
         warped = self.warp_per_fidelity(values, fidelities)
-        h, state = self._schedule.hyperparameters(archs, values, fidelities)
+
+        def fit(point: int, h: int | None, seed: int) -> MultiFidelitySurrogate:
+            prefix = slice(0, point)
+            warped_prefix = self.warp_per_fidelity(values[prefix], fidelities[prefix])
+            return self._new_surrogate(seed).fit(archs[prefix], warped_prefix, fidelities[prefix], h=h)
+
+        h, state = self._schedule.hyperparameters(len(archs), fit)
         surrogate = self._new_surrogate(0).condition(archs, warped, fidelities, h=h, hyperparameters=state)
         believe_pending(surrogate, archs, warped, fidelities, pending)
         self.surrogate = surrogate
@@ -171,50 +178,3 @@ class MultiFidelityParetoStrategy(FidelityPlanning, ParetoStrategy):
 
         return candidate_pool(self.space, exclude, rng, incumbents, pool=self.pool, score=guide,
                               budget=self.pool_budget)
-
-
-class FitSchedule:
-    """Hyperparameters of the multi-fidelity GP, fitted at ``refit_points`` of the data count.
-
-    A step at ``n`` observations uses the fit at the last refit point ``p <= n``: a fresh fit on
-    the first ``p`` observations, seeded by ``p``, at the WL depth ``h`` chosen by marginal
-    likelihood (over every ``h``) at every ``H_EVERY``-th point. A function of the journal alone, so a resumed run fits the same; points that no step
-    needs (inside a batch of cheap pairs) are never fitted. Steps between two points condition the
-    GP on all data with the last fit, exactly. Unlike ``bo-mf``'s schedule no fit warm-starts
-    from the one before: those chains converged to fidelity correlations under which cheap looks
-    kept winning over every target look in the main job (2 trainings in 150 evaluations).
-
-    Args:
-        start: the first refit point (the initial design's size).
-        growth: a fit when the data count has grown by this fraction since the last one.
-        surrogate: a fresh, unfitted ``MultiFidelitySurrogate`` for a seed.
-        warp: ``(values, fidelities) -> warped values`` of a data prefix.
-        seed_for: the seed of the fit at a point.
-    """
-
-    #: Fits between two choices of ``h`` by marginal likelihood.
-    H_EVERY = 3
-
-    def __init__(self, start: int, growth: float, surrogate: Callable[[int], MultiFidelitySurrogate],
-                 warp: Callable[[np.ndarray, np.ndarray], np.ndarray], seed_for: Callable[[int], int]) -> None:
-        self.start, self.growth = start, growth
-        self.surrogate, self.warp, self.seed_for = surrogate, warp, seed_for
-        self._fits: dict[int, tuple[int | None, dict[str, torch.Tensor]]] = {}
-
-    def hyperparameters(self, archs: list[Architecture], values: np.ndarray,
-                        fidelities: np.ndarray) -> tuple[int | None, dict[str, torch.Tensor]]:
-        """``(h, hyperparameters)`` of the last refit point ``<= len(archs)`` (``values``: unwarped)."""
-        points = refit_points(self.start, len(archs), self.growth)
-        return self._fit(points, len(points) - 1, archs, values, fidelities)
-
-    def _fit(self, points: list[int], k: int, archs: list[Architecture], values: np.ndarray,
-             fidelities: np.ndarray) -> tuple[int | None, dict[str, torch.Tensor]]:
-        """The fit at ``points[k]``: over every ``h`` at every ``H_EVERY``-th point, else at the ``h``
-        chosen there (a third of the fitting, and only one earlier fit ever needed)."""
-        point = points[k]
-        if point not in self._fits:
-            data = (archs[:point], self.warp(values[:point], fidelities[:point]), fidelities[:point])
-            h = None if k % self.H_EVERY == 0 else self._fit(points, k - k % self.H_EVERY, archs, values, fidelities)[0]
-            fitted = self.surrogate(self.seed_for(point)).fit(*data, h=h)
-            self._fits[point] = (fitted.h, fitted.fitted_hyperparameters())
-        return self._fits[point]

@@ -111,13 +111,9 @@ class ParetoStrategy(BayesianStrategy):
             chosen.append(Suggestion(arch))
         return chosen
 
-    def _fit(self, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray) -> list[Surrogate]:
-        surrogates = []
-        for j in range(len(self.modelled)):
-            surrogate = self._surrogate(seed=int(rng.integers(2**31)))
-            h = self._wl_iterations(archs, values[:, j]) if j == 0 else surrogates[0].h
-            surrogates.append(surrogate.fit(archs, self.warp(values[:, j]), h=h))
-        return surrogates
+    def _fit(self, archs: list[Architecture], values: np.ndarray) -> list[Surrogate]:
+        """One GP per modelled objective, each on its own ``FitSchedule``."""
+        return [self._conditioned(archs, values[:, j], objective=j) for j in range(len(self.modelled))]
 
     def _pool(self, rng: np.random.Generator, surrogates: list[Surrogate], archs: list[Architecture],
               warped: np.ndarray, exclude: set[str]) -> tuple[list[Architecture], tuple | None]:
@@ -141,7 +137,7 @@ class ParetoStrategy(BayesianStrategy):
 
     def _acquire(self, rng: np.random.Generator, archs: list[Architecture], values: np.ndarray,
                  pending: list[Architecture], exclude: set[str]) -> Architecture:
-        surrogates = self._fit(rng, archs, values)
+        surrogates = self._fit(archs, values)
         evaluated = {arch.key for arch in archs}
         pending = list({a.key: a for a in pending if a.key not in evaluated}.values())
         warped = np.stack([self.warp(column) for column in values.T], axis=-1)

@@ -306,6 +306,11 @@ class GPSurrogateBase(abc.ABC):
             self._build, X, Y, h_values, self.seed, self.maxiter)
         self._predictor = None
 
+    def fitted_hyperparameters(self) -> dict[str, torch.Tensor]:
+        """A copy of the fitted hyperparameters (no data-dependent state), for ``condition``."""
+        self._require_fit()
+        return {k: v.detach().clone() for k, v in hyperparameters(self.model.state_dict()).items()}
+
     def _require_fit(self) -> None:
         if self.model is None:
             raise RuntimeError(f"the {type(self).__name__} is not fitted yet; call fit(...) first")

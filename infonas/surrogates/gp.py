@@ -162,6 +162,18 @@ class Surrogate(GPSurrogateBase):
         self.model = model
         return self
 
+    def condition(self, archs: Sequence[Architecture], y: Sequence[float] | np.ndarray | torch.Tensor, *,
+                  h: int | None, hyperparameters: dict[str, torch.Tensor],
+                  candidates: Sequence[Architecture] | None = None) -> Surrogate:
+        """The GP of WL depth ``h`` and ``fitted_hyperparameters()`` (of an earlier fit) conditioned
+        on ``(archs, y)``, exactly and without optimisation: one Cholesky factor, no fitting."""
+        X, Y = self._prepare(archs, y, candidates)
+        model = self._build(X, Y, h)
+        model.load_state_dict(hyperparameters, strict=False)
+        model.eval()
+        self.h, self.model, self._predictor, self.log_marginal_likelihoods = h, model, None, {}
+        return self
+
     # ----- prediction -----
 
     def encode(self, archs: Sequence[Architecture]) -> torch.Tensor:

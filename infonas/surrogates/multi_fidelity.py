@@ -168,11 +168,6 @@ class MultiFidelitySurrogate(GPSurrogateBase):
         self.h, self.model, self._predictor, self.log_marginal_likelihoods = h, model, None, {}
         return self
 
-    def fitted_hyperparameters(self) -> dict[str, torch.Tensor]:
-        """A copy of the fitted hyperparameters (no data-dependent state), for ``condition``."""
-        self._require_fit()
-        return {k: v.detach().clone() for k, v in hyperparameters(self.model.state_dict()).items()}
-
     def _prepare(self, archs, y, fidelities, candidates) -> tuple[torch.Tensor, torch.Tensor]:
         """Checked, deduplicated model inputs ``[encoding | fidelity]`` and targets (layout set)."""
         archs, values = check_training_data(self.space, archs, y)
