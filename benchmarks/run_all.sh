@@ -90,8 +90,8 @@ bench() {
     compare_darts_mnist1d) run "$1" infonas compare --space darts --data mnist1d --methods bo-mf,darts-1,gdas,drnas \
       --seeds 3 --budget-seconds 300 --work-dir runs/bench-compare-darts-mnist1d --quiet ;;
     # Seconds per suggestion and RSS as a DARTS-space study grows to 500 observations (a synthetic objective,
-    # each job in a fresh process, one at a time); run it on an idle machine. bo-ehvi is not yet measured to 500.
-    search_scaling) run "$1" infonas bench scaling --space darts --methods bo-ei,bo-mf --observations 500 \
+    # each job in a fresh process, one at a time); run it on an idle machine.
+    search_scaling) run "$1" infonas bench scaling --space darts --methods bo-ei,bo-mf,bo-ehvi --observations 500 \
       --checkpoints 50,100,200,300,400,500 --window 5 --seeds 1 --max-rss-mb 14000 --quiet ;;
     # Acquisition without enumeration: bo-ei's pool of every NB201 class against a sampled pool refined within
     # 2000 scored candidates per suggestion (queries to the optimum, 20 seeds), then its seconds per suggestion.
@@ -106,6 +106,10 @@ bench() {
     # random moments and resumed, a worker running an evaluation killed at 10 others.
     fault_soak) run "$1" infonas bench soak --work-dir "runs/bench-soak-$(date +%s)" --trials 60 --workers 4 \
       --driver-kills 10 --worker-kills 10 ;;
+    # Ax as a peer (ax-platform, the version pinned by the ax extra): Ax's default generation strategy, and Ax
+    # with the infonas GP as its model, against bo-ei and BoTorch's defaults on one-hot codes (gp-onehot).
+    search_ax) run "$1" "${SEARCH[@]}" --methods ax,ax-infonas,bo-ei,gp-onehot --seeds 20 --budget 150 \
+      --workers "$WORKERS" ;;
     *) echo "unknown benchmark '$1'; choose from: $ALL" >&2; exit 2 ;;
   esac
 }
@@ -113,7 +117,7 @@ bench() {
 ALL="search_baselines search_bayesian search_mf pareto_flops pareto_params pareto_latency search_timing surrogate
 surrogate_additive supernet_memory fidelity_mnist1d fidelity_mnist1d_mean2 fidelity_mnist1d_mean4 main_job
 search_mnist1d search_mf_timing collapse_mnist1d flops_hinge_mnist1d flops_hinge_macro_mnist1d compare_mnist1d
-executors fault_soak search_pool search_pool_timing compare_darts_mnist1d search_scaling"
+executors fault_soak search_pool search_pool_timing compare_darts_mnist1d search_scaling search_ax"
 for name in ${@:-$ALL}; do
   bench "$name"
 done
