@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from infonas.cli_ax import ax
 from infonas.cli_bench import bench
 from infonas.cli_bench_execution import bench_executors_command, bench_soak_command
 from infonas.cli_bench_gradient import bench_collapse, bench_hinge
@@ -55,6 +56,7 @@ bench.add_command(bench_scaling_command)
 main.add_command(bench)
 main.add_command(gradient)
 main.add_command(compare)
+main.add_command(ax)
 
 
 # ----- search / resume -----

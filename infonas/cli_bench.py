@@ -32,9 +32,11 @@ def _method_specs(ctx: click.Context, param: click.Parameter, value: str) -> str
     from infonas.exceptions import InvalidArgumentError
 
     try:
-        return ",".join(spec.label for spec in parse_methods(value))
+        specs = parse_methods(value)
     except InvalidArgumentError as error:
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    check_strategy_names([spec.strategy for spec in specs], "--methods")
+    return ",".join(spec.label for spec in specs)
 
 
 def _finish_benchmark(results: dict[str, Any], started: float, out: str | None, formatter: Any, log: Any,

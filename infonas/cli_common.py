@@ -81,15 +81,30 @@ def parse_reference_point(text: str) -> dict[str, float]:
     return reference
 
 
+class OptionError(click.ClickException):
+    """Options that cannot run as given (settings that disagree, a run directory of another search,
+    an unusable table, a strategy whose optional extra is missing): one line ``Error: ...`` and exit
+    status 2, as click's own usage errors."""
+
+    exit_code = 2
+
+
 def check_strategy_names(names: list[str], option: str) -> None:
-    """A usage error unless every name is a registered strategy."""
-    from infonas.strategies import STRATEGIES
+    """A usage error unless every name is a registered strategy, and an ``OptionError`` naming the
+    extra to install for one that needs an optional package (``ax``)."""
+    from infonas.exceptions import UnsupportedError
+    from infonas.strategies import STRATEGIES, check_strategy_available
 
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
         noun = "method" if option == "--methods" else "strategy"  # what the option calls them
         raise click.BadParameter(f"unknown {noun} {', '.join(map(repr, unknown))}; choose from "
                                  f"{', '.join(sorted(STRATEGIES))}", param_hint=f"'{option}'")
+    try:
+        for name in names:
+            check_strategy_available(name)
+    except UnsupportedError as error:
+        raise OptionError(str(error)) from None
 
 
 # Every character str.splitlines() breaks at, as the escape repr() writes for it.

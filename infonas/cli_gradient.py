@@ -26,20 +26,21 @@ from typing import Any
 
 import click
 
-from infonas.cli_common import EXPECTED_ERRORS, NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, fail, write_json
+from infonas.cli_common import (
+    EXPECTED_ERRORS,
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    OptionError,
+    fail,
+    write_json,
+)
 from infonas.exceptions import IncompatibleRunError, InfonasError
 from infonas.gradient.settings import METHODS, SPACE_OPTIONS  # imports no torch: every command loads this module
 
 DEFAULT_RUNS_DIR = Path("runs")
 #: The table column the derived cell is scored by (benchmarks/data/nb201_mnist1d.csv's test accuracy, %).
 TABLE_METRIC = "test_acc"
-
-
-class OptionError(click.ClickException):
-    """Options that cannot run as given (settings that disagree, a run directory of another search,
-    an unusable table): one line ``Error: ...`` and exit status 2, as click's own usage errors."""
-
-    exit_code = 2
 
 
 def parse_temperature(text: str | None) -> dict[str, float]:

@@ -29,6 +29,17 @@ def nb201_table_file() -> Path:
     return path
 
 
+def require_ax() -> None:
+    """Skip where Ax is not installed, or fail under INFONAS_REQUIRE_AX=1 (as CI sets)."""
+    try:
+        import ax  # noqa: F401
+    except ImportError:
+        reason = "Ax is not installed (pip install 'infonas[ax]', which the [dev] extra includes)"
+        if os.environ.get("INFONAS_REQUIRE_AX") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A local Ray instance for the session's Ray tests (4 CPU slots, no dashboard), shut down after

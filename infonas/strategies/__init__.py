@@ -51,7 +51,24 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "bo-mf-pareto": _lazy("infonas.strategies.mf_pareto", "MultiFidelityParetoStrategy"),
     # Multi-objective peer: NSGA-II (pymoo) with mutation over the categorical encoding.
     "nsga2": _lazy("infonas.strategies.nsga2", "NSGA2Strategy"),
+    # Ax (optional extra): its default generation strategy, and Ax driving the infonas GP.
+    "ax": _lazy("infonas.ax.strategy", "AxStrategy"),
+    "ax-infonas": _lazy("infonas.ax.strategy", "AxStrategy", generation_strategy="infonas"),
 }
+
+
+#: Strategies that need an optional extra: name -> (module whose ``require`` function checks it, function).
+_EXTRAS = {"ax": ("infonas.ax.parameters", "require_ax"), "ax-infonas": ("infonas.ax.parameters", "require_ax")}
+
+
+def check_strategy_available(name: str) -> None:
+    """Raise ``UnsupportedError`` naming the extra to install when strategy ``name`` needs an
+    optional package that is missing (``ax``: ``pip install 'infonas[ax]'``); else nothing."""
+    if name in _EXTRAS:
+        from importlib import import_module
+
+        module, function = _EXTRAS[name]
+        getattr(import_module(module), function)(f"strategy {name!r}")
 
 
 def register_strategy(name: str, factory: Callable[..., Strategy]) -> None:
@@ -95,4 +112,4 @@ def make_strategy(name: str, space: SearchSpace, objective: str, seed: int = 0, 
 
 
 __all__ = ["STRATEGIES", "GivenOrder", "LocalSearch", "RandomSearch", "RegularizedEvolution", "Strategy", "Suggestion",
-           "make_strategy", "register_strategy"]
+           "check_strategy_available", "make_strategy", "register_strategy"]
