@@ -96,12 +96,22 @@ def test_ax_info_logs_stay_quiet(capfd):
     assert ROOT_STREAM_HANDLER.level == level  # restored after each step
 
 
-def test_several_objectives_are_refused():
+def test_several_objectives_need_a_measured_one():
+    """A Pareto search (tests/test_ax_pareto.py) learns measured objectives; computed ones only is refused."""
+    from infonas.exceptions import UnsupportedError
     from infonas.objectives import Objective
     from infonas.strategies import make_strategy
 
-    with pytest.raises(ValueError, match="optimises one objective"):
-        make_strategy("ax", NB201Space(), "acc", objectives=(Objective("acc"), Objective("flops", False)))
+    class Costs:  # a ComputedMetrics provider: nothing here is evaluated
+        names = ("flops", "params")
+
+    objectives = (Objective("flops", False), Objective("params", False))
+    with pytest.raises(UnsupportedError, match="nothing to learn"):
+        make_strategy("ax", NB201Space(), "flops", maximize=False, objectives=objectives, computed=Costs())
+    # One computed objective beside a measured one is a Pareto search; the class stays single-objective.
+    pareto = make_strategy("ax", NB201Space(), "acc", objectives=(Objective("acc"), objectives[0]), computed=Costs())
+    assert pareto.multi_objective and not type(pareto).multi_objective
+    assert not make_strategy("ax", NB201Space(), "flops", maximize=False, computed=Costs()).multi_objective
 
 
 def test_unknown_generation_strategy_is_refused():

@@ -248,8 +248,10 @@ def infonas_generation_strategy(
     """Sobol for ``n_init`` trials (seeded), then Ax's modular BoTorch generator with ``AxArchitectureGP``.
 
     The BoTorch node uses Ax's default acquisition (``qLogNoisyExpectedImprovement`` for one
-    objective) and Ax's categorical transforms (module docstring: the model sees integer
-    choice columns, Ax optimises over valid cells). Trials repeat exactly for a fixed ``seed``
+    objective; ``qLogNoisyExpectedHypervolumeImprovement`` for several, over a ``ModelListGP`` of
+    one ``AxArchitectureGP`` per objective, as ``allow_batched_models=False`` asks) and Ax's
+    categorical transforms (module docstring: the model sees integer choice columns, Ax
+    optimises over valid cells). Trials repeat exactly for a fixed ``seed``
     when the ``Client`` is seeded too (``Client(random_seed=seed)``): Ax draws the acquisition
     optimiser's random starts from torch's global generator, which the Client seeds per call.
     ``h``: a fixed WL depth (default ``None``: chosen among 0, 1, 2 by marginal likelihood at

@@ -16,6 +16,14 @@ milliseconds per trial, little beside Ax's model fit. Ax's Sobol design stays a 
 rebuilt Sobol generator restarts at its first point, and Ax's deduplication against the replayed
 arms skips the points already used.
 
+Several objectives (``bench pareto``): Ax optimises ``"acc, -flops"`` (its multi-objective string,
+minimised ones signed ``-``), and every replayed trial is completed with all of them: measured ones
+from the trial's metrics, computed ones (FLOPs, params: ``computed``) from the architecture,
+exactly. Ax's models then fit one GP per objective (computed ones included: Ax has no notion of an
+exactly known outcome) and its BoTorch step uses qLogNEHVI, with objective thresholds Ax infers
+from the data, as ``bo-ehvi`` infers its reference point (no strategy is given the study's).
+``ax-infonas`` fits one infonas GP per objective likewise (a ``ModelListGP``, ``infonas.ax.generator``).
+
 Example:
     >>> from search_spaces import NB201Space
     >>> strategy = AxStrategy(NB201Space(), "acc", seed=0)  # doctest: +SKIP
@@ -26,16 +34,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from infonas.ax.parameters import from_parameterization, parameter_names, require_ax, to_parameterization
-from infonas.exceptions import InvalidArgumentError
+from infonas.exceptions import InvalidArgumentError, UnsupportedError
+from infonas.objectives import Objective
 from infonas.strategies.base import Strategy, Suggestion
 from infonas.trials import Trial
 from search_spaces.base import Architecture, SearchSpace
 
-__all__ = ["AxStrategy", "ax_client", "quiet_ax"]
+__all__ = ["AxStrategy", "ax_client", "objective_string", "quiet_ax"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +62,38 @@ def quiet_ax() -> Iterator[None]:
     Ax attaches a stream handler at INFO to its ``"ax"`` logger on import and logs a line per
     trial generated, completed or attached; a search of hundreds of trials would drown the
     progress bar. Only that handler is raised, and only for the block: a user's own handlers (on
-    ``"ax"`` or the root logger) still receive every record, and Ax warnings still show.
+    ``"ax"`` or the root logger) still receive every record, and Ax warnings still show, except
+    two that a Pareto search would repeat at every model step and no user can act on: Ax's advice
+    to give objective thresholds (left to Ax to infer, as the module docstring says) and a torch
+    copy-construct warning raised by Ax's own multi-objective code.
     """
     from ax.utils.common.logger import ROOT_STREAM_HANDLER
 
     previous = ROOT_STREAM_HANDLER.level
     ROOT_STREAM_HANDLER.setLevel(max(previous, logging.WARNING))
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Encountered a `MultiObjective` without objective thresholds")
+            warnings.filterwarnings("ignore", message="To copy construct from a tensor", module=r"ax\.")
+            yield
     finally:
         ROOT_STREAM_HANDLER.setLevel(previous)
 
 
-def ax_client(space: SearchSpace, objective: str, maximize: bool, seed: int | None) -> Any:
-    """A new Ax ``Client`` over ``space`` (one unordered str choice per position) optimising ``objective``."""
+def objective_string(objectives: Sequence[Objective]) -> str:
+    """Ax's objective string: names joined by ``", "``, a minimised one signed ``-``.
+
+    Example:
+        >>> objective_string([Objective("acc"), Objective("flops", maximize=False)])
+        'acc, -flops'
+    """
+    return ", ".join(o.name if o.maximize else f"-{o.name}" for o in objectives)
+
+
+def ax_client(space: SearchSpace, objective: str, maximize: bool, seed: int | None,
+              objectives: Sequence[Objective] | None = None) -> Any:
+    """A new Ax ``Client`` over ``space`` (one unordered str choice per position) optimising
+    ``objective``, or the Pareto front of ``objectives`` when given (``objective_string``)."""
     from ax.api import Client
     from ax.api.configs import ChoiceParameterConfig
 
@@ -74,12 +102,13 @@ def ax_client(space: SearchSpace, objective: str, maximize: bool, seed: int | No
         parameters=[ChoiceParameterConfig(name=name, values=list(options), parameter_type="str", is_ordered=False)
                     for name, options in zip(parameter_names(space), space.choices)],
         name=f"infonas-{space.name}")
-    client.configure_optimization(objective=objective if maximize else f"-{objective}")
+    client.configure_optimization(objective=objective_string(objectives or [Objective(objective, maximize)]))
     return client
 
 
 class AxStrategy(Strategy):
-    """Ax's generation strategy as an infonas strategy (one objective, the target fidelity).
+    """Ax's generation strategy as an infonas strategy (one objective or a Pareto front of
+    several, at the target fidelity).
 
     Args:
         generation_strategy: ``"default"`` (Ax's choice for the experiment: a centre point and Sobol
@@ -92,6 +121,8 @@ class AxStrategy(Strategy):
 
     ``surrogate`` is the Ax ``GeneratorRun`` of the last model-based proposal (one from a fitted
     model, not from Ax's centre, Sobol or fallback-Sobol generators), a new object per such step.
+    ``multi_objective`` is an instance's: ``True`` when it is given several objectives (the class
+    says ``False``, so that callers asking the class, ``bench scaling``, run it on one objective).
     """
 
     name = "ax"
@@ -100,7 +131,16 @@ class AxStrategy(Strategy):
                  generation_strategy: str = "default", n_init: int | None = None, max_redraws: int = 10,
                  **context: Any) -> None:
         require_ax(f"strategy {'ax-infonas' if generation_strategy == 'infonas' else 'ax'}")
+        # Before the base class checks it: one Ax experiment optimises one objective or several.
+        self.multi_objective = len(context.get("objectives") or ()) > 1
         super().__init__(space, objective, seed, maximize, **context)
+        computed = set(self.computed.names) if self.computed is not None else set()
+        #: The objectives read from the architecture (``computed``), not from the trial's metrics.
+        self.computed_objectives = frozenset(o.name for o in self.objectives if o.name in computed)
+        if self.multi_objective and len(self.computed_objectives) == len(self.objectives):
+            raise UnsupportedError(f"strategy {self.name!r} searches for a Pareto front of measured objectives; every "
+                                   f"one of {[o.name for o in self.objectives]} is computed from the architecture, "
+                                   "so there is nothing to learn: rank the cells directly instead of searching")
         if generation_strategy not in GENERATION_STRATEGIES:
             raise InvalidArgumentError(f"generation_strategy must be one of {GENERATION_STRATEGIES}, "
                                        f"got {generation_strategy!r}")
@@ -115,15 +155,20 @@ class AxStrategy(Strategy):
         self.last_generators: list[str | None] = []  # the Ax generator of each suggestion of the last batch
 
     def _values(self, trial: Trial) -> dict[str, float] | None:
-        """What Ax is told of a complete target-fidelity trial (its objective), else ``None``."""
-        if not trial.is_complete or not self.at_target(trial) or self.objective not in trial.metrics:
+        """What Ax is told of a complete target-fidelity trial (every objective: a measured one
+        from its metrics, a computed one from its architecture), else ``None``."""
+        measured = [o.name for o in self.objectives if o.name not in self.computed_objectives]
+        if not trial.is_complete or not self.at_target(trial) or any(n not in trial.metrics for n in measured):
             return None
-        return {self.objective: float(trial.metrics[self.objective])}
+        values = {name: float(trial.metrics[name]) for name in measured}
+        for name in self.computed_objectives:  # exact, whether or not the trial's metrics hold it too
+            values[name] = float(self.computed.values([trial.arch], name)[0])
+        return {o.name: values[o.name] for o in self.objectives}
 
     def _client(self, pending: Sequence[Architecture]) -> tuple[Any, dict[str, dict[str, float] | None]]:
         """A client that has seen the journal; also what each known canonical key is known to be
-        (its objective, or ``None`` for failed and pending cells)."""
-        client = ax_client(self.space, self.objective, self.maximize, self.seed)
+        (its objectives, or ``None`` for failed and pending cells)."""
+        client = ax_client(self.space, self.objective, self.maximize, self.seed, self.objectives)
         generation_strategy = self._generation_strategy()
         client.set_generation_strategy(generation_strategy)
         known: dict[str, dict[str, float] | None] = {}

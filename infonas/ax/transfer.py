@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +54,6 @@ def _objectives(config: Mapping[str, Any]) -> list[Objective]:
     return [Objective.from_json(o) for o in config.get("objectives", default)]
 
 
-def _objective_text(objectives: Sequence[Objective]) -> str:
-    """Ax's objective string: ``"acc"``, ``"-loss"``, ``"acc, -flops"``."""
-    return ", ".join(o.name if o.maximize else f"-{o.name}" for o in objectives)
-
-
 def export_run(run: str | Path | Study, path: str | Path) -> Path:
     """Write the run ``run`` (a run directory, or a ``Study`` with one) as an Ax experiment JSON at ``path``."""
     require_ax("exporting a run to Ax")
@@ -74,9 +69,7 @@ def export_run(run: str | Path | Study, path: str | Path) -> Path:
     target = _target_fidelity(config)
     objectives = _objectives(config)
     with quiet_ax():
-        client = ax_client(space, objectives[0].name, objectives[0].maximize, seed=None)
-        if len(objectives) > 1:
-            client.configure_optimization(objective=_objective_text(objectives))
+        client = ax_client(space, objectives[0].name, objectives[0].maximize, seed=None, objectives=objectives)
         experiment = client._experiment  # the Client API has no setter for properties or run metadata
         experiment._properties[RECORD_KEY] = {"space": config["space"], "objectives": [o.to_json() for o in objectives],
                                               "target_fidelity": target, "run_dir": str(run_dir)}
