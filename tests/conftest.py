@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -29,28 +30,43 @@ def nb201_table_file() -> Path:
     return path
 
 
-def require_ax() -> None:
-    """Skip where Ax is not installed, or fail under INFONAS_REQUIRE_AX=1 (as CI sets)."""
+def require_extra(module: str, extra: str, variable: str):
+    """The optional ``module`` imported; skips where it is not installed, or fails where the
+    environment sets ``variable`` to 1 (as CI does for Ray and Ax)."""
     try:
-        import ax  # noqa: F401
+        return importlib.import_module(module)
     except ImportError:
-        reason = "Ax is not installed (pip install 'infonas[ax]', which the [dev] extra includes)"
-        if os.environ.get("INFONAS_REQUIRE_AX") == "1":
+        reason = f"{module} is not installed (pip install 'infonas[{extra}]', which the [dev] extra includes)"
+        if os.environ.get(variable) == "1":
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+def require_ax() -> None:
+    """Skip where Ax is not installed, or fail under INFONAS_REQUIRE_AX=1 (as CI sets)."""
+    require_extra("ax", "ax", "INFONAS_REQUIRE_AX")
+
+
+@pytest.fixture(scope="module")
+def ax_module():
+    """For a module of Ax tests (``pytestmark = pytest.mark.usefixtures("ax_module")``): skips
+    without Ax, and holds torch to one thread for the module's own fixtures too (the per-test
+    setting does not reach module-scoped fixtures, and Ax's fits are several times slower with
+    two threads on the 2-core machine)."""
+    require_ax()
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A local Ray instance for the session's Ray tests (4 CPU slots, no dashboard), shut down after
     them; skips where Ray is not installed, or fails under INFONAS_REQUIRE_RAY=1 (as CI sets)."""
-    try:
-        import ray
-    except ImportError:
-        reason = "Ray is not installed (pip install 'infonas[ray]', which the [dev] extra includes)"
-        if os.environ.get("INFONAS_REQUIRE_RAY") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    ray = require_extra("ray", "ray", "INFONAS_REQUIRE_RAY")
     import logging
 
     started = not ray.is_initialized()

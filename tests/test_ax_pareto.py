@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import require_ax
 
 from infonas.objectives import parse_objectives
 from infonas.study import Study
@@ -23,16 +22,7 @@ SPACE = NB201Space()
 OBJECTIVES = parse_objectives("acc:max,flops:min")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _ax():
-    """Skip without Ax; one torch thread for the module's fixtures too (conftest's is per test)."""
-    require_ax()
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("ax_module")
 
 
 @pytest.fixture(scope="module")

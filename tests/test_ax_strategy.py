@@ -11,17 +11,7 @@ from infonas.testing.fakes import FakeEvaluator
 from infonas.testing.strategies import SINGLE_OBJECTIVE, StrategyCase, StrategyConformance
 from search_spaces import NB201Space
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _ax():
-    """Skip without Ax; one torch thread for the module's fixtures too (conftest's is per test)."""
-    require_ax()
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("ax_module")
 
 
 def _run(seed: int, budget: int, recorder=None) -> Study:
