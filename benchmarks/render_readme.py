@@ -64,6 +64,8 @@ LABELS = {
     "bo-ehvi": "BoTorch qLogNEHVI",
     "bo-mesmo": "information gain about the front",
     "nsga2": "pymoo, population 20",
+    "ax": "Ax 1.3.1's default generation strategy: one-hot codes, BoTorch's GP, qLogNEI",
+    "ax-infonas": "Ax with bo-ei's WL+Hamming+additive GP as its model, qLogNEI",
 }
 SURROGATE_COLUMNS = {"kendall_tau": "Kendall tau", "spearman": "Spearman rho", "nlpd": "NLPD (mean)",
                      "coverage_90": "90% coverage", "fit_predict_seconds": "fit + predict s"}

@@ -73,6 +73,11 @@ _PUBLIC = {
     "MultiFidelityStrategy": "infonas.strategies.cost_aware",
     "ParetoStrategy": "infonas.strategies.multi_objective",
     "NSGA2Strategy": "infonas.strategies.nsga2",
+    "FitSchedule": "infonas.strategies.fit_schedule",
+    # Ax (the optional extra, pip install 'infonas[ax]'): Ax as a strategy, the infonas GP inside Ax
+    "AxStrategy": "infonas.ax.strategy",
+    "AxArchitectureGP": "infonas.ax.generator",
+    "infonas_generation_strategy": "infonas.ax.generator",
     # evaluators
     "Evaluator": "infonas.evaluators",
     "Fidelity": "infonas.evaluators",
