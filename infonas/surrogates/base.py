@@ -306,6 +306,15 @@ class GPSurrogateBase(abc.ABC):
             self._build, X, Y, h_values, self.seed, self.maxiter)
         self._predictor = None
 
+    def _condition_model(self, X: torch.Tensor, Y: torch.Tensor, h: int | None,
+                         hyperparameters: Mapping[str, torch.Tensor]) -> None:
+        """Make the model of ``X, Y`` at WL depth ``h`` with given hyperparameters the fitted state,
+        without optimisation (the shared step of every surrogate's ``condition``)."""
+        model = self._build(X, Y, h)
+        model.load_state_dict(dict(hyperparameters), strict=False)
+        model.eval()
+        self.h, self.model, self._predictor, self.log_marginal_likelihoods = h, model, None, {}
+
     def fitted_hyperparameters(self) -> dict[str, torch.Tensor]:
         """A copy of the fitted hyperparameters (no data-dependent state), for ``condition``."""
         self._require_fit()

@@ -168,10 +168,7 @@ class Surrogate(GPSurrogateBase):
         """The GP of WL depth ``h`` and ``fitted_hyperparameters()`` (of an earlier fit) conditioned
         on ``(archs, y)``, exactly and without optimisation: one Cholesky factor, no fitting."""
         X, Y = self._prepare(archs, y, candidates)
-        model = self._build(X, Y, h)
-        model.load_state_dict(hyperparameters, strict=False)
-        model.eval()
-        self.h, self.model, self._predictor, self.log_marginal_likelihoods = h, model, None, {}
+        self._condition_model(X, Y, h, hyperparameters)
         return self
 
     # ----- prediction -----

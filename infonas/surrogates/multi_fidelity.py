@@ -162,10 +162,7 @@ class MultiFidelitySurrogate(GPSurrogateBase):
                   hyperparameters: dict[str, torch.Tensor]) -> MultiFidelitySurrogate:
         """The GP of WL depth ``h`` and ``fitted_hyperparameters()`` conditioned on the data, not fitted."""
         X, Y = self._prepare(archs, y, fidelities, None)
-        model = self._build(X, Y, h)
-        model.load_state_dict(hyperparameters, strict=False)
-        model.eval()
-        self.h, self.model, self._predictor, self.log_marginal_likelihoods = h, model, None, {}
+        self._condition_model(X, Y, h, hyperparameters)
         return self
 
     def _prepare(self, archs, y, fidelities, candidates) -> tuple[torch.Tensor, torch.Tensor]:
