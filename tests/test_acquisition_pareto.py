@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import torch
 from scipy.stats import norm
@@ -61,7 +59,6 @@ def test_log_nehvi_prefers_a_candidate_that_extends_the_front():
     from botorch.models import SingleTaskGP
     from botorch.models.transforms.input import Normalize
 
-    layout = SimpleNamespace(cat_dim=2, num_categories=(4, 4))  # rows of X are category codes
     X = torch.tensor([[0, 0], [1, 1], [2, 2], [3, 3], [0, 3], [3, 0]], dtype=F64)
     y = torch.tensor([[0.0], [1.0], [2.0], [3.0]], dtype=F64)
     baseline = 4
@@ -69,7 +66,7 @@ def test_log_nehvi_prefers_a_candidate_that_extends_the_front():
     # Signed cost: the baseline trades accuracy for cost; candidate 4 (accurate and cheap) extends
     # the front, candidate 5 (inaccurate and costly) does not.
     known = torch.tensor([[3.0], [2.0], [1.0], [0.0], [2.5], [-1.0]], dtype=F64)
-    run = lambda seed: log_nehvi([model], layout, X, baseline, y, known,
+    run = lambda seed: log_nehvi([model], X, baseline, y, known,
                                  torch.Generator().manual_seed(seed), num_samples=16)
     scores = run(0)
     assert scores.shape == (2,) and bool(torch.isfinite(scores).all())
@@ -82,7 +79,6 @@ def test_log_nehvi_credits_a_candidate_only_what_pending_points_leave():
     from botorch.models import SingleTaskGP
     from botorch.models.transforms.input import Normalize
 
-    layout = SimpleNamespace(cat_dim=2, num_categories=(4, 4))
     # Rows 0-3 evaluated; 4 and its twin 5 (as cheap, and near it in the model) extend the front,
     # 6 does not.
     X = torch.tensor([[0, 0], [1, 1], [2, 2], [3, 3], [0, 3], [1, 3], [3, 0]], dtype=F64)
@@ -91,7 +87,7 @@ def test_log_nehvi_credits_a_candidate_only_what_pending_points_leave():
     known = torch.tensor([[3.0], [2.0], [1.0], [0.0], [2.5], [2.5], [-1.0]], dtype=F64)
 
     def scores(rows, num_pending=0):
-        return log_nehvi([model], layout, X[rows], 4, y, known[rows], torch.Generator().manual_seed(0),
+        return log_nehvi([model], X[rows], 4, y, known[rows], torch.Generator().manual_seed(0),
                          num_samples=16, num_pending=num_pending)
 
     alone = scores([0, 1, 2, 3, 5, 6])

@@ -7,7 +7,8 @@ themselves. The modules: ``single`` (LogEI, MES, Thompson sampling), ``multi_fid
 over (architecture, fidelity) pairs), ``pareto`` (PFES and qLogNEHVI), ``mf_pareto`` (PFES over
 (architecture, fidelity) pairs, per unit cost), ``gaussian`` (the MES
 formula and joint draws they share), ``information`` (the gain of a noisy or cheaper look, for
-noisy MES and MF-MES), ``candidates`` (the pools).
+noisy MES and MF-MES), ``candidates`` (the pools), ``tabulated`` (a GP posterior over one step's
+inputs, computed once, for BoTorch acquisitions that score candidates batch by batch).
 
 Example:
     >>> acquisitions_for("multi-objective", "single-fidelity")
@@ -33,6 +34,7 @@ from infonas.acquisition.single import (
     max_value_samples,
     thompson_sample,
 )
+from infonas.acquisition.tabulated import RowIndex, TabulatedModel
 from infonas.exceptions import InvalidArgumentError, UnsupportedError
 
 __all__ = [
@@ -43,6 +45,8 @@ __all__ = [
     "SINGLE_FIDELITY",
     "SINGLE_OBJECTIVE",
     "PoolPosterior",
+    "RowIndex",
+    "TabulatedModel",
     "acquisition_for",
     "acquisitions_for",
     "fidelity_information_gain",

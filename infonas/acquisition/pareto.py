@@ -9,7 +9,8 @@ params, a latency lookup table) of each point; the measured ones (accuracy) have
   ``y*_s(x) = max{f_s(p) : p in F*_s, c(p) >= c(x)}`` (``c``: the computed objectives), so
   ``alpha(x) = E_s[g phi(g) / (2 Phi(g)) - log Phi(g)]``, ``g = (y*_s(x) - mu(x)) / sigma(x)``.
 * ``log_nehvi``: BoTorch's ``qLogNoisyExpectedHypervolumeImprovement`` (q = 1) on a ``ModelList``
-  of the GP(s) and a ``GenericDeterministicModel`` of the computed objectives; pending points
+  of the GP(s), each tabulated over the step's inputs (``TabulatedModel``), and a
+  ``GenericDeterministicModel`` of the computed objectives; pending points
   are its ``X_pending``, so each candidate's score is the hypervolume it adds to the front of the
   baseline and pending points, jointly sampled.
 * ``screen_for_front``: which candidates are worth either (the rest can hardly join the front).
@@ -25,16 +26,11 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
 from infonas.acquisition.gaussian import joint_draws, mes_gain
-
-if TYPE_CHECKING:
-    from infonas.encodings.inputs import InputLayout
 
 __all__ = ["log_nehvi", "pareto_front_entropy", "screen_for_front"]
 
@@ -94,17 +90,23 @@ def pareto_front_entropy(mean: torch.Tensor, std: torch.Tensor, known: torch.Ten
     return gain.mean(dim=1)
 
 
-def log_nehvi(models: Sequence, layout: InputLayout, X: torch.Tensor, num_baseline: int, observed: torch.Tensor,
+def log_nehvi(models: Sequence, X: torch.Tensor, num_baseline: int, observed: torch.Tensor,
               known: torch.Tensor, generator: torch.Generator, num_samples: int = 64, *,
               num_pending: int = 0) -> torch.Tensor:
     """BoTorch's qLogNEHVI (q = 1) of the candidates ``X[num_baseline + num_pending:]``.
 
-    ``models``: one fitted BoTorch model per modelled objective; ``X``: encodings (``layout``) of
+    ``models``: one fitted BoTorch model per modelled objective; ``X``: model inputs (encodings) of
     the evaluated architectures, then ``num_pending`` pending ones (BoTorch's ``X_pending``: the
     improvement is over the front of evaluated and pending points, sampled jointly with the
     candidate), then the candidates; ``observed``: the evaluated architectures' modelled
     objectives, as the models were fitted on (``num_baseline x m``); ``known``: every row's
     computed objectives (``len(X) x c``, ``c`` may be 0).
+
+    Each model is asked once, for the joint posterior of every row of ``X``
+    (``infonas.acquisition.tabulated``), and BoTorch's batches (the pruned baseline, the pending
+    points and one candidate) gather theirs from it: the same distributions as asking the model
+    per batch, in time linear in the candidates (it was quadratic in the observations per
+    candidate: ``benchmarks/results/search_scaling.json``).
     """
     from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
     from botorch.models.deterministic import GenericDeterministicModel
@@ -112,20 +114,20 @@ def log_nehvi(models: Sequence, layout: InputLayout, X: torch.Tensor, num_baseli
     from botorch.sampling import ListSampler
     from botorch.sampling.get_sampler import get_sampler
 
-    codes = X[:, : layout.cat_dim].long()
+    from infonas.acquisition.tabulated import RowIndex, TabulatedModel
+
     # Computed objectives are normalised to [0, 1] over the scored set: EHVI's argmax does not
     # depend on a per-objective scale, but the box decomposition is better conditioned.
     low, high = known.min(dim=0).values, known.max(dim=0).values
     known = (known - low) / torch.where(high > low, high - low, torch.ones_like(high))
-    radix = torch.tensor([math.prod(layout.num_categories[:i]) for i in range(layout.cat_dim)], dtype=torch.long)
-    index_of = {int(k): i for i, k in enumerate((codes * radix).sum(-1))}
+    rows = RowIndex(X)
 
-    def computed(X: torch.Tensor) -> torch.Tensor:
-        keys = (X[..., : layout.cat_dim].round().long() * radix).sum(-1)
-        rows = torch.tensor([index_of[int(k)] for k in keys.reshape(-1)], dtype=torch.long)
-        return known[rows].reshape(*keys.shape, known.shape[-1])
+    def computed(Z: torch.Tensor) -> torch.Tensor:
+        return known[rows(Z)]
 
-    models = list(models)
+    # Every input BoTorch will ask about is a row of X: one joint posterior over them all, looked
+    # up per batch, instead of the baseline's posterior recomputed with each candidate.
+    models = [TabulatedModel(m, X) for m in models]
     if known.shape[-1]:
         models.append(GenericDeterministicModel(computed, num_outputs=known.shape[-1]))
     model = ModelList(*models)

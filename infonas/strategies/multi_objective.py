@@ -170,7 +170,7 @@ class ParetoStrategy(BayesianStrategy):
         else:
             X = surrogates[0].encode(list(archs) + pending + candidates)
             every_known = torch.cat([self.known_values(list(archs) + pending), known[screened]], dim=0)
-            scores = self.acquisition([s.model for s in surrogates], surrogates[0].layout, X, len(archs),
+            scores = self.acquisition([s.model for s in surrogates], X, len(archs),
                                       torch.as_tensor(warped, dtype=torch.float64), every_known, generator,
                                       self.num_samples, num_pending=len(pending))
         return candidates[int(torch.argsort(scores, descending=True, stable=True)[0])]
