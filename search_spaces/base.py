@@ -175,6 +175,17 @@ class SearchSpace(abc.ABC):
             representatives.setdefault(arch.key, arch)
         return list(representatives.values())
 
+    def representative(self, arch: Architecture) -> Architecture:
+        """The twin of ``arch`` (same canonical key) that a candidate pool offers for its class.
+
+        An enumerated pool offers each class's first member in ``enumerate`` order; a sampled pool
+        offers this, so that both score and evaluate the same cells. Twins are one network, but a
+        table may record each in its own row (NAS-Bench-201 trained isomorphic cells separately)
+        and a Hamming kernel sees their raw choices. This default returns ``arch`` itself; a space
+        with twins overrides it with the first twin, built without enumerating (``NB201Space``).
+        """
+        return arch
+
     def to_categorical(self, arch: Architecture) -> tuple[int, ...]:
         """The index of the chosen option at every position."""
         return tuple(c.index(op) for c, op in zip(self.choices, arch.ops))

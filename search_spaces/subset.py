@@ -52,6 +52,9 @@ class SubsetSpace(SearchSpace):
         self._codes = np.array(codes, dtype=np.int64).reshape(len(codes), len(base.choices))
         self._members = tuple(base.from_categorical(code) for code in codes)
         self._index = {arch: i for i, arch in enumerate(self._members)}
+        self._first_twin: dict[str, Architecture] = {}
+        for arch in self._members:
+            self._first_twin.setdefault(arch.key, arch)
 
     # ----- what the base defines -----
 
@@ -124,6 +127,11 @@ class SubsetSpace(SearchSpace):
         if not neighbours:
             return self.validate(arch)
         return neighbours[int(rng.integers(len(neighbours)))]
+
+    def representative(self, arch: Architecture) -> Architecture:
+        """The first member with ``arch``'s canonical key (members are in enumeration order), as an
+        enumerated pool of the subset offers it; ``arch`` itself when no member has its key."""
+        return self._first_twin.get(arch.key, arch)
 
     def from_categorical(self, indices: Sequence[int]) -> Architecture:
         """The member at ``indices``, or the member nearest to it for a point outside the subset."""

@@ -129,3 +129,17 @@ def test_every_table_cell_round_trips_and_keys_partition_like_the_benchmark(nb20
         uniques.setdefault(row["nb201_unique"], set()).add(row["index"])
     assert len(keys) == 6466
     assert sorted(map(sorted, keys.values())) == sorted(map(sorted, uniques.values()))
+
+
+def test_representative_is_the_first_twin_in_enumeration_order_from_any_twin():
+    space = NB201Space()  # fresh: nothing memoised
+    first: dict[str, Architecture] = {}
+    for arch in space.enumerate():
+        first.setdefault(arch.key, arch)
+    cells = list(space.enumerate())
+    np.random.default_rng(0).shuffle(cells)  # classes met first through any of their twins
+    assert all(space.representative(arch) == first[arch.key] for arch in cells)
+    # The twins of this key differ in three positions: no one-position change joins them.
+    late = space.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|nor_conv_3x3~0|skip_connect~1|nor_conv_3x3~2|")
+    assert space.format(space.representative(late)) == (
+        "|skip_connect~0|+|none~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")

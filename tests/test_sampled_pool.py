@@ -77,6 +77,16 @@ def test_a_sampled_pool_scores_at_most_its_budget_and_refines_towards_the_best()
     assert [a.key for a in again] == keys
 
 
+def test_a_sampled_pool_offers_each_class_as_the_enumerated_pools_twin():
+    rng = np.random.default_rng(2)
+    enumerated = {arch.key: arch for arch in candidate_pool(SPACE, set(), rng)}
+    pool = candidate_pool(SPACE, set(), rng, [SPACE.sample(rng)], pool="sampled", score=convs, budget=500)
+    assert len(pool) == 500 and all(enumerated[arch.key] == arch for arch in pool)
+    # Raw draws are often other twins: the pool would differ without the representatives.
+    draws = [SPACE.sample(rng) for _ in range(200)]
+    assert any(enumerated[arch.key] != arch for arch in draws)
+
+
 def test_a_small_space_stops_when_nothing_is_left_to_score():
     from search_spaces.subset import SubsetSpace
 

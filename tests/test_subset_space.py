@@ -146,3 +146,12 @@ def test_a_search_that_runs_out_of_cells_says_so(tiny_table_file, space, strateg
     assert study.stop_reason is not None and "exhausted" in study.stop_reason
     assert {t.arch.key for t in study.finished_trials()} == keys  # every cell, once per canonical key
     assert all(t.is_complete for t in study.finished_trials())
+
+
+def test_a_subsets_representative_is_its_first_member_of_the_class():
+    base = NB201Space()
+    late = base.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|nor_conv_3x3~0|skip_connect~1|nor_conv_3x3~2|")
+    first = base.representative(late)
+    assert first != late
+    assert SubsetSpace(base, [late, first]).representative(late) == first
+    assert SubsetSpace(base, [late]).representative(late) == late  # the base's first twin is no member

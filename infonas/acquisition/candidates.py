@@ -9,7 +9,9 @@ Two kinds (a strategy's ``pool`` option, ``pool_mode``):
   mutants plus random samples, scored by the strategy's pointwise guide, then, round after round,
   the unscored neighbours of the best-scoring candidates not yet expanded (best first, about a
   quarter of the rest of the budget a round), until ``budget`` candidates are scored. Every
-  candidate the guide scores counts, refinement included.
+  candidate the guide scores counts, refinement included. Each class is offered as its
+  ``SearchSpace.representative``, the twin the enumerated pool holds (twins can differ in a
+  table's rows and in their raw encodings).
 
 Evaluated and pending keys (``exclude_keys``) are never in a pool, nor is any key twice.
 """
@@ -153,14 +155,15 @@ def _sampled_pool(space: SearchSpace, seen: set[str], rng: np.random.Generator, 
     pool: list[Architecture] = []
 
     def take(archs: Iterable[Architecture], limit: int) -> list[Architecture]:
-        """Fresh keys of ``archs`` (marked seen), at most ``limit`` of them."""
+        """Fresh keys of ``archs`` (marked seen), at most ``limit`` of them, each as its class's
+        ``representative``: the twin an enumerated pool would offer."""
         fresh: list[Architecture] = []
         for arch in archs:
             if len(fresh) >= limit:
                 break
             if arch.key not in seen:
                 seen.add(arch.key)
-                fresh.append(arch)
+                fresh.append(space.representative(arch))
         return fresh
 
     initial = max(1, math.ceil(INITIAL_SHARE * budget)) if score is not None else budget

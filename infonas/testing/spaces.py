@@ -9,7 +9,10 @@ What every ``SearchSpace`` must do:
   state gives the same ones; a mutant differs from its parent at exactly one position;
 * ``validate`` and ``parse`` reject what does not belong to the space with
   ``InvalidArchitectureError``;
-* ``enumerate`` (of a space small enough to enumerate) yields ``size`` distinct architectures.
+* ``enumerate`` (of a space small enough to enumerate) yields ``size`` distinct architectures;
+* ``representative`` returns a valid twin (same key) that is its own representative and, in a
+  space small enough to enumerate, is each class's first member in ``enumerate`` order or the
+  architecture itself (the default).
 
 A test class subclasses ``SpaceConformance`` and provides a ``space`` fixture; a space with
 equivalences also overrides ``equivalent`` (an equivalent rewrite of an architecture, or ``None``).
@@ -135,3 +138,17 @@ class SpaceConformance:
         assert list(space.enumerate())[:10] == archs[:10]
         for arch in archs[:: max(1, len(archs) // 500)]:
             assert space.validate(arch) is arch
+
+    def test_representative_is_a_twin_and_the_first_in_enumeration_order(self, space: SearchSpace) -> None:
+        archs = self.sample(space, seed=9)
+        for arch in archs:
+            twin = space.representative(arch)
+            assert space.validate(twin) is twin and twin.key == arch.key
+            assert space.representative(twin) == twin
+        if space.size > self.enumeration_limit:
+            return
+        first: dict[str, Architecture] = {}
+        for arch in space.enumerate():
+            first.setdefault(arch.key, arch)
+        for arch in archs:
+            assert space.representative(arch) in (first[arch.key], arch)

@@ -7,6 +7,7 @@ The arch string lists, for nodes 1..3, ``op~i`` for each incoming edge from node
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import networkx as nx
@@ -62,6 +63,47 @@ class NB201Space(SearchSpace):
         if op == "skip_connect":
             return node_terms[source]
         return f"({node_terms[source]})@{op}"
+
+    def representative(self, arch: Architecture) -> Architecture:
+        """The first twin of ``arch`` in ``enumerate`` order, built node by node, not enumerated.
+
+        Positions are ordered by target node, so the first twin takes, for node 1, then node 2,
+        the earliest incoming operations whose node terms still let the output node read as
+        ``arch``'s key; the output node's earliest operations per (earlier terms, key) come from a
+        table filled as earlier terms are met (at most 5^3 entries per pair of earlier terms).
+        """
+        memo = self.__dict__.setdefault("_first_twins", {})
+        if arch.key not in memo:
+            memo[arch.key] = self.make(self._first_twin_ops(arch.key))
+        return memo[arch.key]
+
+    def _first_twin_ops(self, key: str) -> tuple[str, ...]:
+        last = NB201_NODES - 1
+        tables = self.__dict__.setdefault("_output_node_tables", {})
+
+        def node_term(target: int, ops: tuple[str, ...], terms: dict[int, str]) -> str:
+            return "+".join(sorted(self._term(op, terms, source) for source, op in enumerate(ops)))
+
+        def search(target: int, terms: dict[int, str], prefix: tuple[str, ...]) -> tuple[str, ...] | None:
+            if target == last:
+                earlier = tuple(terms[node] for node in range(last))
+                table = tables.get(earlier)
+                if table is None:
+                    table = tables[earlier] = {}
+                    for ops in itertools.product(NB201_OPS, repeat=last):  # in enumeration order
+                        table.setdefault(node_term(last, ops, terms), ops)
+                ops = table.get(key)
+                return None if ops is None else prefix + ops
+            for ops in itertools.product(NB201_OPS, repeat=target):
+                found = search(target + 1, {**terms, target: node_term(target, ops, terms)}, prefix + ops)
+                if found is not None:
+                    return found
+            return None
+
+        found = search(1, {0: "0"}, ())
+        if found is None:  # every key is some cell's: a key from elsewhere is a caller's error
+            raise InvalidArchitectureError(f"no NB201 cell has canonical key {key!r}")
+        return found
 
     def parse(self, text: str) -> Architecture:
         if not isinstance(text, str):
