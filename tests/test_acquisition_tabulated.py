@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from infonas.acquisition.pareto import log_nehvi
-from infonas.acquisition.tabulated import RowIndex, TabulatedModel
+from infonas.acquisition.tabulated import TabulatedModel, row_numbers
 from infonas.exceptions import InvalidArgumentError
 
 F64 = torch.float64
@@ -26,8 +26,8 @@ def test_every_batch_gets_the_models_joint_posterior():
     model, X_train = _gp()
     table = torch.cat([X_train, torch.tensor([[0.5, 1.5, 2.5], [3.0, 0.0, 1.0]], dtype=F64)])
     tabulated = TabulatedModel(model, table)
-    batch = table[torch.tensor([[9, 0, 3], [1, 8, 1]])]  # 2 x 3 x d, a row repeated in the second
-    got, expected = tabulated.posterior(batch), model.posterior(batch)
+    rows = torch.tensor([[9, 0, 3], [1, 8, 1]])  # a row repeated in the second batch
+    got, expected = tabulated.posterior(tabulated.rows[rows]), model.posterior(table[rows])
     assert got.mean.shape == expected.mean.shape == (2, 3, 1)
     assert torch.allclose(got.mean, expected.mean, atol=1e-10)
     assert torch.allclose(got.distribution.covariance_matrix, expected.distribution.covariance_matrix, atol=1e-10)
@@ -36,19 +36,16 @@ def test_every_batch_gets_the_models_joint_posterior():
 def test_rows_outside_the_table_and_other_posteriors_are_refused():
     model, X_train = _gp()
     tabulated = TabulatedModel(model, X_train)
-    with pytest.raises(InvalidArgumentError, match="not in the table"):
-        tabulated.posterior(torch.full((1, 1, 3), 7.0, dtype=F64))
+    with pytest.raises(InvalidArgumentError, match="row numbers \\(one column\\)"):
+        tabulated.posterior(X_train[:2].unsqueeze(0))  # encodings, not row numbers
+    for wrong in (8.0, -1.0, 0.5):
+        with pytest.raises(InvalidArgumentError, match="whole numbers from 0 to 7"):
+            tabulated.posterior(torch.tensor([[[wrong]]], dtype=F64))
     with pytest.raises(InvalidArgumentError, match="latent posterior only"):
-        tabulated.posterior(X_train[:2].unsqueeze(0), observation_noise=True)
-    with pytest.raises(InvalidArgumentError, match="width 3"):
-        RowIndex(X_train)(torch.zeros(1, 2, dtype=F64))
+        tabulated.posterior(tabulated.rows[:2].unsqueeze(0), observation_noise=True)
     with pytest.raises(InvalidArgumentError, match="N x d"):
         TabulatedModel(model, X_train.unsqueeze(0))
-
-
-def test_a_float32_row_finds_its_float64_twin():
-    index = RowIndex(torch.tensor([[0.25, 1.0], [2.0, 3.0]], dtype=F64))
-    assert index(torch.tensor([[2.0, 3.0]], dtype=torch.float32)).tolist() == [1]
+    assert row_numbers(torch.tensor([[[3.0], [0.0]]]), 4).tolist() == [[3, 0]]
 
 
 def _log_nehvi_on_the_model(model, X, num_baseline, observed, known, seed, num_samples, num_pending=0):
@@ -61,8 +58,13 @@ def _log_nehvi_on_the_model(model, X, num_baseline, observed, known, seed, num_s
 
     low, high = known.min(dim=0).values, known.max(dim=0).values
     known = (known - low) / torch.where(high > low, high - low, torch.ones_like(high))
-    index = RowIndex(X)
-    models = [model, GenericDeterministicModel(lambda Z: known[index(Z)], num_outputs=known.shape[-1])]
+    row_of = {tuple(row.tolist()): i for i, row in reversed(list(enumerate(X)))}
+
+    def lookup(Z):
+        return known[torch.tensor([row_of[tuple(row.tolist())] for row in Z.reshape(-1, Z.shape[-1])])].reshape(
+            *Z.shape[:-1], known.shape[-1])
+
+    models = [model, GenericDeterministicModel(lookup, num_outputs=known.shape[-1])]
     observed = torch.cat([observed, known[:num_baseline]], dim=-1)
     span = observed.max(dim=0).values - observed.min(dim=0).values
     reference = observed.min(dim=0).values - 0.1 * span.clamp_min(1e-6)

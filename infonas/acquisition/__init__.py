@@ -34,7 +34,7 @@ from infonas.acquisition.single import (
     max_value_samples,
     thompson_sample,
 )
-from infonas.acquisition.tabulated import RowIndex, TabulatedModel
+from infonas.acquisition.tabulated import TabulatedModel, row_numbers
 from infonas.exceptions import InvalidArgumentError, UnsupportedError
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
     "SINGLE_FIDELITY",
     "SINGLE_OBJECTIVE",
     "PoolPosterior",
-    "RowIndex",
     "TabulatedModel",
     "acquisition_for",
     "acquisitions_for",
@@ -61,6 +60,7 @@ __all__ = [
     "observation_correlation",
     "pareto_front_entropy",
     "register_acquisition",
+    "row_numbers",
     "screen_for_front",
     "thompson_sample",
 ]

@@ -104,9 +104,10 @@ def log_nehvi(models: Sequence, X: torch.Tensor, num_baseline: int, observed: to
 
     Each model is asked once, for the joint posterior of every row of ``X``
     (``infonas.acquisition.tabulated``), and BoTorch's batches (the pruned baseline, the pending
-    points and one candidate) gather theirs from it: the same distributions as asking the model
-    per batch, in time linear in the candidates (it was quadratic in the observations per
-    candidate: ``benchmarks/results/search_scaling.json``).
+    points and one candidate) gather theirs from it by row number: the same distributions as
+    asking the model per batch, without recomputing the baseline's for every candidate. The
+    baseline BoTorch prunes is screened first (``screen_for_front``), so its 2048 draws cover the
+    points that could be on the front, not every observation.
     """
     from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
     from botorch.models.deterministic import GenericDeterministicModel
@@ -114,20 +115,29 @@ def log_nehvi(models: Sequence, X: torch.Tensor, num_baseline: int, observed: to
     from botorch.sampling import ListSampler
     from botorch.sampling.get_sampler import get_sampler
 
-    from infonas.acquisition.tabulated import RowIndex, TabulatedModel
+    from infonas.acquisition.tabulated import TabulatedModel, row_numbers
 
     # Computed objectives are normalised to [0, 1] over the scored set: EHVI's argmax does not
     # depend on a per-objective scale, but the box decomposition is better conditioned.
     low, high = known.min(dim=0).values, known.max(dim=0).values
     known = (known - low) / torch.where(high > low, high - low, torch.ones_like(high))
-    rows = RowIndex(X)
 
     def computed(Z: torch.Tensor) -> torch.Tensor:
-        return known[rows(Z)]
+        return known[row_numbers(Z, len(known))]
 
-    # Every input BoTorch will ask about is a row of X: one joint posterior over them all, looked
-    # up per batch, instead of the baseline's posterior recomputed with each candidate.
+    # Every input BoTorch will ask about is a row of X: one joint posterior over them all, and
+    # BoTorch is handed row numbers, instead of the baseline's posterior recomputed with each
+    # candidate.
     models = [TabulatedModel(m, X) for m in models]
+    rows = models[0].rows
+    # BoTorch prunes the baseline to the points with a sampled chance of being on the front, from
+    # 2048 joint draws over all of it: O(n^2) a step and most of its time at hundreds of
+    # observations. Points that can hardly be on the front (screen_for_front: another is at least
+    # as good in every computed objective and 3 sigma better in every modelled one) go first, so
+    # BoTorch samples only the rest.
+    mean = torch.stack([m.mean[:num_baseline] for m in models], dim=-1)
+    std = torch.stack([m.covariance.diagonal()[:num_baseline].clamp_min(1e-12).sqrt() for m in models], dim=-1)
+    baseline = torch.sort(screen_for_front(mean, std, known[:num_baseline])).values
     if known.shape[-1]:
         models.append(GenericDeterministicModel(computed, num_outputs=known.shape[-1]))
     model = ModelList(*models)
@@ -135,13 +145,13 @@ def log_nehvi(models: Sequence, X: torch.Tensor, num_baseline: int, observed: to
     span = observed.max(dim=0).values - observed.min(dim=0).values
     reference = observed.min(dim=0).values - 0.1 * span.clamp_min(1e-6)
     seed = int(torch.randint(2**31, (1,), generator=generator))
-    X_candidates = X[num_baseline + num_pending:]
-    X_pending = X[num_baseline:num_baseline + num_pending] if num_pending else None
+    X_candidates = rows[num_baseline + num_pending:]
+    X_pending = rows[num_baseline:num_baseline + num_pending] if num_pending else None
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         acquisition = qLogNoisyExpectedHypervolumeImprovement(
-            model=model, ref_point=reference.tolist(), X_baseline=X[:num_baseline], X_pending=X_pending,
-            sampler=ListSampler(*[get_sampler(m.posterior(X[:1]), torch.Size([num_samples]), seed=seed + i)
+            model=model, ref_point=reference.tolist(), X_baseline=rows[baseline], X_pending=X_pending,
+            sampler=ListSampler(*[get_sampler(m.posterior(rows[:1]), torch.Size([num_samples]), seed=seed + i)
                                   for i, m in enumerate(models)]),
             prune_baseline=True, cache_root=False)
         with torch.no_grad():

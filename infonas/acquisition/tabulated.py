@@ -1,4 +1,4 @@
-"""A fitted model's posterior over a finite set of inputs, computed once and looked up by row.
+"""A fitted model's posterior over a finite set of inputs, computed once and addressed by row number.
 
 A Monte Carlo acquisition that scores candidates one q-batch at a time asks its model for the
 joint posterior of each batch; qLogNEHVI's batches are the pruned baseline plus one candidate, so
@@ -6,10 +6,11 @@ a pool of ``C`` candidates makes ``C`` posterior calls over ``b + 1`` points eac
 GP computes the baseline's ``b`` rows (their kernel against the ``n`` training points and their
 solves) ``C`` times, in memory ``O(batch x (n + b) x d)``. With every input known in advance
 (the evaluated, pending and candidate architectures of one step), the joint posterior of all of
-them is one call: ``TabulatedModel`` makes it, and each later ``posterior(X)`` gathers the rows of
-``X`` from it. The distribution of every batch is the exact GP posterior the model would have
-returned. BoTorch has deterministic and ensemble wrappers but none that tabulates a GP posterior
-over a finite input set, hence this class.
+them is one call: ``TabulatedModel`` makes it. The acquisition is then handed row numbers
+(``TabulatedModel.rows``, one column) in place of the encodings, and each ``posterior(Z)``
+gathers the rows ``Z`` names. The distribution of every batch is the exact GP posterior the model
+would have returned for those inputs. BoTorch has deterministic and ensemble wrappers but none
+that tabulates a GP posterior over a finite input set, hence this class.
 
 Example:
     >>> import torch
@@ -17,8 +18,8 @@ Example:
     >>> X = torch.tensor([[0.0], [0.5], [1.0]], dtype=torch.float64)
     >>> gp = SingleTaskGP(X, torch.tensor([[0.0], [1.0], [0.0]], dtype=torch.float64))
     >>> table = TabulatedModel(gp, X)
-    >>> batch = X[[2, 0]].unsqueeze(0)  # 1 x 2 x 1
-    >>> bool(torch.allclose(table.posterior(batch).mean, gp.posterior(batch).mean))
+    >>> batch = table.rows[[2, 0]].unsqueeze(0)  # 1 x 2 x 1: rows 2 and 0
+    >>> bool(torch.allclose(table.posterior(batch).mean, gp.posterior(X[[2, 0]].unsqueeze(0)).mean))
     True
 """
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
@@ -35,55 +35,34 @@ from linear_operator import to_linear_operator
 
 from infonas.exceptions import InvalidArgumentError
 
-__all__ = ["RowIndex", "TabulatedModel"]
+__all__ = ["TabulatedModel", "row_numbers"]
 
 
-class RowIndex:
-    """Which row of a fixed table each row of a query tensor is (rows compared bit for bit, as float64).
+def row_numbers(Z: torch.Tensor, num_rows: int) -> torch.Tensor:
+    """The row numbers that ``Z`` (``... x 1``, as ``TabulatedModel.rows`` holds them) names, checked.
 
     Example:
-        >>> import torch
-        >>> index = RowIndex(torch.tensor([[0.0, 1.0], [1.0, 1.0]]))
-        >>> index(torch.tensor([[[1.0, 1.0], [0.0, 1.0]]])).tolist()
-        [[1, 0]]
+        >>> row_numbers(torch.tensor([[2.0], [0.0]]), 3).tolist()
+        [2, 0]
     """
-
-    def __init__(self, table: torch.Tensor) -> None:
-        rows = self._bytes(table)
-        # The first of equal rows: equal inputs have one posterior, so any of them serves.
-        self._index: dict[bytes, int] = {}
-        for i, row in enumerate(rows):
-            self._index.setdefault(row, i)
-        self.width = table.shape[-1]
-
-    @staticmethod
-    def _bytes(X: torch.Tensor) -> list[bytes]:
-        # In float64 whatever the dtype: a float32 row and its float64 copy are one row.
-        array = np.ascontiguousarray(X.detach().reshape(-1, X.shape[-1]).to(torch.float64).cpu().numpy())
-        return [row.tobytes() for row in array]
-
-    def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        """Table row of each row of ``X`` (``... x d``): a ``...``-shaped long tensor."""
-        if X.shape[-1] != self.width:
-            raise InvalidArgumentError(f"query rows must have the table's width {self.width}, got {X.shape[-1]}")
-        try:
-            rows = [self._index[row] for row in self._bytes(X)]
-        except KeyError:
-            raise InvalidArgumentError("a queried row is not in the table: a tabulated posterior answers only for "
-                                       "the inputs it was built on (build it over every row the acquisition "
-                                       "will see)") from None
-        return torch.tensor(rows, dtype=torch.long).reshape(X.shape[:-1])
+    if Z.shape[-1] != 1:
+        raise InvalidArgumentError(f"a tabulated model is addressed by row numbers (one column), got inputs of "
+                                   f"width {Z.shape[-1]}: pass rows of TabulatedModel.rows, not encodings")
+    index = Z[..., 0].round().long()
+    if bool(((index < 0) | (index >= num_rows) | (index != Z[..., 0])).any()):
+        raise InvalidArgumentError(f"row numbers must be whole numbers from 0 to {num_rows - 1}: a tabulated model "
+                                   "answers only for the inputs it was built on")
+    return index
 
 
 class TabulatedModel(Model):
-    """The posterior of one-output ``model`` over the rows of ``X`` (``N x d``), as a BoTorch model.
+    """The posterior of one-output ``model`` over the rows of ``X`` (``N x d``), as a BoTorch model
+    addressed by row number.
 
-    ``posterior(Z)`` for ``Z`` (``batch x q x d``, rows of ``X``) is the multivariate normal with
-    the tabulated mean ``mu[i]`` and covariance ``Sigma[i, i']`` of those rows: the latent ``f``,
-    without observation noise (as qLogNEHVI asks for it). Memory is ``N^2`` floats.
+    ``posterior(Z)`` for ``Z`` (``batch x q x 1``, row numbers from ``rows``) is the multivariate
+    normal with the tabulated mean ``mu[i]`` and covariance ``Sigma[i, i']`` of those rows: the
+    latent ``f``, without observation noise (as qLogNEHVI asks for it). Memory is ``N^2`` floats.
     """
-
-    _num_outputs = 1
 
     def __init__(self, model: Model, X: torch.Tensor) -> None:
         super().__init__()
@@ -92,12 +71,12 @@ class TabulatedModel(Model):
                                        f"{tuple(X.shape)}")
         if model.num_outputs != 1:
             raise InvalidArgumentError(f"a tabulated model tabulates one output, got a model of {model.num_outputs}")
-        X = X.to(torch.float64)
-        self.rows = RowIndex(X)
         with torch.no_grad():
-            posterior = model.posterior(X)
+            posterior = model.posterior(X.to(torch.float64))
             self.mean = posterior.mean.reshape(-1).detach()
             self.covariance = posterior.distribution.covariance_matrix.detach().reshape(len(X), len(X))
+        #: The inputs to hand an acquisition in place of ``X``: row ``i`` is the number ``i``.
+        self.rows = torch.arange(len(X), dtype=torch.float64).unsqueeze(-1)
 
     @property
     def num_outputs(self) -> int:
@@ -108,7 +87,7 @@ class TabulatedModel(Model):
         if observation_noise is not False or posterior_transform is not None:
             raise InvalidArgumentError("a tabulated model gives the latent posterior only: observation_noise=False "
                                        "and no posterior_transform")
-        index = self.rows(X)
+        index = row_numbers(X, len(self.mean))
         mean = self.mean[index]
         covariance = self.covariance[index.unsqueeze(-1), index.unsqueeze(-2)]
         # Lazy, as a GP's own posterior is: a batch that repeats a row has a singular covariance,
