@@ -48,7 +48,7 @@ def test_rows_outside_the_table_and_other_posteriors_are_refused():
     assert row_numbers(torch.tensor([[[3.0], [0.0]]]), 4).tolist() == [[3, 0]]
 
 
-def _log_nehvi_on_the_model(model, X, num_baseline, observed, known, seed, num_samples, num_pending=0):
+def _log_nehvi_on_the_model(gps, X, num_baseline, observed, known, seed, num_samples, num_pending=0):
     """qLogNEHVI as log_nehvi computed it before tabulation: the GP asked for each batch itself."""
     from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
     from botorch.models.deterministic import GenericDeterministicModel
@@ -64,7 +64,7 @@ def _log_nehvi_on_the_model(model, X, num_baseline, observed, known, seed, num_s
         return known[torch.tensor([row_of[tuple(row.tolist())] for row in Z.reshape(-1, Z.shape[-1])])].reshape(
             *Z.shape[:-1], known.shape[-1])
 
-    models = [model, GenericDeterministicModel(lookup, num_outputs=known.shape[-1])]
+    models = [*gps, GenericDeterministicModel(lookup, num_outputs=known.shape[-1])]
     observed = torch.cat([observed, known[:num_baseline]], dim=-1)
     span = observed.max(dim=0).values - observed.min(dim=0).values
     reference = observed.min(dim=0).values - 0.1 * span.clamp_min(1e-6)
@@ -81,16 +81,19 @@ def _log_nehvi_on_the_model(model, X, num_baseline, observed, known, seed, num_s
             return acquisition(X[num_baseline + num_pending:].unsqueeze(1))
 
 
-@pytest.mark.parametrize("num_pending", [0, 2])
-def test_log_nehvi_scores_as_botorch_does_on_the_gp_itself(num_pending):
-    model, X_train = _gp(seed=3, n=10)
+@pytest.mark.parametrize(("num_pending", "modelled"), [(0, 1), (2, 1), (1, 2)])
+def test_log_nehvi_scores_as_botorch_does_on_the_gps_themselves(num_pending, modelled):
+    gps = [_gp(seed=3 + j, n=10)[0] for j in range(modelled)]
+    X_train = _gp(seed=3, n=10)[1]
+    for gp in gps[1:]:  # one set of inputs, another outcome each
+        gp.set_train_data(X_train, gp.train_targets, strict=False)
     generator = torch.Generator().manual_seed(4)
     extra = torch.randint(0, 4, (6, 3), generator=generator).to(F64) + 0.5  # pending, then candidates
     X = torch.cat([X_train, extra])
-    observed = model.outcome_transform.untransform(model.train_targets.unsqueeze(-1))[0]
+    observed = torch.cat([gp.outcome_transform.untransform(gp.train_targets.unsqueeze(-1))[0] for gp in gps], dim=-1)
     known = torch.randn(len(X), 1, generator=generator, dtype=F64)
-    got = log_nehvi([model], X, 10, observed, known, torch.Generator().manual_seed(9), num_samples=32,
+    got = log_nehvi(gps, X, 10, observed, known, torch.Generator().manual_seed(9), num_samples=32,
                     num_pending=num_pending)
-    expected = _log_nehvi_on_the_model(model, X, 10, observed, known, 9, 32, num_pending)
+    expected = _log_nehvi_on_the_model(gps, X, 10, observed, known, 9, 32, num_pending)
     assert got.shape == (6 - num_pending,)
     assert torch.allclose(got, expected.to(F64), atol=1e-6)
