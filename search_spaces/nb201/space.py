@@ -81,7 +81,8 @@ class NB201Space(SearchSpace):
         last = NB201_NODES - 1
         tables = self.__dict__.setdefault("_output_node_tables", {})
 
-        def node_term(target: int, ops: tuple[str, ...], terms: dict[int, str]) -> str:
+        def node_term(ops: tuple[str, ...], terms: dict[int, str]) -> str:
+            # A node's term as canonical_key writes it, from its incoming ops (one per source).
             return "+".join(sorted(self._term(op, terms, source) for source, op in enumerate(ops)))
 
         def search(target: int, terms: dict[int, str], prefix: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -91,11 +92,11 @@ class NB201Space(SearchSpace):
                 if table is None:
                     table = tables[earlier] = {}
                     for ops in itertools.product(NB201_OPS, repeat=last):  # in enumeration order
-                        table.setdefault(node_term(last, ops, terms), ops)
+                        table.setdefault(node_term(ops, terms), ops)
                 ops = table.get(key)
                 return None if ops is None else prefix + ops
             for ops in itertools.product(NB201_OPS, repeat=target):
-                found = search(target + 1, {**terms, target: node_term(target, ops, terms)}, prefix + ops)
+                found = search(target + 1, {**terms, target: node_term(ops, terms)}, prefix + ops)
                 if found is not None:
                     return found
             return None
