@@ -52,9 +52,7 @@ class SubsetSpace(SearchSpace):
         self._codes = np.array(codes, dtype=np.int64).reshape(len(codes), len(base.choices))
         self._members = tuple(base.from_categorical(code) for code in codes)
         self._index = {arch: i for i, arch in enumerate(self._members)}
-        self._first_twin: dict[str, Architecture] = {}
-        for arch in self._members:
-            self._first_twin.setdefault(arch.key, arch)
+        self._first_twin = {arch.key: arch for arch in self.canonical_representatives()}
 
     # ----- what the base defines -----
 

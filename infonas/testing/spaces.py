@@ -147,8 +147,6 @@ class SpaceConformance:
             assert space.representative(twin) == twin
         if space.size > self.enumeration_limit:
             return
-        first: dict[str, Architecture] = {}
-        for arch in space.enumerate():
-            first.setdefault(arch.key, arch)
+        first = {arch.key: arch for arch in space.canonical_representatives()}
         for arch in archs:
             assert space.representative(arch) in (first[arch.key], arch)

@@ -48,13 +48,18 @@ class NB201Space(SearchSpace):
         that keys partition the space exactly as the benchmark's ``nb201_unique`` column does.
         """
         node_terms: dict[int, str] = {0: "0"}
-        incoming: dict[int, list[str]] = {j: [] for j in range(1, NB201_NODES)}
-        for (source, target), op in zip(NB201_EDGES, ops):
-            # Edges are ordered by target, so every source node is complete before it is read.
-            incoming[target].append(self._term(op, node_terms, source))
-            if len(incoming[target]) == target:
-                node_terms[target] = "+".join(sorted(incoming[target]))
+        start = 0
+        for target in range(1, NB201_NODES):
+            # Edges are ordered by target (node j reads nodes 0..j-1, in order), so every source
+            # node is complete before it is read.
+            node_terms[target] = self._node_term(ops[start:start + target], node_terms)
+            start += target
         return node_terms[NB201_NODES - 1]
+
+    @classmethod
+    def _node_term(cls, ops: Sequence[str], node_terms: dict[int, str]) -> str:
+        """A node's term: the sorted sum of the terms of its incoming ops, one per source node."""
+        return "+".join(sorted(cls._term(op, node_terms, source) for source, op in enumerate(ops)))
 
     @staticmethod
     def _term(op: str, node_terms: dict[int, str], source: int) -> str:
@@ -81,10 +86,6 @@ class NB201Space(SearchSpace):
         last = NB201_NODES - 1
         tables = self.__dict__.setdefault("_output_node_tables", {})
 
-        def node_term(ops: tuple[str, ...], terms: dict[int, str]) -> str:
-            # A node's term as canonical_key writes it, from its incoming ops (one per source).
-            return "+".join(sorted(self._term(op, terms, source) for source, op in enumerate(ops)))
-
         def search(target: int, terms: dict[int, str], prefix: tuple[str, ...]) -> tuple[str, ...] | None:
             if target == last:
                 earlier = tuple(terms[node] for node in range(last))
@@ -92,11 +93,11 @@ class NB201Space(SearchSpace):
                 if table is None:
                     table = tables[earlier] = {}
                     for ops in itertools.product(NB201_OPS, repeat=last):  # in enumeration order
-                        table.setdefault(node_term(ops, terms), ops)
+                        table.setdefault(self._node_term(ops, terms), ops)
                 ops = table.get(key)
                 return None if ops is None else prefix + ops
             for ops in itertools.product(NB201_OPS, repeat=target):
-                found = search(target + 1, {**terms, target: node_term(ops, terms)}, prefix + ops)
+                found = search(target + 1, {**terms, target: self._node_term(ops, terms)}, prefix + ops)
                 if found is not None:
                     return found
             return None
