@@ -141,3 +141,10 @@ def test_representative_is_the_first_twin_in_enumeration_order_from_any_twin():
     late = space.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|nor_conv_3x3~0|skip_connect~1|nor_conv_3x3~2|")
     assert space.format(space.representative(late)) == (
         "|skip_connect~0|+|none~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+
+
+def test_representative_refuses_a_key_no_cell_has():
+    space = NB201Space()
+    forged = Architecture("nb201", space.sample(np.random.default_rng(0)).ops, "not-a-key")
+    with pytest.raises(InvalidArchitectureError, match="no NB201 cell has canonical key 'not-a-key'"):
+        space.representative(forged)
