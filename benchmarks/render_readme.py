@@ -12,7 +12,9 @@ multi-fidelity one (``--cheap``), a Pareto one (``infonas bench pareto``), a sur
 row per signal, then the seed-to-seed ceiling and the target's spread), training memory
 (``infonas bench memory``) or a FLOPs budget's hold on gradient searches (``infonas bench
 hinge``). Options: ``labels=off`` prints bare method names;
-``columns=kendall_tau,coverage_90`` picks the columns of a surrogate table.
+``columns=kendall_tau,coverage_90`` picks the columns of a surrogate table; ``steps=all`` adds to a
+search table every step's seconds and how many steps after the initial design took no model (a
+strategy whose model could not propose, such as Ax falling back to Sobol, pays for the fit anyway).
 
 Usage::
 
@@ -39,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from infonas.bench.stats import percentile
+from infonas.bench.stats import percentile  # noqa: E402 (after the path insert: the script runs from a checkout)
 
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
@@ -156,8 +158,26 @@ def render_search(results: dict[str, Any], options: dict[str, str]) -> list[str]
     quality = _bold_best([_median_p(qs, 0.9) for qs in queries], [percentile(qs, 0.5) for qs in queries], False)
     rows = [[_name(m, options), reached[i], quality[i], _timing_cell(r, points)] for i, (m, r) in
             enumerate(methods.items())]
-    return _table(["method", "seeds reaching the optimum", "median queries to the optimum (p90)",
-                   _timing_header(points)], rows)
+    header = ["method", "seeds reaching the optimum", "median queries to the optimum (p90)", _timing_header(points)]
+    if options.get("steps") == "all":
+        for row, record in zip(rows, methods.values()):
+            row.extend(_every_step_cells(record))
+        header += ["s per suggestion, every step: median (p90)",
+                   "steps after the initial design that took no model (all seeds)"]
+    return _table(header, rows)
+
+
+def _every_step_cells(record: dict[str, Any]) -> list[str]:
+    """Seconds over every step, pooled over seeds; and the steps after a seed's first model-based
+    one that were not model-based, as a count and a share of those steps."""
+    seconds = [s for run in record["suggest_seconds"] for s in run]
+    after_design = model_free = 0
+    for flags in record["model_based_steps"]:
+        first = next((i for i, flag in enumerate(flags) if flag), len(flags))
+        after_design += len(flags) - first
+        model_free += sum(not flag for flag in flags[first:])
+    share = f"{model_free} of {after_design} ({model_free / after_design:.0%})" if after_design else "no model"
+    return [f"{_seconds(percentile(seconds, 0.5))} ({_seconds(percentile(seconds, 0.9))})", share]
 
 
 def render_multi_fidelity(results: dict[str, Any], options: dict[str, str]) -> list[str]:
@@ -331,7 +351,8 @@ def render_collapse(results: dict[str, Any], options: dict[str, str]) -> list[st
         stopped = sum(reason is not None for reason in entry["stopped_early"])
         flops = entry.get("flops")
         budget = (entry.get("flops_budget") or [None])[0]
-        within = f" ({sum(f <= budget for f in flops)}/{len(flops)} within {budget / 1e3:g}k)" if flops and budget else ""
+        within = (f" ({sum(f <= budget for f in flops)}/{len(flops)} within {budget / 1e3:g}k)"
+                  if flops and budget else "")
         rows.append([f"`{label}`", ", ".join(map(str, skips)), ", ".join(map(str, nones)),
                      f"{sum(k >= 3 for k in skips)}/{len(skips)}",
                      (f"{statistics.median(flops) / 1e3:.0f}k" if flops else "–") + within,
@@ -339,7 +360,8 @@ def render_collapse(results: dict[str, Any], options: dict[str, str]) -> list[st
                      f"{sum(not x for x in entry['looked_up'])}", f"{stopped}",
                      f"{statistics.median(entry['search_seconds']):.0f}"])
     return _table(["variant", "skip edges of the final cell, per seed", "none edges, per seed",
-                   "collapsed (3+ skips)", "median FLOPs of the cell", f"median {objective}", "median regret", "cells trained (not in table)",
+                   "collapsed (3+ skips)", "median FLOPs of the cell", f"median {objective}", "median regret",
+                   "cells trained (not in table)",
                    "stopped early", "median search s"], rows) + [
         "", (f"Best {objective} in the table: {results['best_in_table']:.2f}; {results['epochs']} epochs, "
             f"{results['channels']} channels, data {results['data']}.")]
@@ -399,7 +421,8 @@ def render_compare_live(results: dict[str, Any], options: dict[str, str]) -> lis
             work = f"{min(entry['epochs_done'])}-{max(entry['epochs_done'])} epochs"
         rows.append([f"`{method}`", f"{statistics.median(entry['test_acc']):.2f}",
                      f"{min(entry['test_acc']):.2f}-{max(entry['test_acc']):.2f}",
-                     f"{statistics.median(entry['search_seconds']):.0f}", f"{statistics.median(entry['flops']) / 1e3:.0f}k",
+                     f"{statistics.median(entry['search_seconds']):.0f}",
+                     f"{statistics.median(entry['flops']) / 1e3:.0f}k",
                      f"{statistics.median(entry['params']) / 1e3:.1f}k", work])
     settings = results["settings"]
     return _table(["method", "median test_acc", "test_acc range", "median search s", "median FLOPs", "median params",
@@ -432,7 +455,8 @@ def render_executors(results: dict[str, Any], options: dict[str, str]) -> list[s
     for name, entry in results["executors"].items():
         speedup = f"{entry['speedup']:.2f}x" if "speedup" in entry else "–"
         rows.append([f"`{name}`", str(entry["workers"]), f"{entry['trials_per_minute']:.1f}", speedup,
-                     f"{entry['idle_fraction']:.0%}", f"{entry['suggest_seconds']:.1f}", f"{entry['start_seconds']:.1f}"])
+                     f"{entry['idle_fraction']:.0%}", f"{entry['suggest_seconds']:.1f}",
+                     f"{entry['start_seconds']:.1f}"])
     return _table(["executor", "workers", "trials per minute", "speed-up over serial", "worker idle fraction",
                    "suggestion s (sum)", "start-up s (apart)"], rows) + [
         "", (f"{results['trials']} trials of `{results['strategy']}` (seed {results['seed']}), each evaluation "
@@ -456,8 +480,8 @@ def render_soak(results: dict[str, Any], options: dict[str, str]) -> list[str]:
 
 
 def kind(results: dict[str, Any]) -> str:
-    """Which benchmark wrote ``results``: ``executors``, ``soak``, ``fidelity``, ``hinge``, ``collapse``, ``compare``, ``main-job``,
-    ``memory``, ``surrogate``, ``pareto``, ``multi-fidelity`` or ``search``."""
+    """Which benchmark wrote ``results``: ``executors``, ``soak``, ``fidelity``, ``hinge``, ``collapse``,
+    ``compare``, ``main-job``, ``memory``, ``surrogate``, ``pareto``, ``multi-fidelity`` or ``search``."""
     if "executors" in results and "sleep" in results:
         return "executors"
     if "space_size" in results and "checkpoints" in results:
@@ -523,8 +547,9 @@ def render_block(spec: str, results_dir: Path) -> str:
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or key not in ("labels", "columns"):
-            raise RenderError(f"marker option {pair!r} of {name} is not labels=on|off or columns=A,B; fix the marker")
+        if not sep or key not in ("labels", "columns", "steps"):
+            raise RenderError(f"marker option {pair!r} of {name} is not labels=on|off, columns=A,B or steps=all; "
+                              "fix the marker")
         options[key] = value
     path = results_dir / name
     if not path.is_file():

@@ -146,6 +146,26 @@ def test_search_rows_show_median_and_p90_of_queries_and_model_step_times(results
     assert "observations" not in _block(text, "search_bayesian.json")[0]
 
 
+def test_every_step_columns_count_model_free_steps_after_the_design(results_dir):
+    results = _load(results_dir, "search_bayesian.json")
+    record = dict(results["methods"]["bo-ei"])
+    # Seed 0: design of 2, a model step, a fallback, a model step; seed 1: no model step at all.
+    record["model_based_steps"] = [[0, 0, 1, 0, 1], [0, 0, 0]]
+    record["suggest_seconds"] = [[0.1, 0.1, 2.0, 4.0, 3.0], [0.1, 0.1, 0.1]]
+    results["methods"] = {"bo-ei": record}
+    header, _, row = render_readme.render_search(results, {"steps": "all"})
+    assert header.endswith("| s per suggestion, every step: median (p90) | steps after the initial design that "
+                           "took no model (all seeds) |")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    seconds = [0.1, 0.1, 2.0, 4.0, 3.0, 0.1, 0.1, 0.1]
+    assert cells[-2] == (f"{render_readme._seconds(percentile(seconds, 0.5))} "
+                         f"({render_readme._seconds(percentile(seconds, 0.9))})")
+    assert cells[-1] == "1 of 3 (33%)"
+    assert len(render_readme.render_search(results, {})[0].split("|")) == len(header.split("|")) - 2
+    with pytest.raises(render_readme.RenderError, match="steps=all"):
+        render_readme.render_block("search_bayesian.json every=1", results_dir)
+
+
 def test_full_budget_runs_time_suggestions_at_50_observations(results_dir):
     results = _load(results_dir, "search_full.json")
     assert results["stops_at_optimum"] is False
@@ -396,7 +416,8 @@ def test_cost_budgets_render_setup_charged_suggestions_ratios_at_cost_and_front_
     assert "setup" not in row  # rs never uses the cheap fidelity, so it pays no setup
     assert f"{percentile(record['suggest_share'], 0.5):.1%}" in row
     pareto = _block(text, "pareto_params.json")
-    assert "median at cost 1.92 / 4" in pareto[0]  # the grid points (of 50) nearest a quarter and half and "share of the true front's cells found" in pareto[0]
+    assert "median at cost 1.92 / 4" in pareto[0]  # the grid points (of 50) nearest a quarter and half
+    assert "share of the true front's cells found" in pareto[0]
     record = _load(tmp_path, "pareto_params.json")["methods"]["rs"]
     (row,) = [line for line in pareto if line.startswith("| `rs`")]
     assert f"{statistics.median(record['front_share']):.2f}" in row
